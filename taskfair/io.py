@@ -1,0 +1,93 @@
+"""File helpers: atomic writes, checksums and path safety.
+
+Every file taskfair writes goes through :func:`atomic_path` (write to a temporary
+file beside the target, fsync, then rename), so a crash never leaves a half-written
+file that a later run would load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "sha256_file",
+    "sha256_bytes",
+    "safe_child",
+    "UnsafePathError",
+]
+
+
+class UnsafePathError(ValueError):
+    """A user-supplied name would escape the folder it must stay in."""
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    On an exception the temporary file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_json(target: str | os.PathLike, obj) -> None:
+    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def safe_child(root: str | os.PathLike, name: str) -> Path:
+    """``root / name``, refusing absolute names, ``..`` and anything that leaves ``root``.
+
+    Use it for every file or folder name that comes from a user or a URL.
+    """
+    if not name or name.strip() != name:
+        raise UnsafePathError(f"Invalid name {name!r}: give a plain folder name such as 'demo'.")
+    p = Path(name)
+    if p.is_absolute() or ".." in p.parts or name.startswith("~"):
+        raise UnsafePathError(
+            f"Refusing the path {name!r}: names must be relative and may not contain '..'. "
+            f"Give a folder name inside {root}."
+        )
+    root_r = Path(root).resolve()
+    child = (root_r / p).resolve()
+    if child != root_r and root_r not in child.parents:
+        raise UnsafePathError(f"Refusing {name!r}: it resolves outside {root_r}.")
+    return child
