@@ -1,0 +1,185 @@
+"""Batched inference: encode once, evaluate many times.
+
+Sweeps evaluate the same rows under many weight settings, so inputs are prepared once
+(:func:`encode`: tokenised for text, decoded and resized for images) and reused. Text is
+ordered by length and padded per batch only to that batch's longest row, so no FLOPs go
+to padding beyond the batch's own spread; results come back in the caller's row order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from taskfair.models import logits_of
+from taskfair.progress import Progress, report
+
+__all__ = ["Predictions", "EncodedText", "EncodedImages", "encode", "predict", "predict_encoded"]
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-row outputs in the original row order.
+
+    ``logits``: float32 ``(n, 2)``; ``probs``: softmax of the logits, ``(n, 2)``;
+    ``preds``: int64 ``(n,)`` in {0, 1} (argmax; ties go to 0).
+    """
+
+    logits: np.ndarray
+
+    @property
+    def probs(self) -> np.ndarray:
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.logits.argmax(axis=1).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+
+@dataclass
+class EncodedText:
+    """Token ids of ``n`` texts, unpadded, with a length-sorted order.
+
+    ``ids[i]`` is an int64 array of row ``i``'s tokens (special tokens included,
+    truncated to ``max_length``); ``order`` sorts rows by length, longest first.
+    """
+
+    ids: list[np.ndarray]
+    pad_id: int
+    max_length: int
+    order: np.ndarray = field(init=False)
+    _batches: dict[int, list] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+        self.lengths = lengths
+        self.order = np.argsort(-lengths, kind="stable")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    def batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """``[(row_indices, model_inputs)]`` in length order, built once per batch size."""
+        if batch_size not in self._batches:
+            out = []
+            for start in range(0, len(self.order), batch_size):
+                idx = self.order[start : start + batch_size]
+                width = int(self.lengths[idx].max())
+                input_ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for r, i in enumerate(idx):
+                    n = self.lengths[i]
+                    input_ids[r, :n] = self.ids[i]
+                    mask[r, :n] = 1
+                out.append(
+                    (
+                        idx,
+                        {
+                            "input_ids": torch.from_numpy(input_ids),
+                            "attention_mask": torch.from_numpy(mask),
+                        },
+                    )
+                )
+            self._batches[batch_size] = out
+        return self._batches[batch_size]
+
+
+@dataclass
+class EncodedImages:
+    """Decoded, resized, normalised images: ``pixels`` float32 ``(n, 3, H, W)``."""
+
+    pixels: torch.Tensor
+    input_name: str = "pixel_values"
+
+    def __len__(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        n = len(self)
+        return [
+            (
+                np.arange(s, min(s + batch_size, n)),
+                {self.input_name: self.pixels[s : s + batch_size]},
+            )
+            for s in range(0, n, batch_size)
+        ]
+
+
+def encode(
+    processor: Any,
+    items,
+    modality: str = "text",
+    max_length: int = 128,
+    progress: Progress | None = None,
+):
+    """Prepare raw inputs once: texts → :class:`EncodedText`, image paths → :class:`EncodedImages`."""
+    items = list(items)
+    if modality == "image":
+        return EncodedImages(processor(items, progress=progress))
+    if any(not isinstance(t, str) for t in items):
+        raise TypeError("encode() needs a list of strings for text models.")
+    enc = processor(
+        items,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    ids = [np.asarray(x, dtype=np.int64) for x in enc["input_ids"]]
+    pad = processor.pad_token_id if processor.pad_token_id is not None else 0
+    return EncodedText(ids=ids, pad_id=int(pad), max_length=max_length)
+
+
+def predict_encoded(
+    model: torch.nn.Module,
+    encoded,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    progress: Progress | None = None,
+) -> Predictions:
+    """Evaluate prepared inputs; logits come back in the original row order."""
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    out = np.empty((len(encoded), 2), dtype=np.float32)
+    batches = encoded.batches(batch_size)
+    non_blocking = device.type == "cuda"
+    try:
+        with torch.inference_mode():
+            for b, (idx, inputs) in enumerate(batches):
+                inputs = {k: v.to(device, non_blocking=non_blocking) for k, v in inputs.items()}
+                logits = logits_of(model(**inputs))
+                out[idx] = logits.float().cpu().numpy()
+                report(progress, b + 1, len(batches), "evaluating")
+    finally:
+        model.train(was_training)
+    return Predictions(out)
+
+
+def predict(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts,
+    batch_size: int = 64,
+    max_length: int = 128,
+    progress: Progress | None = None,
+) -> Predictions:
+    """Tokenise ``texts`` and evaluate them; see :func:`predict_encoded`."""
+    return predict_encoded(
+        model, encode(tokenizer, texts, "text", max_length), batch_size, progress=progress
+    )
