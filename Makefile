@@ -1,0 +1,54 @@
+# Two entry points: `make demo` (set up and open the dashboard on the embedded default)
+# and `make test` (the suite CI runs). Everything else is a step of those two.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+PORT ?= 8501
+DEMO ?= models/demo
+VISION ?= models/demo-vision
+
+.PHONY: install data demo demo-vision build-demo build-demo-vision test lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+data: install
+	$(BIN)/python -m taskfair prepare-data hatexplain
+
+$(DEMO)/manifest.json: | data
+	$(BIN)/python -m taskfair build --config configs/demo.yaml --out $(DEMO)
+
+build-demo: $(DEMO)/manifest.json
+
+demo: build-demo
+	TASKFAIR_BUNDLE=$(DEMO) $(BIN)/python -m streamlit run app.py --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+$(VISION)/manifest.json: | install
+	$(BIN)/python -m taskfair prepare-data utkface
+	$(BIN)/python -m taskfair build --config configs/demo-vision.yaml --out $(VISION)
+
+build-demo-vision: $(VISION)/manifest.json
+
+demo-vision: build-demo-vision
+	TASKFAIR_BUNDLE=$(VISION) $(BIN)/python -m streamlit run app.py --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install data
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: build-demo
+	$(BIN)/python -m taskfair bench --bundle $(DEMO)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
