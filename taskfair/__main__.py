@@ -1,0 +1,3 @@
+from taskfair.cli import main
+
+raise SystemExit(main())
