@@ -424,7 +424,7 @@ def load_hatexplain(
         "re-run `python -m taskfair prepare-data hatexplain`.",
     )
     keep = _nonempty_mask(df["text"], "text", path, "drop_empty", drop_empty)
-    df = df.loc[keep].reset_index(drop=True)
+    df = df.loc[keep]  # keep the file's row numbers for later messages
 
     raw_label = _integer_column(df["label"], "label", path)
     bad = sorted(set(raw_label.tolist()) - {0, 1, 2})
@@ -521,11 +521,11 @@ def load_civil_comments(
         text_col = "text"  # some mirrors rename the column
     _require_columns(df, [("text_col", text_col), ("the WILDS schema", "toxicity")], source)
     keep = _nonempty_mask(df[text_col], text_col, source, "drop_empty", drop_empty)
-    df = df.loc[keep].reset_index(drop=True)
+    df = df.loc[keep]  # keep the file's row numbers for later messages
 
     toxicity = _numeric_column(df["toxicity"], "toxicity", source)
     if toxicity.isna().any():
-        rows = np.flatnonzero(toxicity.isna().to_numpy())
+        rows = toxicity.index[toxicity.isna().to_numpy()]
         raise DataError(
             f"{source}: {len(rows)} rows have no toxicity score (first data rows, 0-based: "
             f"{_first(rows)}). Remove them or fill the column."
@@ -824,7 +824,7 @@ def _from_table(
         wanted.append(("split_col", split_col))
     _require_columns(df, wanted, path)
     keep = _nonempty_mask(df[content_col], content_col, path, "drop_empty", drop_empty)
-    df = df.loc[keep].reset_index(drop=True)
+    df = df.loc[keep]  # keep the file's row numbers for later messages
     labels = _binary_labels(df[label_col], positive_labels, label_col, path)
     groups = {attr: _group_values(df[col]) for attr, col in attributes.items()}
     splits = _map_splits(df[split_col], split_col, path) if split_col is not None else None
@@ -1027,6 +1027,8 @@ def _require_columns(
             text += f"; did you mean {guess[0]!r}? Pass {option}={value}"
         elif guess:
             text += f"; did you mean {guess[0]!r}?"
+        elif option.endswith(("_col", "_cols")):
+            text += f"; pass {option}= with a column listed under 'Columns present'"
         problems.append(text)
     if problems:
         raise DataError(
@@ -1043,12 +1045,12 @@ def _nonempty_mask(
     """True for rows with a non-blank value; raise (or log and drop) otherwise."""
     empty = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
     if empty.any():
-        rows = np.flatnonzero(empty)
-        what = f"{len(rows)} of {len(series)} rows have an empty or missing {column!r}"
+        rows = series.index[empty]
+        what = f"{len(rows)} of {len(series)} rows with an empty or missing {column!r}"
         where = f"(first data rows, 0-based, header not counted: {_first(rows)})"
         if not drop:
             raise DataError(
-                f"{source}: {what} {where}. Fill or remove them, or pass {option}=True to "
+                f"{source}: found {what} {where}. Fill or remove them, or pass {option}=True to "
                 "drop them."
             )
         log.warning("%s: dropping %s %s", source, what, where)
@@ -1084,7 +1086,7 @@ def _binary_labels(
     """
     missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
     if missing.any():
-        rows = np.flatnonzero(missing)
+        rows = series.index[missing]
         raise DataError(
             f"{source}: {len(rows)} rows have no value in label column {column!r} (first "
             f"data rows, 0-based: {_first(rows)}). Fill or remove them."
@@ -1104,12 +1106,22 @@ def _binary_labels(
     values = set(counts.index)
     if values <= {"0", "1", "false", "true"}:
         return norm.isin({"1", "true"}).to_numpy(dtype="int64")
-    example = [v for v in counts.index if v not in {"0", "false"}][:1]
+    example = _positive_example(counts)
     raise DataError(
         f"{source}: label column {column!r} is not binary; values found (count): "
         f"{_value_list(counts)}. Pass positive_labels=[...] with the values that mean 1, "
         f"e.g. positive_labels={example!r}; all other values become 0."
     )
+
+
+_LIKELY_POSITIVE = ("hate", "hatespeech", "toxic", "offensive", "abusive", "positive", "yes")
+
+
+def _positive_example(counts: pd.Series) -> list[str]:
+    """A plausible positive_labels example for an error message: a value that sounds
+    positive, else the rarest value (positives are usually the minority)."""
+    likely = [v for v in counts.index if v in _LIKELY_POSITIVE]
+    return likely[:1] or [counts.index[-1]]
 
 
 def _value_list(counts: pd.Series, k: int = 10) -> str:
@@ -1146,10 +1158,10 @@ def _integer_column(series: pd.Series, column: str, source: Path) -> pd.Series:
     values = _numeric_column(series, column, source)
     bad = values.isna() | (values % 1 != 0)
     if bad.any():
-        rows = np.flatnonzero(bad.to_numpy())
+        rows = series.index[bad.to_numpy()]
         raise DataError(
             f"{source}: column {column!r} must hold whole numbers; {len(rows)} rows do not "
-            f"(first data rows, 0-based: {_first(rows)}; e.g. {series.iloc[rows[0]]!r})."
+            f"(first data rows, 0-based: {_first(rows)}; e.g. {series.loc[rows[0]]!r})."
         )
     return values.astype("int64")
 
@@ -1161,10 +1173,10 @@ def _numeric_column(series: pd.Series, column: str, source: Path) -> pd.Series:
     values = pd.to_numeric(text.where(~blank, None), errors="coerce")
     bad = values.isna() & ~blank
     if bad.any():
-        rows = np.flatnonzero(bad.to_numpy())
+        rows = series.index[bad.to_numpy()]
         raise DataError(
             f"{source}: column {column!r} must be numeric; {len(rows)} rows are not (first "
-            f"data rows, 0-based: {_first(rows)}; e.g. {series.iloc[rows[0]]!r})."
+            f"data rows, 0-based: {_first(rows)}; e.g. {series.loc[rows[0]]!r})."
         )
     return values.astype(float)
 
