@@ -1,0 +1,691 @@
+"""Group fairness metrics for binary classifiers, as thin wrappers over fairlearn.
+
+Every rate comes from fairlearn's :class:`~fairlearn.metrics.MetricFrame` (with
+fairlearn's ``selection_rate`` and scikit-learn's ``accuracy_score``) and every disparity
+from ``MetricFrame.difference()`` -- the same computation as fairlearn's
+``demographic_parity_difference`` and ``equalized_odds_difference(agg="worst_case")``.
+Nothing here builds a confusion matrix by hand. What this module adds is honesty about
+degenerate groups: fairlearn reports TPR = 0 for a group without positives (and then a
+real-looking EOD), and ``difference()`` silently skips groups whose rate is NaN. Here a
+rate that is undefined is NaN, a disparity that involves it is NaN, and a warning says
+which group and why.
+
+Label encoding: ``y_true`` and ``y_pred`` hold 0/1 (or bool), 1 = positive (e.g. toxic).
+Groups: ``sensitive_features`` holds one group name per row; a missing value (None, NaN,
+``pd.NA``) means the row belongs to no group: it counts in overall accuracy and nowhere
+else. All inputs are aligned by position, never by pandas index.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    selection_rate,
+)
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import accuracy_score
+
+__all__ = [
+    "CI_METRICS",
+    "OVERALL",
+    "REPORT_COLUMNS",
+    "FairnessReport",
+    "FairnessWarning",
+    "fairness_report",
+    "group_vs_rest",
+]
+
+#: Per-group columns of :attr:`FairnessReport.by_group`, in order.
+REPORT_COLUMNS: tuple[str, ...] = (
+    "n",
+    "n_pos",
+    "n_neg",
+    "accuracy",
+    "selection_rate",
+    "tpr",
+    "fpr",
+    "vs_rest_dpd",
+    "vs_rest_eod",
+)
+#: Per-group metrics that get ``<metric>_lo`` / ``<metric>_hi`` columns when bootstrapped.
+CI_METRICS: tuple[str, ...] = ("accuracy", "selection_rate", "tpr", "fpr")
+#: The ``group`` value of the whole-data row in :meth:`FairnessReport.to_frame`.
+OVERALL = "__overall__"
+
+# Codes of the stacked layout built by _cells(): block _ALL compares all groups with
+# each other; block k >= 0 compares group k with every other grouped row (member _REST).
+_ALL = -1
+_REST = -1
+
+
+class FairnessWarning(UserWarning):
+    """A fairness metric is undefined or unreliable (missing, tiny or one-class groups)."""
+
+
+@dataclass(frozen=True, eq=False)
+class FairnessReport:
+    """Fairness of one set of binary predictions with respect to one sensitive attribute.
+
+    Attributes
+    ----------
+    accuracy : float
+        Accuracy over all ``n`` rows, grouped or not.
+    macro_accuracy, worst_group_accuracy : float
+        Mean and minimum of the group accuracies (groups with at least one row).
+    dpd : float
+        Demographic parity difference, max - min selection rate over the groups; NaN with
+        fewer than two groups.
+    eod : float
+        Equalized odds difference (worst case of the TPR gap and the FPR gap); NaN with
+        fewer than two groups or when any group lacks positives or negatives.
+    by_group : pandas.DataFrame
+        Indexed by group name (index name ``"group"``), columns :data:`REPORT_COLUMNS`,
+        plus ``<m>_lo`` / ``<m>_hi`` for ``m`` in :data:`CI_METRICS` when bootstrapped.
+        ``vs_rest_*`` compare the group with all other grouped rows (g vs not-g).
+    n, n_grouped : int
+        Rows in total, and rows that belong to a group.
+    warnings : tuple[str, ...]
+        Human-readable reasons why a number is NaN or fragile.
+    ci : Mapping[str, tuple[float, float]]
+        ``{"accuracy": (lo, hi), "dpd": (lo, hi), "eod": (lo, hi)}`` when bootstrapped,
+        else empty.
+    n_boot : int
+        Bootstrap resamples behind ``ci`` (0: none).
+    ci_level : float
+        Central coverage of the intervals, e.g. 0.95.
+    n_pos, n_neg : int or None
+        Positives and negatives (``y_true``) over all ``n`` rows; None if unknown.
+
+    Equality is identity (``eq=False``): the ``by_group`` frame has no useful ``==``.
+    """
+
+    accuracy: float
+    macro_accuracy: float
+    worst_group_accuracy: float
+    dpd: float
+    eod: float
+    by_group: pd.DataFrame
+    n: int
+    n_grouped: int
+    warnings: tuple[str, ...] = ()
+    ci: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    n_boot: int = 0
+    ci_level: float = 0.95
+    n_pos: int | None = None
+    n_neg: int | None = None
+
+    @property
+    def groups(self) -> tuple[Any, ...]:
+        """Group names, in ``by_group`` order."""
+        return tuple(self.by_group.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat, JSON-able dict: scalars, ``ci.<metric>.lo|hi`` and ``group.<name>.<col>``.
+
+        NaN becomes ``None`` so that ``json.dumps(..., allow_nan=False)`` succeeds.
+        """
+        out: dict[str, Any] = {
+            "n": int(self.n),
+            "n_grouped": int(self.n_grouped),
+            "accuracy": _json_float(self.accuracy),
+            "macro_accuracy": _json_float(self.macro_accuracy),
+            "worst_group_accuracy": _json_float(self.worst_group_accuracy),
+            "dpd": _json_float(self.dpd),
+            "eod": _json_float(self.eod),
+            "n_boot": int(self.n_boot),
+            "ci_level": float(self.ci_level),
+            "n_pos": None if self.n_pos is None else int(self.n_pos),
+            "n_neg": None if self.n_neg is None else int(self.n_neg),
+            "warnings": list(self.warnings),
+        }
+        for metric, (lo, hi) in self.ci.items():
+            out[f"ci.{metric}.lo"] = _json_float(lo)
+            out[f"ci.{metric}.hi"] = _json_float(hi)
+        for name, row in self.by_group.iterrows():
+            for col, value in row.items():
+                key = f"group.{name}.{col}"
+                out[key] = int(value) if col in ("n", "n_pos", "n_neg") else _json_float(value)
+        return out
+
+    def to_frame(self, overall: bool = True) -> pd.DataFrame:
+        """A tidy frame, one row per group (column ``group``) and the report-level scalars.
+
+        With ``overall=True`` a first row ``group == OVERALL`` holds the whole-data
+        accuracy (and its CI), ``n``, ``n_pos`` and ``n_neg``; its per-group-only columns
+        are NaN. ``macro_accuracy``, ``worst_group_accuracy``, ``dpd`` and ``eod`` are
+        repeated on every row so that any filtered slice still carries them.
+        """
+        frame = self.by_group.reset_index()
+        if overall:
+            row: dict[str, Any] = {"group": OVERALL, "n": self.n, "accuracy": self.accuracy}
+            # Like n and accuracy, the overall label counts include ungrouped rows; a
+            # report built by hand without them falls back to the grouped rows.
+            grouped = self.by_group[["n_pos", "n_neg"]].sum()
+            row["n_pos"] = self.n_pos if self.n_pos is not None else int(grouped["n_pos"])
+            row["n_neg"] = self.n_neg if self.n_neg is not None else int(grouped["n_neg"])
+            if "accuracy" in self.ci:
+                row["accuracy_lo"], row["accuracy_hi"] = self.ci["accuracy"]
+            frame = pd.concat([pd.DataFrame([row]), frame], ignore_index=True)
+            frame = frame[["group", *self.by_group.columns]]
+        for name in ("macro_accuracy", "worst_group_accuracy", "dpd", "eod"):
+            frame[name] = float(getattr(self, name))
+        for col in ("n", "n_pos", "n_neg"):
+            frame[col] = frame[col].astype("int64")
+        return frame
+
+
+def fairness_report(
+    y_true,
+    y_pred,
+    *,
+    sensitive_features,
+    n_boot: int = 0,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+    min_group_size: int = 1,
+) -> FairnessReport:
+    """Accuracy and group fairness of binary predictions, via fairlearn.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n,)
+        0/1 labels (bool accepted); list, numpy array or pandas Series.
+    sensitive_features : array-like of shape (n,)
+        Group name per row; None / NaN / ``pd.NA`` = no group (counted in ``accuracy``
+        only). A pandas Categorical keeps its declared categories: one without rows is
+        listed with ``n == 0`` and left out of every comparison, with a warning.
+    n_boot : int
+        Bootstrap resamples for confidence intervals; 0 (default) computes none.
+    ci : float in (0, 1)
+        Central coverage of the percentile intervals.
+    random_state : int or None
+        Seed of the resampling; the same seed gives the same intervals.
+    min_group_size : int
+        Groups with fewer rows are named in the warnings (their rates are noise).
+
+    Returns
+    -------
+    FairnessReport
+
+    Notes
+    -----
+    Point estimates: two MetricFrames over a stacked layout (see :func:`_cells`) give the
+    per-group rates, the all-groups DPD/EOD and every group-vs-rest DPD/EOD at once. Rows
+    are first deduplicated into distinct ``(group, y, y_pred)`` rows weighted by their
+    multiplicity (MetricFrame's ``sample_params``): every metric here is a mean, so the
+    weighted rows give the same numbers as the raw ones, and the stacked layout stays a
+    few dozen rows instead of (groups + 1) copies of the data. Cost: about 90 ms for
+    2,000 rows and 5 groups (2-core machine), nearly all of it MetricFrame's fixed
+    per-cell and per-frame overhead (one MetricFrame costs >= ~13 ms even on 20 rows).
+
+    Confidence intervals (``n_boot > 0``), percentile bootstrap over rows:
+
+    * per-group accuracy / selection rate / TPR / FPR, the DPD and the overall accuracy:
+      fairlearn's own ``MetricFrame(n_boot=..., ci_quantiles=..., random_state=...)``
+      (``by_group_ci``, ``difference_ci``, ``overall_ci``) on the raw grouped rows (all
+      rows for accuracy);
+    * the EOD: fairlearn cannot bootstrap it (``difference_ci`` gives quantiles of the TPR
+      gap and of the FPR gap separately, and a quantile of their maximum is not the
+      maximum of their quantiles), so the grouped rows are resampled here (numpy
+      ``default_rng(random_state)``) and each resample is scored with fairlearn's
+      ``equalized_odds_difference``. Resamples in which some group has no positives or
+      no negatives have no EOD; they are dropped, and a warning says how many.
+
+    Percentile intervals of a max - min statistic lean upwards: near zero disparity the
+    interval may lie above the point estimate.
+
+    Warnings are also emitted as :class:`FairnessWarning`; fairlearn's and scikit-learn's
+    own zero-division warnings are silenced inside this call only.
+    """
+    if not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if not 0.0 < float(ci) < 1.0:
+        raise ValueError(f"ci must lie strictly between 0 and 1, got {ci!r}")
+    y, yhat = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    if len(y) != len(yhat):
+        raise ValueError(f"y_true has {len(y)} rows but y_pred has {len(yhat)}")
+    codes, names = _as_groups(sensitive_features, len(y))
+
+    notes: list[str] = []
+    with _quiet():
+        by_group, dpd, eod = _point_estimates(y, yhat, codes, names)
+        grouped = by_group[by_group["n"] > 0]
+        accuracy = float(accuracy_score(y, yhat)) if len(y) else math.nan
+        intervals: dict[str, tuple[float, float]] = {}
+        if n_boot:
+            intervals, boot_notes = _bootstrap(
+                y, yhat, codes, by_group, dpd, eod, int(n_boot), float(ci), random_state
+            )
+            notes += boot_notes
+    notes = _degeneracy_notes(by_group, len(y), min_group_size) + notes
+    for note in notes:
+        warnings.warn(note, FairnessWarning, stacklevel=2)
+
+    return FairnessReport(
+        accuracy=accuracy,
+        macro_accuracy=float(grouped["accuracy"].mean()) if len(grouped) else math.nan,
+        worst_group_accuracy=float(grouped["accuracy"].min()) if len(grouped) else math.nan,
+        dpd=dpd,
+        eod=eod,
+        by_group=by_group,
+        n=len(y),
+        n_grouped=int((codes >= 0).sum()),
+        warnings=tuple(notes),
+        ci=intervals,
+        n_boot=int(n_boot),
+        ci_level=float(ci),
+        n_pos=int(y.sum()),
+        n_neg=int(len(y) - y.sum()),
+    )
+
+
+def group_vs_rest(y_true, y_pred, sensitive_features, group) -> tuple[float, float]:
+    """``(dpd, eod)`` of ``group`` against all other grouped rows (g vs not-g).
+
+    fairlearn's ``demographic_parity_difference`` and ``equalized_odds_difference`` on a
+    binary in-group feature, over the rows that have a group. NaN (with a
+    :class:`FairnessWarning`) when either side is empty, and an EOD of NaN when either
+    side lacks positives or negatives.
+    """
+    y, yhat = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    if len(y) != len(yhat):
+        raise ValueError(f"y_true has {len(y)} rows but y_pred has {len(yhat)}")
+    codes, names = _as_groups(sensitive_features, len(y))
+    rows = codes >= 0
+    member = np.zeros(len(y), dtype=bool)
+    for k, name in enumerate(names):
+        if name == group:
+            member = codes == k
+    y, yhat, member = y[rows], yhat[rows], member[rows]
+    inside, outside = member, ~member
+    if not inside.any() or not outside.any():
+        side = f"group {group!r}" if not inside.any() else "the rest"
+        warnings.warn(f"{side} has no rows: DPD and EOD vs rest are NaN", FairnessWarning, 2)
+        return math.nan, math.nan
+    with _quiet():
+        dpd = float(demographic_parity_difference(y, yhat, sensitive_features=member))
+        one_class = [
+            side
+            for side, mask in ((f"group {group!r}", inside), ("the rest", outside))
+            if y[mask].all() or not y[mask].any()
+        ]
+        if one_class:
+            eod = math.nan
+        else:
+            eod = float(equalized_odds_difference(y, yhat, sensitive_features=member))
+    if one_class:
+        warnings.warn(
+            f"{' and '.join(one_class)} lack positives or negatives: EOD vs rest is NaN",
+            FairnessWarning,
+            2,
+        )
+    return dpd, eod
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _as_labels(values, name: str) -> np.ndarray:
+    """1-D int8 array of 0/1 from a list, array or Series (positional, index ignored)."""
+    arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype == object and pd.isna(arr).any():
+        raise ValueError(f"{name} contains missing values")
+    if not np.isin(arr, (0, 1)).all():
+        bad = sorted({str(v) for v in arr[~np.isin(arr, (0, 1))]})[:5]
+        raise ValueError(f"{name} must hold 0/1 labels only; found {bad}")
+    return arr.astype(np.int8)
+
+
+def _as_groups(values, n: int) -> tuple[np.ndarray, list]:
+    """Integer group codes (-1 = no group) and the group names they index.
+
+    Names are sorted (a Categorical keeps its category order and its unused categories).
+    """
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise ValueError(
+                "sensitive_features must be one column; combine attributes into one "
+                "group label first for intersectional groups"
+            )
+        values = values.iloc[:, 0]
+    if isinstance(values, pd.Series):
+        series = values
+    elif isinstance(values, pd.Index | pd.api.extensions.ExtensionArray):
+        series = pd.Series(values)  # keeps a Categorical's declared categories
+    else:
+        array = np.asarray(values, dtype=object)
+        if array.ndim != 1:
+            raise ValueError(f"sensitive_features must be 1-D, got shape {array.shape}")
+        series = pd.Series(array)
+    if len(series) != n:
+        raise ValueError(f"sensitive_features has {len(series)} rows, labels have {n}")
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(dtype=np.int64), list(series.cat.categories)
+    try:
+        codes, uniques = pd.factorize(series, sort=True)
+    except TypeError:  # mixed, unorderable names: keep first-seen order
+        codes, uniques = pd.factorize(series, sort=False)
+    return codes.astype(np.int64), list(uniques)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence fairlearn's / scikit-learn's / numpy's zero-division chatter, locally.
+
+    Undefined rates are reported by this module as NaN plus a FairnessWarning instead.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.filterwarnings(
+            "ignore",
+            message=r".*(divide|invalid value|All-NaN|Mean of empty|empty slice).*",
+            category=RuntimeWarning,
+        )
+        yield
+
+
+# --------------------------------------------------------------- point estimates
+
+
+def _cells(codes: np.ndarray, y: np.ndarray, yhat: np.ndarray, n_groups: int) -> pd.DataFrame:
+    """Stacked, deduplicated rows for one MetricFrame call per metric family.
+
+    ``codes`` (shape (m,), values 0..n_groups-1), ``y`` and ``yhat`` are the grouped rows.
+    Returns columns ``block, member, y, y_pred, w``: each distinct ``(group, y, y_pred)``
+    row once per block, ``w`` its multiplicity. Block ``_ALL`` keeps the group code as
+    ``member`` (all groups against each other); block ``k`` maps every other group to
+    ``_REST`` (the binary g / not-g feature of group k). With ``block`` as a control
+    feature, MetricFrame's per-block ``difference()`` is then the all-groups DPD for block
+    ``_ALL`` and group k's DPD vs rest for block ``k``.
+    """
+    key = (codes * 2 + y) * 2 + yhat
+    distinct, weight = np.unique(key, return_counts=True)
+    member, label = np.divmod(distinct, 4)
+    y_d, yhat_d = np.divmod(label, 2)
+    blocks = [_ALL, *range(n_groups)]
+    members = [member if b == _ALL else np.where(member == b, b, _REST) for b in blocks]
+    size = len(distinct)
+    return pd.DataFrame(
+        {
+            "block": np.repeat(blocks, size),
+            "member": np.concatenate(members),
+            "y": np.tile(y_d, len(blocks)),
+            "y_pred": np.tile(yhat_d, len(blocks)),
+            "w": np.tile(weight, len(blocks)).astype(float),
+        }
+    )
+
+
+def _point_estimates(
+    y: np.ndarray, yhat: np.ndarray, codes: np.ndarray, names: list
+) -> tuple[pd.DataFrame, float, float]:
+    """The per-group table (without CIs), the DPD and the EOD."""
+    n_groups = len(names)
+    rows = codes >= 0
+    table = pd.DataFrame(
+        np.nan, index=pd.Index(names, name="group", dtype=object), columns=REPORT_COLUMNS
+    )
+    counts = _label_counts(codes[rows], y[rows], n_groups)
+    table["n"], table["n_pos"], table["n_neg"] = counts.T
+    if not rows.any():
+        return table.astype({"n": "int64", "n_pos": "int64", "n_neg": "int64"}), math.nan, math.nan
+
+    cells = _cells(codes[rows], y[rows], yhat[rows], n_groups)
+    weights = cells["w"].to_numpy()
+    common = {
+        "y_true": cells["y"].to_numpy(),
+        "y_pred": cells["y_pred"].to_numpy(),
+        "sensitive_features": cells["member"].rename("member"),
+    }
+    # Unconditional rates per (block, member): accuracy and selection rate.
+    unconditional = MetricFrame(
+        metrics={"accuracy": accuracy_score, "selection_rate": selection_rate},
+        control_features=cells["block"].rename("block"),
+        sample_params={
+            "accuracy": {"sample_weight": weights},
+            "selection_rate": {"sample_weight": weights},
+        },
+        **common,
+    )
+    # The selection rate among y == 1 is the TPR, among y == 0 the FPR: conditioning on the
+    # label as a control feature leaves a group without positives with no (block, 1, g)
+    # cell, hence NaN, where fairlearn's true_positive_rate would report 0.
+    conditional = MetricFrame(
+        metrics={"rate": selection_rate},
+        control_features=cells[["block", "y"]],
+        sample_params={"rate": {"sample_weight": weights}},
+        **common,
+    )
+
+    own = unconditional.by_group.xs(_ALL, level="block").reindex(range(n_groups))
+    rate = conditional.by_group["rate"]
+    table["accuracy"] = own["accuracy"].to_numpy()
+    table["selection_rate"] = own["selection_rate"].to_numpy()
+    table["tpr"] = _cond_rate(rate, (_ALL, 1), ("block", "y"), n_groups)
+    table["fpr"] = _cond_rate(rate, (_ALL, 0), ("block", "y"), n_groups)
+
+    sr_gap = unconditional.difference()["selection_rate"]
+    rate_gap = conditional.difference()["rate"]
+    block_counts = {_ALL: counts}
+    for k in range(n_groups):
+        rest = counts.sum(axis=0) - counts[k]
+        block_counts[k] = np.vstack([counts[k], rest])
+    dpd, eod = _guarded(_ALL, block_counts[_ALL], sr_gap, rate_gap)
+    vs_rest = [_guarded(k, block_counts[k], sr_gap, rate_gap) for k in range(n_groups)]
+    table[["vs_rest_dpd", "vs_rest_eod"]] = np.array(vs_rest, dtype=float).reshape(-1, 2)
+
+    # Belt and braces: a rate with no rows under it is NaN whatever the frame said.
+    table.loc[table["n"] == 0, ["accuracy", "selection_rate"]] = math.nan
+    table.loc[table["n_pos"] == 0, "tpr"] = math.nan
+    table.loc[table["n_neg"] == 0, "fpr"] = math.nan
+    table = table.astype({"n": "int64", "n_pos": "int64", "n_neg": "int64"})
+    return table, dpd, eod
+
+
+def _label_counts(codes: np.ndarray, y: np.ndarray, n_groups: int) -> np.ndarray:
+    """Array of shape (n_groups, 3): rows, positives and negatives per group (sizes only)."""
+    n = np.bincount(codes, minlength=n_groups)
+    n_pos = np.bincount(codes, weights=y, minlength=n_groups).astype(np.int64)
+    return np.column_stack([n, n_pos, n - n_pos]).astype(np.int64)
+
+
+def _cond_rate(rate: pd.Series, key: tuple, levels: tuple, n_groups: int) -> np.ndarray:
+    """Per-group values of a conditional frame at ``key`` (e.g. block, y), shape (n_groups,)."""
+    try:
+        part = rate.xs(key, level=levels)
+    except KeyError:  # no row with this label at all
+        return np.full(n_groups, np.nan)
+    return part.reindex(range(n_groups)).to_numpy(dtype=float)
+
+
+def _guarded(
+    block: int, counts: np.ndarray, sr_gap: pd.Series, rate_gap: pd.Series
+) -> tuple[float, float]:
+    """(DPD, EOD) of one block, NaN where the comparison is undefined.
+
+    ``counts`` has one row (n, n_pos, n_neg) per side of the comparison. MetricFrame's
+    difference() skips NaN groups and is 0 for a single group; both would pass an
+    undefined comparison off as a number, so the counts decide first.
+    """
+    present = counts[counts[:, 0] > 0]
+    if len(present) < 2:
+        return math.nan, math.nan
+    dpd = float(sr_gap.loc[block])
+    if (present[:, 1] == 0).any() or (present[:, 2] == 0).any():
+        return dpd, math.nan
+    return dpd, float(max(rate_gap.loc[(block, 0)], rate_gap.loc[(block, 1)]))
+
+
+def _degeneracy_notes(by_group: pd.DataFrame, n: int, min_group_size: int) -> list[str]:
+    """Human-readable reasons for NaN or fragile numbers, in a stable order."""
+    notes: list[str] = []
+    present = by_group[by_group["n"] > 0]
+    if n == 0:
+        notes.append("no rows: every metric is NaN")
+    for name in by_group.index[by_group["n"] == 0]:
+        notes.append(f"group {name!r} has no rows: it is left out of every comparison")
+    if n and len(present) < 2:
+        listed = ", ".join(repr(g) for g in present.index) or "none"
+        notes.append(
+            f"only {len(present)} group(s) with rows ({listed}): DPD and EOD need at "
+            "least 2 and are NaN"
+        )
+    for name, row in present.iterrows():
+        if row["n_pos"] == 0:
+            notes.append(
+                f"group {name!r} has no positives (y_true == 1): its TPR is undefined, so "
+                "EOD (over all groups and vs rest) is NaN rather than computed over the "
+                "other groups"
+            )
+        if row["n_neg"] == 0:
+            notes.append(
+                f"group {name!r} has no negatives (y_true == 0): its FPR is undefined, so "
+                "EOD (over all groups and vs rest) is NaN rather than computed over the "
+                "other groups"
+            )
+        if row["n"] < min_group_size:
+            notes.append(
+                f"group {name!r} has {int(row['n'])} rows, fewer than "
+                f"min_group_size={min_group_size}: its rates are unreliable"
+            )
+    return notes
+
+
+# --------------------------------------------------------------------- bootstrap
+
+
+def _bootstrap(
+    y: np.ndarray,
+    yhat: np.ndarray,
+    codes: np.ndarray,
+    by_group: pd.DataFrame,
+    dpd: float,
+    eod: float,
+    n_boot: int,
+    ci: float,
+    random_state: int | None,
+) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Fill by_group's ``<m>_lo/_hi`` columns in place; return the ``ci`` dict and notes."""
+    if random_state is None:
+        # One drawn seed shared by every resampler below keeps them mutually consistent.
+        random_state = int(np.random.default_rng().integers(2**31))
+    quantiles = [(1.0 - ci) / 2.0, 1.0 - (1.0 - ci) / 2.0]
+    boot = {"n_boot": n_boot, "ci_quantiles": quantiles, "random_state": random_state}
+    nan_pair = (math.nan, math.nan)
+    intervals: dict[str, tuple[float, float]] = {"accuracy": nan_pair, "dpd": nan_pair}
+    notes: list[str] = []
+    for metric in CI_METRICS:
+        by_group[f"{metric}_lo"] = math.nan
+        by_group[f"{metric}_hi"] = math.nan
+
+    if len(y):
+        whole = MetricFrame(
+            metrics={"accuracy": accuracy_score},
+            y_true=y,
+            y_pred=yhat,
+            sensitive_features=pd.Series(np.zeros(len(y), dtype=np.int8), name="all"),
+            **boot,
+        )
+        lo, hi = (float(q["accuracy"]) for q in whole.overall_ci)
+        intervals["accuracy"] = (lo, hi)
+
+    rows = codes >= 0
+    if not rows.any():
+        intervals["eod"] = nan_pair
+        return intervals, notes
+    y_g, yhat_g, codes_g = y[rows], yhat[rows], codes[rows]
+    member = pd.Series(codes_g, name="member")
+    n_groups = len(by_group)
+
+    unconditional = MetricFrame(
+        metrics={"accuracy": accuracy_score, "selection_rate": selection_rate},
+        y_true=y_g,
+        y_pred=yhat_g,
+        sensitive_features=member,
+        **boot,
+    )
+    for metric in ("accuracy", "selection_rate"):
+        for side, q in zip(("lo", "hi"), unconditional.by_group_ci, strict=True):
+            by_group[f"{metric}_{side}"] = q[metric].reindex(range(n_groups)).to_numpy()
+    if not math.isnan(dpd):
+        gaps = unconditional.difference_ci()
+        intervals["dpd"] = (float(gaps[0]["selection_rate"]), float(gaps[1]["selection_rate"]))
+
+    conditional = MetricFrame(
+        metrics={"rate": selection_rate},
+        y_true=y_g,
+        y_pred=yhat_g,
+        sensitive_features=member,
+        control_features=pd.Series(y_g, name="y"),
+        **boot,
+    )
+    for metric, label in (("tpr", 1), ("fpr", 0)):
+        for side, q in zip(("lo", "hi"), conditional.by_group_ci, strict=True):
+            by_group[f"{metric}_{side}"] = _cond_rate(q["rate"], (label,), ("y",), n_groups)
+    # An undefined rate has no interval, whatever nanquantile made of the resamples.
+    for metric, count in (("accuracy", "n"), ("selection_rate", "n"), ("tpr", "n_pos"),
+                          ("fpr", "n_neg")):  # fmt: skip
+        by_group.loc[by_group[count] == 0, [f"{metric}_lo", f"{metric}_hi"]] = math.nan
+
+    intervals["eod"] = nan_pair
+    if not math.isnan(eod):
+        values = _bootstrap_eod(y_g, yhat_g, codes_g, n_boot, random_state)
+        defined = values[~np.isnan(values)]
+        if len(defined):
+            lo, hi = np.quantile(defined, quantiles)
+            intervals["eod"] = (float(lo), float(hi))
+        if len(defined) < n_boot:
+            notes.append(
+                f"EOD interval from {len(defined)} of {n_boot} resamples: in the others "
+                "some group had no positives or no negatives"
+            )
+    return intervals, notes
+
+
+def _bootstrap_eod(
+    y: np.ndarray, yhat: np.ndarray, codes: np.ndarray, n_boot: int, random_state: int
+) -> np.ndarray:
+    """EOD of ``n_boot`` row resamples (shape (n_boot,)), NaN where it is undefined.
+
+    Each resample is scored by fairlearn's ``equalized_odds_difference`` on deduplicated
+    rows weighted by multiplicity (same value as on the raw rows, a fraction of the cost).
+    """
+    rng = np.random.default_rng(random_state)
+    groups = np.unique(codes)
+    values = np.full(n_boot, np.nan)
+    for i in range(n_boot):
+        idx = rng.integers(0, len(y), size=len(y))
+        c, t, p = codes[idx], y[idx], yhat[idx]
+        counts = _label_counts(c, t, int(groups.max()) + 1)[groups]
+        # A group lost from the resample, or one without a class, leaves EOD undefined.
+        if (counts[:, 1] == 0).any() or (counts[:, 2] == 0).any():
+            continue
+        key = (c.astype(np.int64) * 2 + t) * 2 + p
+        distinct, weight = np.unique(key, return_counts=True)
+        member, label = np.divmod(distinct, 4)
+        values[i] = equalized_odds_difference(
+            label // 2,
+            label % 2,
+            sensitive_features=member,
+            sample_weight=weight.astype(float),
+        )
+    return values
+
+
+def _json_float(value) -> float | None:
+    """A Python float, or None for NaN (JSON has no NaN)."""
+    value = float(value)
+    return None if math.isnan(value) else value
