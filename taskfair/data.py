@@ -864,6 +864,8 @@ def _assemble(
     stratify: Sequence[str] | None = None,
 ) -> Dataset:
     """Build, validate, split and log a Dataset from aligned per-row arrays."""
+    if len(content) == 0:
+        raise DataError(f"{source}: no rows to load (the table is empty after filtering).")
     content_col = "text" if modality == "text" else "image"
     frame = pd.DataFrame(
         {
@@ -916,7 +918,8 @@ def _assemble(
         label_name=label_name,
         source=source,
     )
-    log.info("%s", ds.summary())
+    if log.isEnabledFor(logging.INFO):
+        log.info("%s", ds.summary())
     return ds
 
 

@@ -179,7 +179,8 @@ def _copy_tree(
         report(progress, done, total, src.name)
     for src in folders:
         done = _copy_folder(src, target / src.name, progress, done, total)
-    report(progress, total, total, f"{source.name} ready")
+    # No final "ready" call: the last item already reported done == total, and a second
+    # call at total would make tqdm_progress open a fresh bar.
 
 
 def _copy_file(src: Path, dst: Path, sha256: str | None) -> None:
@@ -228,7 +229,7 @@ def _copy_folder(src: Path, dst: Path, progress: Progress | None, done: int, tot
         return done + n
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
     try:
-        step = max(1, n // 100)
+        step, end = max(1, n // 100), done + n
         for path in sorted(src.rglob("*")):
             rel = path.relative_to(src)
             if path.is_dir():
@@ -237,7 +238,7 @@ def _copy_folder(src: Path, dst: Path, progress: Progress | None, done: int, tot
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, tmp / rel)
             done += 1
-            if done % step == 0:
+            if done % step == 0 or done == end:  # about 100 updates, and always the last
                 report(progress, done, total, f"{src.name}/{rel}")
         if not _same_files(src, tmp):
             raise DataError(f"Copying {src} to {tmp} was incomplete; re-run to try again.")
