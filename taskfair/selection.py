@@ -1,0 +1,193 @@
+"""Choosing λ on validation, reporting the choice on test.
+
+* :func:`pareto_front` — the non-dominated points of a sweep (lower disparity, higher
+  accuracy) on the *validation* split.
+* :func:`select_lambda` — "the setting with the smallest DPD (or EOD) whose validation
+  accuracy is within ``within`` of FFT's validation accuracy". It accepts validation rows
+  only and refuses any frame that holds another split, so a test number can never
+  influence the choice.
+* :func:`report_on_test` — the chosen setting's rows on the test split.
+
+Inputs are tidy sweep frames (:data:`taskfair.sweep.COLUMNS`); only the overall rows
+(``group == "__overall__"``) enter a choice. With several seeds, a setting's metrics are
+averaged over seeds first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+__all__ = ["Selection", "pareto_front", "select_lambda", "report_on_test"]
+
+OVERALL = "__overall__"
+_KEY = ["method", "lam", "normalize", "coeffs"]
+_METRICS = ["accuracy", "macro_accuracy", "worst_group_accuracy", "dpd", "eod"]
+_CANDIDATE_METHODS = ("task_addition", "injection", "per_vector")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A setting chosen on validation.
+
+    ``lam`` is NaN for per-vector mixes (see ``coeffs``). ``val_metrics`` holds the
+    chosen setting's validation accuracy, macro and worst-group accuracy, DPD and EOD
+    (seed means). ``feasible`` is False when no setting met the accuracy constraint; the
+    most accurate setting is then returned, and ``reason`` says so.
+    """
+
+    lam: float
+    method: str
+    normalize: str
+    coeffs: str
+    metric: str
+    within: float
+    reference_accuracy: float
+    val_metrics: dict
+    feasible: bool = True
+    reason: str = ""
+    n_candidates: int = 0
+    seeds: list = field(default_factory=list)
+
+
+def _only_split(df: pd.DataFrame, split: str, who: str) -> None:
+    if "split" not in df.columns:
+        raise ValueError(f"{who} needs the tidy sweep frame's 'split' column.")
+    other = sorted(set(df["split"].dropna().astype(str)) - {split})
+    if other:
+        raise ValueError(
+            f"{who} takes {split!r} rows only, got split(s) {other}: filter with "
+            f"df[df.split == {split!r}] first (λ is chosen on validation, never on test)."
+        )
+
+
+def _overall_means(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting: overall metrics averaged over seeds."""
+    rows = df[df["group"] == OVERALL].copy()
+    rows["lam_key"] = rows["lam"].fillna(-math.inf)  # NaN keys would drop rows in groupby
+    keys = ["method", "lam_key", "normalize", "coeffs"]
+    agg = rows.groupby(keys, sort=False, dropna=False)
+    out = agg[_METRICS].mean().reset_index()
+    out["n_seeds"] = agg.size().to_numpy()
+    out["lam"] = out["lam_key"].where(out["lam_key"] != -math.inf)
+    return out.drop(columns="lam_key")
+
+
+def pareto_front(
+    df: pd.DataFrame, x: str = "dpd", y: str = "accuracy", split: str | None = "val"
+) -> pd.DataFrame:
+    """Settings not dominated in (lower ``x``, higher ``y``), sorted by ``x``.
+
+    ``df``: a tidy sweep frame; with ``split`` (default ``"val"``) it must hold that
+    split only. Rows with NaN in ``x`` or ``y`` are left out. Returns one row per
+    setting (seed means) with ``method, lam, normalize, coeffs`` and the metrics.
+    """
+    if split is not None:
+        _only_split(df, split, "pareto_front")
+    pts = _overall_means(df).dropna(subset=[x, y])
+    pts = pts.sort_values([x, y], ascending=[True, False], kind="stable")
+    front, best_y = [], -math.inf
+    for i, row in pts.iterrows():
+        if row[y] > best_y:
+            front.append(i)
+            best_y = row[y]
+    return pts.loc[front].reset_index(drop=True)
+
+
+def select_lambda(
+    val_df: pd.DataFrame,
+    metric: str = "dpd",
+    within: float = 0.02,
+    reference_accuracy: float | None = None,
+    methods: tuple[str, ...] = _CANDIDATE_METHODS,
+) -> Selection:
+    """The setting with the smallest ``metric`` whose accuracy ≥ reference − ``within``.
+
+    ``val_df``: validation rows only (any other split is refused). The reference is
+    FFT's validation accuracy (the ``method == "fft"`` overall row) unless
+    ``reference_accuracy`` is given. Candidates are the rows of ``methods``. Ties go to
+    the higher accuracy, then the smaller λ.
+    """
+    if metric not in ("dpd", "eod"):
+        raise ValueError(f"metric must be 'dpd' or 'eod', not {metric!r}.")
+    if not within >= 0:
+        raise ValueError(f"within must be a non-negative accuracy margin, not {within!r}.")
+    _only_split(val_df, "val", "select_lambda")
+    means = _overall_means(val_df)
+    if reference_accuracy is None:
+        fft = means[means["method"] == "fft"]
+        if fft.empty:
+            raise ValueError(
+                "No FFT validation row to take the reference accuracy from: include the "
+                "reference points (sweep_bundle(..., references=True)) or pass reference_accuracy."
+            )
+        reference_accuracy = float(fft["accuracy"].iloc[0])
+    cands = means[means["method"].isin(methods)].dropna(subset=["accuracy"])
+    if cands.empty:
+        raise ValueError(f"No candidate rows of methods {methods} in the validation frame.")
+    ok = cands[(cands["accuracy"] >= reference_accuracy - within) & cands[metric].notna()]
+    feasible = not ok.empty
+    if feasible:
+        chosen = (
+            ok.assign(_lam=ok["lam"].fillna(math.inf))
+            .sort_values([metric, "accuracy", "_lam"], ascending=[True, False, True], kind="stable")
+            .iloc[0]
+        )
+        reason = (
+            f"smallest validation {metric.upper()} among {len(ok)} settings within "
+            f"{within:g} of the reference accuracy {reference_accuracy:.4f}"
+        )
+    else:
+        chosen = cands.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
+        reason = (
+            f"no setting reaches accuracy {reference_accuracy - within:.4f}; "
+            "returning the most accurate one"
+        )
+    seeds = sorted(val_df["seed"].dropna().unique().tolist()) if "seed" in val_df else []
+    return Selection(
+        lam=float(chosen["lam"]) if pd.notna(chosen["lam"]) else math.nan,
+        method=str(chosen["method"]),
+        normalize=str(chosen["normalize"]),
+        coeffs=str(chosen["coeffs"]),
+        metric=metric,
+        within=float(within),
+        reference_accuracy=float(reference_accuracy),
+        val_metrics={m: float(chosen[m]) for m in _METRICS},
+        feasible=feasible,
+        reason=reason,
+        n_candidates=len(cands),
+        seeds=[int(s) for s in seeds],
+    )
+
+
+def report_on_test(selection: Selection, test_df: pd.DataFrame) -> pd.DataFrame:
+    """The chosen setting's test rows (all groups; seed means when several seeds).
+
+    ``test_df``: a tidy frame; only its test rows are used. Raises if the setting was
+    not evaluated on test.
+    """
+    rows = test_df[
+        (test_df["split"] == "test")
+        & (test_df["method"] == selection.method)
+        & (test_df["normalize"] == selection.normalize)
+    ]
+    want = json.loads(selection.coeffs)
+    rows = rows[[json.loads(c) == want for c in rows["coeffs"]]]
+    if rows.empty:
+        raise ValueError(
+            f"The chosen setting ({selection.method}, {selection.coeffs}) has no "
+            "test rows: sweep it on the test split too."
+        )
+    numeric = [
+        c
+        for c in rows.columns
+        if c not in ("method", "normalize", "coeffs", "split", "group", "seed", "exact")
+    ]
+    out = rows.groupby("group", sort=False)[numeric].mean().reset_index()
+    out.insert(0, "method", selection.method)
+    out["normalize"], out["coeffs"], out["split"] = selection.normalize, selection.coeffs, "test"
+    out["n_seeds"] = rows.groupby("group", sort=False).size().to_numpy()
+    return out
