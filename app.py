@@ -1,0 +1,33 @@
+"""taskfair dashboard: the router, and nothing else.
+
+Each page lives in ``pages/`` and reads its state from ``st.query_params``; the page
+itself is one of those parameters (``?page=tradeoff``), so a copied link opens the same
+view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo).
+"""
+
+import streamlit as st
+
+# slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
+PAGES = {
+    "tradeoff": ("pages/tradeoff.py", "Trade-off", ":material/tune:"),
+    "heatmaps": ("pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
+    "injection": ("pages/injection.py", "Subgroup injection", ":material/call_merge:"),
+    "compare": ("pages/compare.py", "Compare methods", ":material/bar_chart:"),
+    "theory": ("pages/theory.py", "Theory", ":material/functions:"),
+    "data": ("pages/data.py", "Data & model", ":material/dataset:"),
+    "export": ("pages/export.py", "Export", ":material/download:"),
+}
+
+st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")
+
+# A link's ``page`` parameter makes that page the default, so it opens first; an
+# unknown value falls back to the first page instead of failing.
+wanted = st.query_params.get("page")
+if wanted not in PAGES:
+    wanted = next(iter(PAGES))
+st.navigation(
+    [
+        st.Page(path, title=title, icon=icon, url_path=slug, default=(slug == wanted))
+        for slug, (path, title, icon) in PAGES.items()
+    ]
+).run()

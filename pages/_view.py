@@ -1,0 +1,320 @@
+"""What every page shares: the sidebar, the view's URL state, the live evaluation loop.
+
+Not a page (``app.py`` lists the pages); imported by them. The view's state lives in
+the URL: widgets are bound to query parameters (``bind="query-params"``), so a copied
+link reproduces the page, the bundle, λ, the toggles, the split and the metric. A
+parameter that equals its default is dropped from the URL by Streamlit.
+
+Query parameters (every one optional):
+
+=========== ================================================ =====================
+name        meaning                                          default
+=========== ================================================ =====================
+page        tradeoff|heatmaps|injection|compare|theory|data|export  tradeoff
+bundle      bundle name (a folder under models/, or the      TASKFAIR_BUNDLE, else
+            TASKFAIR_BUNDLE folder's name)                   the first bundle
+attr        sensitive attribute                              the bundle's
+seed        vector seed                                      the bundle's first
+split       val | test                                       test
+norm        sum | mean (task-addition normalisation)         sum
+lam         global λ of task addition                        0.3
+metric      dpd | eod (Pareto axis, heatmap, theory)         dpd
+anchor      base | fft (subgroup injection)                  fft
+on_<g>      subgroup g's vector is in the mix (injection)    true for the first
+lam_<g>     subgroup g's own λ (injection)                   0.2
+along       the group whose λ the injection curve varies     first toggled group
+method      task_addition | injection (heatmaps)             task_addition
+=========== ================================================ =====================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+import app_cache as ac
+from taskfair import grid
+
+SPLITS = ("test", "val")
+NORMALIZATIONS = ("sum", "mean")
+METRICS = ("dpd", "eod")
+DEFAULT_LAM = 0.3
+# One refinement step spends at most this long evaluating before it redraws, so the
+# page shows progress at least this often (a single point may take longer).
+REFINE_SLICE_S = 1.0
+TICK = "0.5s"
+
+
+@dataclass(frozen=True)
+class View:
+    """The state every page reads: the bundle (opened) and the sidebar's choices."""
+
+    path: str
+    bundle: object
+    seed: int
+    split: str
+    normalize: str
+    attribute: str
+    can_evaluate: bool
+
+    @property
+    def store(self) -> ac.PointStore:
+        return ac.store(self.path, self.seed)
+
+
+def error(exc: BaseException) -> None:
+    """A user-caused failure: one clear message, the app stays up."""
+    st.error(f"{type(exc).__name__}: {exc}", icon=":material/error:")
+
+
+def setup(slug: str, title: str, caption: str | None = None) -> View:
+    """Title, sidebar and bundle of a page; stops the page (with a message) when there
+    is no usable bundle."""
+    st.query_params["page"] = slug
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    choices = ac.bundle_choices()
+    with st.sidebar:
+        raw = st.query_params.get("bundle")
+        if raw is not None and raw not in choices:
+            # A bound widget would silently drop an unknown value; say why instead.
+            st.error(ac.check_bundle_name(raw) or f"Unknown bundle {raw!r}.")
+        if not choices:
+            st.error(
+                "No bundle found. Build the demo with `make demo`, or build one with "
+                "`python -m taskfair build --config CONFIG --out models/NAME` and set "
+                "TASKFAIR_BUNDLE=models/NAME."
+            )
+            st.stop()
+        name = st.selectbox(
+            "Bundle",
+            list(choices),
+            key="bundle",
+            bind="query-params",
+            help="A built bundle: base model, task vectors, evaluation rows, cached sweeps.",
+        )
+    try:
+        bundle = ac.open_bundle(choices[name])
+    except ac.USER_ERRORS as exc:
+        error(exc)
+        st.stop()
+    with st.sidebar:
+        attribute = st.selectbox(
+            "Sensitive attribute",
+            [bundle.attribute],
+            key="attr",
+            bind="query-params",
+            help="Each bundle is trained for one attribute; its subgroups define the vectors.",
+        )
+        seeds = bundle.seeds
+        seed = (
+            st.selectbox("Seed", seeds, key="seed", bind="query-params")
+            if len(seeds) > 1
+            else seeds[0]
+        )
+        split = st.radio(
+            "Split",
+            SPLITS,
+            key="split",
+            bind="query-params",
+            horizontal=True,
+            help="λ is *chosen* on val and *reported* on test.",
+        )
+        normalize = st.radio(
+            "Normalisation",
+            NORMALIZATIONS,
+            key="norm",
+            bind="query-params",
+            horizontal=True,
+            help="sum: θ₀ + λ Σ_g τ_g (the paper's code). mean: θ₀ + λ/G Σ_g τ_g (its theory).",
+        )
+        st.divider()
+        can = ac.can_evaluate(bundle)
+        if can:
+            st.toggle(
+                "Exact on release",
+                value=True,
+                key="auto_exact",
+                help="Evaluate the merged model exactly as soon as a slider is released "
+                "(the preview is drawn first). Off: use the button.",
+            )
+            st.toggle(
+                "Refine in background",
+                value=True,
+                key="refine",
+                help="Evaluate the rest of the λ grid point by point (coarse grid first); "
+                "every exact point is cached on disk.",
+            )
+            st.caption(
+                f"Device: **{ac.device_name()}** · mode: {'viewer' if ac.viewer_mode() else 'full'}"
+            )
+        else:
+            st.info(
+                "This bundle has no model weights: exact points come from its cached sweeps "
+                "and anything else is a preview."
+            )
+    return View(choices[name], bundle, int(seed), split, normalize, attribute, can)
+
+
+def lam_slider(
+    label: str = "λ (task addition)",
+    key: str = "lam",
+    default: float = DEFAULT_LAM,
+    help: str | None = None,
+) -> float:
+    """A λ slider over the grid of :mod:`taskfair.grid`, bound to the URL."""
+    value = st.slider(
+        label,
+        min_value=grid.LAMBDA_MIN,
+        max_value=grid.LAMBDA_MAX,
+        value=default,
+        step=grid.LAMBDA_STEP,
+        key=key,
+        bind="query-params",
+        help=help,
+    )
+    return round(float(value), 10)
+
+
+def metric_radio(label: str = "Fairness metric") -> str:
+    return st.radio(
+        label,
+        METRICS,
+        key="metric",
+        bind="query-params",
+        horizontal=True,
+        format_func=str.upper,
+        help="DPD: demographic parity difference; EOD: equalized odds difference. Lower is fairer.",
+    )
+
+
+def dedupe(items: Sequence[tuple]) -> list[tuple]:
+    return list(dict.fromkeys(items))
+
+
+def live(
+    render: Callable[[int], None],
+    pending: Callable[[], list[tuple]],
+    view: View,
+    *,
+    current: Sequence[tuple] = (),
+) -> None:
+    """Draw now, then evaluate pending points and redraw, without freezing the page.
+
+    ``render(k)`` draws the page's figures from what is known (exact points solid,
+    previews hollow); it may be called twice in one run (before and after evaluating),
+    so its elements need keys that include ``k`` (two identical charts in one run would
+    otherwise collide). ``pending()`` lists the ``(setting, split)`` points still to
+    evaluate, most wanted first. ``current`` are the points the user is looking at: they
+    are evaluated on release (or on the button). The rest is refined in the background:
+    the body is a fragment that reruns itself every :data:`TICK` while work remains,
+    each run spending about :data:`REFINE_SLICE_S` on exact evaluation, so the figure
+    grows point by point and a slider move interrupts it between two batches.
+    """
+    auto = st.session_state.get("auto_exact", True)
+    refine = st.session_state.get("refine", True)
+    todo = pending() if view.can_evaluate else []
+    want_current = [p for p in current if p in set(todo)]
+    background = [p for p in todo if p not in set(want_current)]
+    run_every = TICK if view.can_evaluate and refine and background else None
+
+    @st.fragment(run_every=run_every)
+    def body():
+        status = st.empty()
+        holder = st.empty()
+        with holder.container():
+            render(0)
+        todo_now = pending() if view.can_evaluate else []
+        cur = [p for p in current if p in set(todo_now)]
+        go_current = cur and (
+            auto or st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
+        )
+        if cur and not go_current:
+            status.info(
+                "Showing a **preview** at the current setting. Press *Evaluate exactly* "
+                "(or turn on *Exact on release*)."
+            )
+        items = cur if go_current else []
+        if refine:
+            items = items + [p for p in todo_now if p not in set(cur)]
+        if items:
+            with status.container():
+                bar = st.progress(0.0, text="Evaluating…")
+
+                def progress_for(i, n, item):
+                    setting, split = item[0], item[1]
+                    left = len(todo_now) - i
+
+                    def progress(done, total, message=""):
+                        bar.progress(
+                            min(done / max(total, 1), 1.0),
+                            text=f"Evaluating exactly: {setting.label()} on {split} — batch "
+                            f"{done}/{total} · {left} point{'s' if left != 1 else ''} to go",
+                        )
+
+                    return progress
+
+                try:
+                    n = ac.work(view.path, view.seed, items, REFINE_SLICE_S, progress_for)
+                except ac.USER_ERRORS as exc:
+                    error(exc)
+                    return
+            status.empty()
+            with holder.container():
+                render(1)
+            if len(todo_now) - n > 0 and refine:
+                status.caption(
+                    f"Refining: {len(todo_now) - n} point(s) left (exact points are cached)."
+                )
+            elif run_every is not None:
+                st.rerun()  # done: redeclare the fragment without its timer
+        elif todo_now and not refine:
+            status.caption(
+                f"{len(todo_now)} point(s) not evaluated yet (background refinement is off)."
+            )
+
+    body()
+
+
+def fmt(v, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def group_table(rows: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The per-group table of one point: n, accuracy, selection rate, TPR, FPR, vs-rest
+    disparities (with CI columns when bootstrapped)."""
+    if rows is None or rows.empty:
+        return pd.DataFrame()
+    t = rows[rows["group"] != "__overall__"].set_index("group")
+    cols = ["n", "accuracy", "selection_rate", "tpr", "fpr", "vs_rest_dpd", "vs_rest_eod"]
+    out = t[cols].copy()
+    if ci is not None and not ci.empty:
+        for m in ("accuracy", "selection_rate", "tpr", "fpr"):
+            if f"{m}_lo" in ci.columns:
+                out[f"{m} 95% CI"] = [
+                    f"[{fmt(ci.at[g, f'{m}_lo'])}, {fmt(ci.at[g, f'{m}_hi'])}]"
+                    if g in ci.index
+                    else "–"
+                    for g in out.index
+                ]
+    return out
+
+
+TABLE_CONFIG = {
+    "n": st.column_config.NumberColumn("n", format="%d"),
+    "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
+    "selection_rate": st.column_config.NumberColumn("selection rate", format="%.3f"),
+    "tpr": st.column_config.NumberColumn("TPR", format="%.3f"),
+    "fpr": st.column_config.NumberColumn("FPR", format="%.3f"),
+    "vs_rest_dpd": st.column_config.NumberColumn(
+        "DPD vs rest", format="%.3f", help="lower is fairer"
+    ),
+    "vs_rest_eod": st.column_config.NumberColumn(
+        "EOD vs rest", format="%.3f", help="lower is fairer"
+    ),
+}

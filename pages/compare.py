@@ -1,0 +1,82 @@
+"""Compare methods: FFT vs LoRA vs task addition at the chosen λ, across seeds; vector geometry."""
+
+import pandas as pd
+import streamlit as st
+
+import app_cache as ac
+from pages import _view as v
+from taskfair import plots
+
+view = v.setup(
+    "compare",
+    "Compare methods",
+    "FFT and LoRA against task addition at the chosen λ, per group and overall. With several "
+    "seeds, bars are seed means and error bars one standard error across seeds.",
+)
+seeds = view.bundle.seeds
+lam = v.lam_slider(help="Task addition's λ for the comparison (shared with the Trade-off page).")
+stores = {s: ac.store(view.path, s) for s in seeds}
+settings = {
+    s: [*ac.references(st_), ac.task_addition(st_, lam, view.normalize)]
+    for s, st_ in stores.items()
+}
+
+
+def pending():
+    plan = [(x, view.split, s) for s in seeds for x in settings[s]]
+    return [p for p in plan if not stores[p[2]].has(p[0], p[1])]
+
+
+def render(k):
+    parts = [
+        r for s in seeds for x in settings[s] if (r := stores[s].rows(x, view.split)) is not None
+    ]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    n_total = sum(len(x) for x in settings.values())
+    st.caption(
+        f"{len(parts)} of {n_total} method × seed points evaluated on {view.split} "
+        f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''}: {', '.join(map(str, seeds))})."
+    )
+    if df.empty:
+        st.info("Evaluating the first points…")
+        return
+    st.plotly_chart(
+        plots.compare_overall_figure(df, split=view.split, normalize=view.normalize),
+        width="stretch",
+        key=f"overall-{k}",
+    )
+    cols = st.columns(3)
+    for i, metric in enumerate(("accuracy", "vs_rest_dpd", "vs_rest_eod")):
+        with cols[i]:
+            fig = plots.compare_groups_figure(
+                df,
+                metric,
+                split=view.split,
+                normalize=view.normalize,
+                groups=stores[view.seed].groups,
+            )
+            st.plotly_chart(fig, width="stretch", key=f"groups-{metric}-{k}")
+
+
+v.live(render, pending, view, current=[(settings[view.seed][-1], view.split, view.seed)])
+
+st.subheader("Task-vector geometry")
+if not view.can_evaluate:
+    st.info("Vector norms and cosines need the bundle's weights, which this copy does not ship.")
+else:
+    try:
+        geo = ac.geometry(view.path, view.seed)
+    except ac.USER_ERRORS as exc:
+        v.error(exc)
+    else:
+        g1, g2 = st.columns(2)
+        with g1:
+            st.plotly_chart(plots.norms_figure(geo["norms"], seed=view.seed), width="stretch")
+        with g2:
+            st.plotly_chart(
+                plots.cosine_figure(geo["names"], geo["cosine"], seed=view.seed), width="stretch"
+            )
+        st.caption(
+            "Cosine similarity of flattened weight differences. Subgroup vectors that point the "
+            "same way add up under task addition; near-orthogonal ones barely interact."
+        )

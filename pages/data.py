@@ -1,0 +1,110 @@
+"""Data & model: the bundle's manifest in words, group sizes and base rates, training logs."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages import _view as v
+from taskfair import plots
+
+view = v.setup(
+    "data", "Data & model", "What this bundle is: model, data, groups, and how it was trained."
+)
+b = view.bundle
+m = b.manifest
+spec = b.model_spec
+ds = m.get("dataset", {})
+frame = b.eval_frame
+
+
+def _s(x, default="?"):
+    return default if x in (None, "", [], {}) else x
+
+
+st.subheader("In words")
+size = spec.get("max_length") and f"inputs truncated to {spec['max_length']} tokens"
+size = size or (spec.get("image_size") and f"images resized to {spec['image_size']} px")
+st.markdown(
+    f"- **Model**: `{_s(spec.get('name'))}` ({_s(spec.get('arch'), 'architecture not recorded')}, "
+    f"{b.modality}), from {_s(spec.get('source'))}; {size or 'input size not recorded'}; two-class head "
+    f"initialised with seed {_s(spec.get('head_seed'))} and shared by every fine-tune. Base fingerprint "
+    f"`{b.base_fingerprint[:12]}…`.\n"
+    f"- **Dataset**: {_s(ds.get('name'))}"
+    + (f" ({ds['source']})" if ds.get("source") else "")
+    + f"; label: {_s(ds.get('label_name'), 'positive class = 1')}. Sensitive attribute **{b.attribute}** "
+    f"with groups {', '.join(f'`{g}`' for g in b.groups)}. Rows in no group count for accuracy only.\n"
+    f"- **Vectors** (seed{'s' if len(b.seeds) > 1 else ''} {', '.join(map(str, b.seeds))}): "
+    + ", ".join(f"`{n}`" for n in b.vector_names())
+    + " — τ = θ_fine-tuned − θ₀; `fft` on all training rows, `lora` merged into the base, one per "
+    "subgroup on that subgroup's rows.\n"
+    f"- **Weights shipped**: {'yes' if b.has_weights else 'no (viewer copy: cached sweeps only)'}."
+)
+
+st.subheader("Groups per split")
+rows = []
+for split, part in frame.groupby("split", sort=False):
+    groups = part[b.attribute].astype(object).where(part[b.attribute].notna(), "(no group)")
+    for g, sub in part.groupby(groups, sort=True):
+        rows.append(
+            {"split": split, "group": g, "n": len(sub), "base_rate": float(sub["label"].mean())}
+        )
+sizes = pd.DataFrame(rows)
+c1, c2 = st.columns([3, 2])
+with c1:
+    st.plotly_chart(plots.group_sizes_figure(sizes), width="stretch")
+with c2:
+    st.dataframe(
+        sizes.pivot_table(index="group", columns="split", values=["n", "base_rate"]).round(3),
+        width="stretch",
+    )
+    st.caption(
+        "Base rate = share of positive labels. Evaluation splits shown (train rows are in the "
+        "manifest below). Small groups make disparities noisy: read n beside every metric."
+    )
+
+st.subheader("Training logs")
+curves, epochs = [], []
+for e in b.vector_entries(view.seed):
+    log = b.log(e.name, view.seed)
+    for p in log.get("loss_curve", []):
+        curves.append({"vector": e.name, "step": p.get("step"), "loss": p.get("loss")})
+    last = (log.get("epochs") or [{}])[-1]
+    epochs.append(
+        {
+            "vector": e.name,
+            "kind": e.kind,
+            "rows": (log.get("rows") or {}).get("train"),
+            "epochs": log.get("epochs_run"),
+            "chosen epoch": log.get("chosen_epoch"),
+            "val accuracy (last epoch)": last.get("val_accuracy"),
+            "seconds": log.get("seconds"),
+        }
+    )
+if curves:
+    st.plotly_chart(plots.loss_figure(pd.DataFrame(curves)), width="stretch")
+else:
+    st.info("This bundle has no loss curves in its logs.")
+st.dataframe(pd.DataFrame(epochs), width="stretch", hide_index=True)
+
+if b.modality == "image" and "image" in frame.columns:
+    st.subheader("Sample images per group")
+    test = frame[frame["split"] == frame["split"].iloc[0]]
+    for g in b.groups:
+        paths = [
+            p for p in test.loc[test[b.attribute] == g, "image"].head(12) if Path(p).is_file()
+        ][:6]
+        if paths:
+            st.markdown(f"**{g}**")
+            st.image(paths, width=96)
+elif "text" in frame.columns:
+    with st.expander("Sample rows per group (may contain offensive language)"):
+        sample = frame.groupby(b.attribute, dropna=True).head(2)[
+            ["text", "label", b.attribute, "split"]
+        ]
+        st.dataframe(sample, width="stretch", hide_index=True)
+
+with st.expander("Manifest (raw)"):
+    shown = {k: m[k] for k in m if k not in ("artifacts",)}
+    st.code(json.dumps(shown, indent=2, default=str)[:20000], language="json")

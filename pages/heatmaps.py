@@ -1,0 +1,77 @@
+"""Per-group heatmaps: groups × λ for accuracy and group-vs-rest DPD / EOD (Figure 3)."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+import app_cache as ac
+from pages import _view as v
+from taskfair import grid, plots
+
+view = v.setup(
+    "heatmaps",
+    "Per-group heatmaps",
+    "Each cell is one subgroup at one λ: its accuracy, and its DPD / EOD against the rest of "
+    "the grouped rows (g vs not-g). Colour scales are fixed, so colours compare across views. "
+    "Blank cells (n/a) are groups too small or one-class there: never shown as 0.",
+)
+store = view.store
+methods = ["task_addition"] + (["injection"] if "fft" in store.names else [])
+method = st.radio(
+    "Method",
+    methods,
+    key="method",
+    bind="query-params",
+    horizontal=True,
+    format_func={
+        "task_addition": "task addition: θ₀ + λ Σ τ_g (every group's cells)",
+        "injection": "injection: θ_FFT + λ τ_g (the injected group's own cells)",
+    }.get,
+)
+
+if method == "task_addition":
+    settings = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
+    norm_label = view.normalize
+else:
+    from taskfair.sweep import injection_settings
+
+    settings = injection_settings(store.groups, grid.INJECTION_GRID)
+    norm_label = "none (injection)"
+
+
+def pending():
+    coarse = [s for s in settings if s.lam in grid.COARSE_GRID or method == "injection"]
+    rest = [s for s in settings if s not in set(coarse)]
+    return [(s, view.split) for s in coarse + rest if not store.has(s, view.split)]
+
+
+def frame() -> pd.DataFrame:
+    rows = ac.known_rows(store, settings, view.split)
+    if rows.empty or method == "task_addition":
+        return rows
+    # Injection: the row of the injected group itself, so a cell reads "inject τ_g at λ:
+    # what happens to g".
+    injected = rows["coeffs"].map(lambda c: next(g for g in json.loads(c) if g != "fft"))
+    return rows[(rows["group"] == injected) | (rows["group"] == "__overall__")]
+
+
+def render(k):
+    df = frame()
+    n_done = sum(store.has(s, view.split) for s in settings)
+    st.caption(f"{n_done} of {len(settings)} settings evaluated exactly on {view.split}.")
+    cols = st.columns(3)
+    for i, metric in enumerate(("accuracy", "vs_rest_dpd", "vs_rest_eod")):
+        with cols[i]:
+            fig = plots.group_heatmap(
+                df,
+                metric,
+                split=view.split,
+                normalize=norm_label,
+                groups=store.groups,
+                x_label="λ" if method == "task_addition" else "λ (injected)",
+            )
+            st.plotly_chart(fig, width="stretch", key=f"heat-{metric}-{k}")
+
+
+v.live(render, pending, view)

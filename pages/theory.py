@@ -1,0 +1,82 @@
+"""Theory: Proposition 1's DPD bound (shape, with an estimated L) beside the measured curve."""
+
+import streamlit as st
+
+import app_cache as ac
+from pages import _view as v
+from taskfair import bound, grid, plots
+
+view = v.setup(
+    "theory",
+    "Theory: the fairness bound",
+    "DPD(θ(λ)) ≤ 2L Σ_g |λ_g − 1| ‖τ_g‖, measured from the fully merged point θ(1).",
+)
+store = view.store
+c1, c2 = st.columns([1, 1])
+with c1:
+    offset_form = st.toggle(
+        "Triangle-inequality form (add DPD(θ(1)))",
+        key="offset",
+        bind="query-params",
+        help="The stated bound treats θ(1) as parity; this form adds its measured DPD.",
+    )
+with c2:
+    estimator = st.radio(
+        "L estimated from",
+        ["per_example", "group_mean"],
+        key="estimator",
+        bind="query-params",
+        horizontal=True,
+        format_func={"per_example": "per-example scores", "group_mean": "group mean scores"}.get,
+    )
+curve = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
+
+
+def pending():
+    coarse = [s for s in curve if s.lam in grid.COARSE_GRID]
+    rest = [s for s in curve if s not in set(coarse)]
+    return [(s, view.split) for s in coarse + rest if not store.has(s, view.split)]
+
+
+def render(k):
+    measured = ac.known_rows(store, curve, view.split)
+    est = ac.lipschitz(store, curve, view.split, estimator) if view.can_evaluate else None
+    if est is None:
+        st.info("The bound needs the vector norms and at least two exact points (and the weights).")
+        st.plotly_chart(
+            plots.bound_figure([], [], measured, split=view.split, normalize=view.normalize),
+            width="stretch",
+            key=f"bound-{k}",
+        )
+        return
+    top = ac.overall(store.rows(curve[-1], view.split)) if offset_form else {}
+    offset = float(top.get("dpd") or 0.0) if offset_form else 0.0
+    geo = ac.geometry(view.path, view.seed)
+    norms = {g: geo["norms"][g] for g in store.groups}
+    b = bound.dpd_bound_curve(grid.LAMBDA_GRID, norms, est.L, view.normalize, offset=offset)
+    fig = plots.bound_figure(
+        b["lam"].tolist(),
+        b["bound"].tolist(),
+        measured,
+        split=view.split,
+        normalize=view.normalize,
+        lipschitz=est.L,
+    )
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(fig, width="stretch", key=f"bound-{k}")
+    with right:
+        st.markdown(
+            f"**L̂ = {est.L:.4g}** from {est.n_pairs} pairs of adjacent exact λ ({estimator.replace('_', ' ')}); "
+            f"Σ_g ‖τ_g‖ = {sum(norms.values()):.4g} over {len(norms)} subgroup vectors"
+            + (f"; offset DPD(θ(1)) = {offset:.4f}" if offset_form else "")
+            + "."
+        )
+        st.markdown("**Assumption.** " + bound.ASSUMPTION)
+        with st.expander("How L is estimated"):
+            st.write(est.note)
+        with st.expander("Why no EOD bound"):
+            st.write(bound.EOD_NOTE)
+
+
+v.live(render, pending, view)
