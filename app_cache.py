@@ -169,6 +169,7 @@ class PointStore:
         self._rows: dict[str, pd.DataFrame] = {}
         self._logits: dict[str, np.ndarray] = {}
         self._splits: dict[str, Split] = {}
+        self._scorers: dict[str, object] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 
@@ -257,14 +258,42 @@ class PointStore:
             self._rows[k], self._logits[k] = rows, logits
             return rows
 
-    # -- previews
-    def tidy(self, setting, split: str, logits: np.ndarray, exact: bool) -> pd.DataFrame:
-        """Tidy rows of a point from logits (used for previews: ``exact=False``)."""
-        from taskfair import sweep
+    def warnings(self, setting, split: str) -> list[str]:
+        """The metrics' notes on an exact point (degenerate groups), from its sidecar."""
+        return list((self.cache.meta(self.key(setting, split)) or {}).get("warnings", []))
 
-        sp = self.split(split)
-        rows, _ = sweep._tidy_rows(setting, split, self.seed, logits, sp.labels, sp.groups, exact)
-        return rows
+    # -- previews
+    def tidy(self, setting, split: str, logits: np.ndarray, exact: bool = False) -> pd.DataFrame:
+        """Tidy rows of a *preview* from its logits, in the sweep's columns.
+
+        Scored with :class:`~taskfair.preview.PreviewScorer` (numpy; the same numbers as
+        fairlearn, about 100× faster), because previews are redrawn on every rerun; exact
+        points always come from :meth:`evaluate` (fairlearn).
+        """
+        from taskfair.sweep import COLUMNS, OVERALL
+
+        scorer = self._scorers.get(split)
+        if scorer is None:
+            from taskfair.preview import PreviewScorer
+
+            sp = self.split(split)
+            scorer = self._scorers[split] = PreviewScorer(sp.labels, sp.groups)
+        preds = np.asarray(logits).argmax(axis=1)
+        frame = scorer.report_preds(preds).to_frame(overall=True)
+        labels = scorer.y
+        top = frame["group"] == OVERALL
+        pos, neg = labels == 1, labels == 0
+        frame.loc[top, "selection_rate"] = preds.mean() if len(preds) else math.nan
+        frame.loc[top, "tpr"] = preds[pos].mean() if pos.any() else math.nan
+        frame.loc[top, "fpr"] = preds[neg].mean() if neg.any() else math.nan
+        frame["method"] = setting.method
+        frame["lam"] = math.nan if setting.lam is None else float(setting.lam)
+        frame["normalize"] = setting.normalize
+        frame["coeffs"] = setting.coeffs_json
+        frame["split"] = split
+        frame["seed"] = pd.array([self.seed] * len(frame), dtype="Int64")
+        frame["exact"] = bool(exact)
+        return frame[list(COLUMNS)].astype({"n": "int64", "lam": "float64"})
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

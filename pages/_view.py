@@ -47,6 +47,8 @@ DEFAULT_LAM = 0.3
 # page shows progress at least this often (a single point may take longer).
 REFINE_SLICE_S = 1.0
 TICK = "0.5s"
+# As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
+LAM_FORMAT = f"%.{max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))}f"
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def lam_slider(
         max_value=grid.LAMBDA_MAX,
         value=default,
         step=grid.LAMBDA_STEP,
+        format=LAM_FORMAT,
         key=key,
         bind="query-params",
         help=help,
@@ -279,6 +282,15 @@ def live(
             )
 
     body()
+
+
+def metrics(point: dict) -> None:
+    """Accuracy, macro accuracy, DPD and EOD of the current point, two by two."""
+    rows = [st.columns(2), st.columns(2)]
+    rows[0][0].metric("Accuracy", fmt(point.get("accuracy")))
+    rows[0][1].metric("Macro accuracy", fmt(point.get("macro_accuracy")))
+    rows[1][0].metric("DPD", fmt(point.get("dpd")), help="Demographic parity difference: lower is fairer")
+    rows[1][1].metric("EOD", fmt(point.get("eod")), help="Equalized odds difference: lower is fairer")
 
 
 def fmt(v, digits: int = 3) -> str:

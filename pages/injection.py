@@ -87,11 +87,7 @@ def render(k):
     mix_text = " + ".join(f"{x:g}·τ_{g}" for g, x in lams.items()) or "nothing"
     label = "exact" if cur.get("exact") else ("preview" if cur else "not evaluated yet")
     st.markdown(f"**Current mix**: {'θ_FFT' if anchor == 'fft' else 'θ₀'} + {mix_text} — *{label}*")
-    m = st.columns(4)
-    m[0].metric("Accuracy", v.fmt(cur.get("accuracy")))
-    m[1].metric("Macro acc.", v.fmt(cur.get("macro_accuracy")))
-    m[2].metric("DPD", v.fmt(cur.get("dpd")), help="lower is fairer")
-    m[3].metric("EOD", v.fmt(cur.get("eod")), help="lower is fairer")
+    v.metrics(cur)
     if along:
         fig = plots.tradeoff_figure(
             frame,

@@ -75,11 +75,7 @@ def render(k):
     with right:
         label = "exact" if cur.get("exact") else "preview"
         st.markdown(f"**Current point** λ = {lam:g} ({view.normalize}, {view.split}) — *{label}*")
-        m = st.columns(4)
-        m[0].metric("Accuracy", v.fmt(cur.get("accuracy")))
-        m[1].metric("Macro acc.", v.fmt(cur.get("macro_accuracy")))
-        m[2].metric("DPD", v.fmt(cur.get("dpd")), help="lower is fairer")
-        m[3].metric("EOD", v.fmt(cur.get("eod")), help="lower is fairer")
+        v.metrics(cur)
         if cur and not cur.get("exact"):
             err = ac.preview_error(store, ac.lam_points(curve), view.split)
             if err:
@@ -101,7 +97,7 @@ def render(k):
         st.dataframe(
             v.group_table(rows, ci), column_config=v.TABLE_CONFIG, width="stretch", key=f"table-{k}"
         )
-        for note in (rows.attrs.get("warnings", []) if rows is not None else [])[:3]:
+        for note in (store.warnings(current, view.split) if cur.get("exact") else [])[:3]:
             st.caption(f"⚠ {note}")
     st.subheader("Pareto view")
     rec = ac.recommend(store, curve, refs, metric)
