@@ -1,0 +1,392 @@
+"""Build configuration: frozen dataclasses, validated on construction, loaded from YAML.
+
+A :class:`BuildConfig` says everything a bundle build depends on (model, dataset,
+attribute, seeds, hyper-parameters, row caps). Its :meth:`BuildConfig.config_hash` is
+stored in the bundle manifest so that a folder built from one config is never resumed
+or overwritten by another. Every invalid value raises :class:`ConfigError` naming the
+field and the fix.
+
+Example (``configs/demo.yaml``)::
+
+    model: minilm
+    dataset: {name: hatexplain, options: {label: toxic}}
+    attribute: target
+    seeds: [0]
+    max_length: 64
+    epochs: 1
+    train_rows: 2400
+    group_train_rows: 700
+    train_layers: top-3
+    lora: {r: 8, alpha: 16, dropout: 0.1, target_modules: auto}
+    eval_rows: {val: 600, test: 1000}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "DatasetConfig",
+    "LoraConfig",
+    "EvalRows",
+    "BuildConfig",
+    "load_config",
+    "parse_train_layers",
+    "TINY_OVERRIDES",
+]
+
+# Fields that change where or how fast a build runs, not what it produces: a bundle may
+# be resumed with a different value (e.g. started on a laptop, finished on a GPU box).
+_NOT_HASHED = ("device", "eval_batch_size", "name")
+
+_TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
+
+
+class ConfigError(ValueError):
+    """A build configuration is invalid; the message names the field and the fix."""
+
+
+def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"config field {field_name!r}: {problem}. {fix}")
+
+
+def _int(value: Any, name: str, minimum: int | None = None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(name, f"expected a whole number, got {value!r}", "Write e.g. `32`.")
+    if minimum is not None and value < minimum:
+        raise _fail(name, f"must be at least {minimum}, got {value}", f"Use a value >= {minimum}.")
+
+
+def _number(value: Any, name: str, low: float, high: float, open_low: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(name, f"expected a number, got {value!r}", "Write e.g. `5.0e-5`.")
+    bad = value <= low if open_low else value < low
+    if bad or value > high:
+        side = "(" if open_low else "["
+        raise _fail(name, f"{value} is outside {side}{low}, {high}]", "Pick a value in range.")
+
+
+def parse_train_layers(value: str) -> int | None:
+    """``"all"`` -> ``None`` (everything trains), ``"head"`` -> 0, ``"top-N"`` -> N.
+
+    ``N`` counts transformer blocks (or backbone stages) from the top; everything after
+    them (final norm, pooler, classification head) always trains, embeddings train only
+    with ``"all"``.
+    """
+    m = _TRAIN_LAYERS.match(str(value))
+    if not m:
+        raise _fail(
+            "train_layers",
+            f"{value!r} is not understood",
+            "Use 'all', 'head', or 'top-N' (e.g. 'top-2': the top 2 blocks, the head and "
+            "anything after the blocks train; embeddings and lower blocks stay frozen).",
+        )
+    if m.group(1) == "all":
+        return None
+    return 0 if m.group(1) == "head" else int(m.group(2))
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``name``: a built-in dataset (``hatexplain``, ``utkface``, ...) or a table path;
+    ``options``: keyword options passed to :func:`taskfair.data.load_dataset`."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise _fail(
+                "dataset.name",
+                f"expected a dataset name or path, got {self.name!r}",
+                "Write e.g. `dataset: {name: hatexplain}`.",
+            )
+        if not isinstance(self.options, Mapping):
+            raise _fail(
+                "dataset.options",
+                f"expected a mapping, got {self.options!r}",
+                "Write e.g. `options: {label: toxic}`.",
+            )
+        object.__setattr__(self, "options", dict(self.options))
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """LoRA hyper-parameters. ``target_modules``: ``"auto"`` detects the attention
+    projections from the architecture, or a list of module-name suffixes.
+    ``modules_to_save``: the modules that train fully (the classification head);
+    ``"auto"`` finds ``classifier`` / ``pre_classifier`` / ``score``."""
+
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    target_modules: str | tuple[str, ...] = "auto"
+    modules_to_save: str | tuple[str, ...] = "auto"
+    lr: float = 5e-4
+    epochs: int | None = None
+
+    def __post_init__(self):
+        _int(self.r, "lora.r", 1)
+        _number(self.alpha, "lora.alpha", 0.0, 1e6, open_low=True)
+        _number(self.dropout, "lora.dropout", 0.0, 0.99)
+        _number(self.lr, "lora.lr", 0.0, 1.0, open_low=True)
+        _int(self.epochs, "lora.epochs", 1, allow_none=True)
+        for name in ("target_modules", "modules_to_save"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                if value != "auto":
+                    value = (value,)
+            elif (
+                isinstance(value, (list, tuple))
+                and value
+                and all(isinstance(v, str) and v for v in value)
+            ):
+                value = tuple(value)
+            else:
+                raise _fail(
+                    f"lora.{name}",
+                    f"expected 'auto' or a list of names, got {value!r}",
+                    "Write e.g. `[query, value]` or `auto`.",
+                )
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class EvalRows:
+    """How many val and test rows ``eval.parquet`` keeps (``None``: all of them)."""
+
+    val: int | None = 600
+    test: int | None = 1000
+
+    def __post_init__(self):
+        _int(self.val, "eval_rows.val", 1, allow_none=True)
+        _int(self.test, "eval_rows.test", 1, allow_none=True)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a bundle build depends on.
+
+    Row caps (``train_rows`` for FFT and LoRA, ``group_train_rows`` per subgroup) are
+    sampled deterministically (``data_seed``) and stratified by label x group; ``None``
+    uses every training row. ``min_group_rows``: a subgroup with fewer training rows is
+    refused. ``seeds``: one full set of vectors per seed (data order, dropout, LoRA init).
+    ``head_seed``: the seeded classification head of the base, shared by every fine-tune.
+    """
+
+    dataset: DatasetConfig
+    attribute: str
+    model: str = "minilm"
+    name: str | None = None
+    groups: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] = (0,)
+    head_seed: int = 0
+    data_seed: int = 0
+    max_length: int = 128
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    epochs: int = 1
+    train_rows: int | None = None
+    group_train_rows: int | None = None
+    group_epochs: int | None = None
+    train_layers: str = "all"
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    eval_rows: EvalRows = field(default_factory=EvalRows)
+    min_group_rows: int = 50
+    log_every: int = 5
+    image_size: int = 224
+    device: str = "auto"
+
+    def __post_init__(self):
+        if isinstance(self.dataset, Mapping):
+            object.__setattr__(
+                self, "dataset", DatasetConfig(**_known(self.dataset, DatasetConfig, "dataset"))
+            )
+        if isinstance(self.lora, Mapping):
+            object.__setattr__(self, "lora", LoraConfig(**_known(self.lora, LoraConfig, "lora")))
+        if isinstance(self.eval_rows, Mapping):
+            object.__setattr__(
+                self, "eval_rows", EvalRows(**_known(self.eval_rows, EvalRows, "eval_rows"))
+            )
+        if not isinstance(self.dataset, DatasetConfig):
+            raise _fail(
+                "dataset",
+                f"expected a mapping, got {self.dataset!r}",
+                "Write `dataset: {name: hatexplain, options: {label: toxic}}`.",
+            )
+        for name in ("model", "attribute"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise _fail(
+                    name,
+                    f"expected a non-empty string, got {value!r}",
+                    "See configs/demo.yaml for an example.",
+                )
+        if self.name is not None and not isinstance(self.name, str):
+            raise _fail("name", f"expected a string, got {self.name!r}", "Write e.g. `demo`.")
+        if isinstance(self.seeds, int) and not isinstance(self.seeds, bool):
+            object.__setattr__(self, "seeds", (self.seeds,))
+        if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
+            raise _fail(
+                "seeds",
+                f"expected a non-empty list of integers, got {self.seeds!r}",
+                "Write e.g. `seeds: [0, 1, 2]`.",
+            )
+        for s in self.seeds:
+            _int(s, "seeds", 0)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise _fail("seeds", f"{list(self.seeds)} repeats a seed", "List each seed once.")
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        if self.groups is not None:
+            if (
+                isinstance(self.groups, str)
+                or not isinstance(self.groups, (list, tuple))
+                or not (self.groups and all(isinstance(g, str) and g for g in self.groups))
+            ):
+                raise _fail(
+                    "groups",
+                    f"expected a list of group names, got {self.groups!r}",
+                    "Write e.g. `groups: [race, gender]`, or leave it out for all groups.",
+                )
+            object.__setattr__(self, "groups", tuple(self.groups))
+        for name, minimum in (
+            ("head_seed", 0),
+            ("data_seed", 0),
+            ("max_length", 8),
+            ("batch_size", 1),
+            ("eval_batch_size", 1),
+            ("epochs", 1),
+            ("min_group_rows", 1),
+            ("log_every", 1),
+            ("image_size", 8),
+        ):
+            _int(getattr(self, name), name, minimum)
+        _int(self.group_epochs, "group_epochs", 1, allow_none=True)
+        _int(self.train_rows, "train_rows", 2, allow_none=True)
+        _int(self.group_train_rows, "group_train_rows", 2, allow_none=True)
+        _number(self.lr, "lr", 0.0, 1.0, open_low=True)
+        _number(self.weight_decay, "weight_decay", 0.0, 1.0)
+        _number(self.warmup_ratio, "warmup_ratio", 0.0, 1.0)
+        _number(self.max_grad_norm, "max_grad_norm", 0.0, 1e6, open_low=True)
+        parse_train_layers(self.train_layers)
+        if not isinstance(self.device, str) or not re.match(
+            r"^(auto|cpu|mps|cuda(:\d+)?)$", self.device
+        ):
+            raise _fail(
+                "device",
+                f"{self.device!r} is not a device",
+                "Use auto (GPU when there is one), cpu, cuda, cuda:N or mps.",
+            )
+
+    # -- derived -------------------------------------------------------------------
+    @property
+    def train_layers_n(self) -> int | None:
+        return parse_train_layers(self.train_layers)
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of every field that affects what is built."""
+        d = self.to_dict()
+        for k in _NOT_HASHED:
+            d.pop(k, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+    def replace(self, **changes) -> BuildConfig:
+        return dataclasses.replace(self, **changes)
+
+    def tiny(self) -> BuildConfig:
+        """The same build at test size: a few dozen rows, short sequences, small eval set."""
+        return self.replace(**TINY_OVERRIDES, name=(self.name or "bundle") + "-tiny")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BuildConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"A build config is a mapping of fields, not {type(data).__name__}.")
+        return cls(**_known(data, cls, None))
+
+
+# `--tiny`: small enough to build in well under a minute on 2 CPU cores, large enough
+# that every group is present in every split of the evaluation rows.
+TINY_OVERRIDES: dict[str, Any] = {
+    "max_length": 32,
+    "batch_size": 16,
+    "epochs": 1,
+    "group_epochs": 1,
+    "train_rows": 48,
+    "group_train_rows": 16,
+    "min_group_rows": 8,
+    "train_layers": "top-1",
+    "eval_rows": EvalRows(val=40, test=60),
+    "lora": LoraConfig(r=4, alpha=8, dropout=0.1, lr=5e-4, epochs=1),
+}
+
+
+def _known(data: Mapping, cls, prefix: str | None) -> dict:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        import difflib
+
+        where = f"{prefix}." if prefix else ""
+        hints = []
+        for k in unknown:
+            guess = difflib.get_close_matches(str(k), sorted(names), n=1, cutoff=0.6)
+            hints.append(f"{where}{k}" + (f" (did you mean {where}{guess[0]}?)" if guess else ""))
+        raise ConfigError(
+            f"unknown config field(s) {', '.join(hints)}. Valid fields"
+            f"{' of ' + prefix if prefix else ''}: {', '.join(sorted(names))}."
+        )
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"config field(s) {', '.join(where + m for m in missing)} missing: they have no "
+            "default. See configs/demo.yaml for an example."
+        )
+    return dict(data)
+
+
+def load_config(path: str | os.PathLike) -> BuildConfig:
+    """Read a YAML build config; any problem raises :class:`ConfigError`."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"No config file at {p}: give a YAML file such as configs/demo.yaml.")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+    if data is None:
+        raise ConfigError(f"{p} is empty: see configs/demo.yaml for the fields.")
+    try:
+        cfg = BuildConfig.from_dict(data)
+    except TypeError as exc:  # pragma: no cover - _known catches the usual cases
+        raise ConfigError(f"{p}: {exc}") from exc
+    if cfg.name is None:
+        cfg = cfg.replace(name=p.stem)
+    return cfg
