@@ -29,3 +29,34 @@ def minilm_tokenizer():
     from taskfair.models import KNOWN_MODELS
 
     return AutoTokenizer.from_pretrained(KNOWN_MODELS["minilm"]["resolve"]())
+
+
+@pytest.fixture(scope="session")
+def hatexplain_csv() -> Path:
+    """The HateXplain CSV: ``data/hatexplain/`` if prepared, else prepared now (copied from
+    ``../shared/data`` or downloaded by :func:`taskfair.fetch.prepare_data`)."""
+    csv = ROOT / "data" / "hatexplain" / "hatexplain_magpie_preprocessed.csv"
+    if not csv.is_file():
+        from taskfair.fetch import prepare_data
+
+        try:
+            prepare_data("hatexplain", data_dir=ROOT / "data")
+        except Exception as exc:  # offline and no shared copy: the dependent tests cannot run
+            pytest.skip(f"HateXplain is not available ({exc})")
+    return csv
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, hatexplain_csv) -> Path:
+    """A tiny, complete bundle (``configs/tiny.yaml``: packaged MiniLM on HateXplain,
+    attribute ``target``, 48 training rows, 40 val + 60 test eval rows with every group
+    present), built once per test session. Treat it as read-only."""
+    from taskfair.build import build_bundle
+    from taskfair.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    options = dict(cfg.dataset.options, path=str(hatexplain_csv))
+    cfg = cfg.replace(dataset=cfg.dataset.__class__(cfg.dataset.name, options), device="cpu")
+    out = tmp_path_factory.mktemp("tiny_bundle") / "tiny"
+    build_bundle(cfg, out)
+    return out
