@@ -18,12 +18,14 @@ seed        vector seed                                      the bundle's first
 split       val | test                                       test
 norm        sum | mean (task-addition normalisation)         sum
 lam         global λ of task addition                        0.3
-metric      dpd | eod (Pareto axis, heatmap, theory)         dpd
+metric      DPD | EOD (Pareto axis)                          DPD
 anchor      base | fft (subgroup injection)                  fft
 on_<g>      subgroup g's vector is in the mix (injection)    true for the first
 lam_<g>     subgroup g's own λ (injection)                   0.2
 along       the group whose λ the injection curve varies     first toggled group
-method      task_addition | injection (heatmaps)             task_addition
+method      addition | injection (heatmaps)                  addition
+offset      true: bound in triangle-inequality form (theory) false
+estimator   per_example | group_mean (theory's L)            per_example
 =========== ================================================ =====================
 """
 
@@ -185,15 +187,17 @@ def lam_slider(
 
 
 def metric_radio(label: str = "Fairness metric") -> str:
-    return st.radio(
+    """``"dpd"`` or ``"eod"``. Bound widgets store their *shown* option in the URL, so the
+    options are the plain names (no format_func) and the URL reads ``metric=EOD``."""
+    chosen = st.radio(
         label,
-        METRICS,
+        [m.upper() for m in METRICS],
         key="metric",
         bind="query-params",
         horizontal=True,
-        format_func=str.upper,
         help="DPD: demographic parity difference; EOD: equalized odds difference. Lower is fairer.",
     )
+    return chosen.lower()
 
 
 def dedupe(items: Sequence[tuple]) -> list[tuple]:
@@ -289,8 +293,12 @@ def metrics(point: dict) -> None:
     rows = [st.columns(2), st.columns(2)]
     rows[0][0].metric("Accuracy", fmt(point.get("accuracy")))
     rows[0][1].metric("Macro accuracy", fmt(point.get("macro_accuracy")))
-    rows[1][0].metric("DPD", fmt(point.get("dpd")), help="Demographic parity difference: lower is fairer")
-    rows[1][1].metric("EOD", fmt(point.get("eod")), help="Equalized odds difference: lower is fairer")
+    rows[1][0].metric(
+        "DPD", fmt(point.get("dpd")), help="Demographic parity difference: lower is fairer"
+    )
+    rows[1][1].metric(
+        "EOD", fmt(point.get("eod")), help="Equalized odds difference: lower is fairer"
+    )
 
 
 def fmt(v, digits: int = 3) -> str:

@@ -17,18 +17,19 @@ view = v.setup(
     "Blank cells (n/a) are groups too small or one-class there: never shown as 0.",
 )
 store = view.store
-methods = ["task_addition"] + (["injection"] if "fft" in store.names else [])
-method = st.radio(
+# Plain option names: a bound widget writes the shown option into the URL (method=injection).
+options = {"addition": "task addition: θ₀ + λ Σ τ_g (every group's cells)"}
+if "fft" in store.names:
+    options["injection"] = "injection: θ_FFT + λ τ_g (the injected group's own cells)"
+chosen = st.radio(
     "Method",
-    methods,
+    list(options),
+    captions=list(options.values()),
     key="method",
     bind="query-params",
     horizontal=True,
-    format_func={
-        "task_addition": "task addition: θ₀ + λ Σ τ_g (every group's cells)",
-        "injection": "injection: θ_FFT + λ τ_g (the injected group's own cells)",
-    }.get,
 )
+method = "task_addition" if chosen == "addition" else "injection"
 
 if method == "task_addition":
     settings = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)

@@ -18,13 +18,14 @@ store = view.store
 has_fft = "fft" in store.names
 controls, main = st.columns([1, 3])
 with controls:
+    # Plain option names: a bound widget writes the shown option into the URL (anchor=base).
     anchor = st.radio(
         "Anchor",
         ["fft", "base"] if has_fft else ["base"],
+        captions=["θ_FFT + Σ λ_g τ_g", "θ₀ + Σ λ_g τ_g"] if has_fft else ["θ₀ + Σ λ_g τ_g"],
         key="anchor",
         bind="query-params",
         horizontal=True,
-        format_func={"fft": "FFT (injection)", "base": "base (task addition)"}.get,
     )
     st.markdown("**Subgroup vectors**")
     lams = {}

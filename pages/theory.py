@@ -24,10 +24,10 @@ with c2:
     estimator = st.radio(
         "L estimated from",
         ["per_example", "group_mean"],
+        captions=["largest change of any row's score", "largest change of a group's mean score"],
         key="estimator",
         bind="query-params",
         horizontal=True,
-        format_func={"per_example": "per-example scores", "group_mean": "group mean scores"}.get,
     )
 curve = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
 

@@ -59,7 +59,9 @@ def _server(bundle: Path, log: Path):
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}")
+                    pytest.fail(
+                        f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}"
+                    )
                 with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                     break
                 time.sleep(0.3)
@@ -94,9 +96,11 @@ def _browser():
 
 
 def _metric(page, label: str) -> str:
-    return page.locator("[data-testid=stMetric]", has_text=label).first.locator(
-        "[data-testid=stMetricValue]"
-    ).inner_text()
+    return (
+        page.locator("[data-testid=stMetric]", has_text=label)
+        .first.locator("[data-testid=stMetricValue]")
+        .inner_text()
+    )
 
 
 def _wait_idle(page, timeout_s: float = 240.0, quiet_s: float = 2.0) -> None:
@@ -125,11 +129,17 @@ def test_slider_moves_dpd(tiny_bundle):
     bundle = Bundle.open(tiny_bundle)
     ev = Evaluator.from_bundle(bundle)
     groups = [g for g in bundle.groups if g in ev.names]
-    dpd = {lam: ev.report(task_addition_coeffs(groups, lam), "test").dpd for lam in grid.LAMBDA_GRID}
+    dpd = {
+        lam: ev.report(task_addition_coeffs(groups, lam), "test").dpd for lam in grid.LAMBDA_GRID
+    }
     start = 0.3
     i0 = grid.LAMBDA_GRID.index(start)
     steps = next(
-        (k for k in range(1, len(grid.LAMBDA_GRID) - i0) if f"{dpd[grid.LAMBDA_GRID[i0 + k]]:.3f}" != f"{dpd[start]:.3f}"),
+        (
+            k
+            for k in range(1, len(grid.LAMBDA_GRID) - i0)
+            if f"{dpd[grid.LAMBDA_GRID[i0 + k]]:.3f}" != f"{dpd[start]:.3f}"
+        ),
         None,
     )
     if steps is None:
@@ -173,7 +183,10 @@ def test_slider_moves_dpd(tiny_bundle):
         assert f"lam={target:g}" in page.url  # the link now reproduces the view
 
 
-@pytest.mark.skipif(not os.environ.get("TASKFAIR_SCREENSHOTS"), reason="set TASKFAIR_SCREENSHOTS=DIR to write page screenshots")
+@pytest.mark.skipif(
+    not os.environ.get("TASKFAIR_SCREENSHOTS"),
+    reason="set TASKFAIR_SCREENSHOTS=DIR to write page screenshots",
+)
 def test_page_screenshots(tiny_bundle):
     out = Path(os.environ["TASKFAIR_SCREENSHOTS"])
     out = out if out.is_absolute() else ROOT / out

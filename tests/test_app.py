@@ -1,0 +1,350 @@
+"""The dashboard driven by Streamlit's AppTest on the tiny bundle.
+
+Every number the app shows is compared with taskfair computed directly
+(:meth:`taskfair.sweep.Evaluator.report` for the same coefficients), and every page is
+opened through the link (``?page=...``) that reproduces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
+TIMEOUT = 180
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def _linked_copy(src: Path, dst: Path) -> Path:
+    """A copy of a bundle whose files are hard links (no 600 MB copy); the app writes its
+    sweep cache into the copy only, so the session's tiny bundle stays untouched."""
+
+    def link(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tiny_bundle, tmp_path_factory) -> Path:
+    return _linked_copy(Path(tiny_bundle), tmp_path_factory.mktemp("app") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def direct(bundle_dir):
+    """taskfair without the app: the reference for every number shown."""
+    from taskfair.bundle import Bundle
+    from taskfair.sweep import Evaluator
+
+    bundle = Bundle.open(bundle_dir)
+    ev = Evaluator.from_bundle(bundle)
+    ev.groups_ = [g for g in bundle.groups if g in ev.names]
+    return ev
+
+
+@pytest.fixture
+def app(bundle_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle_dir))
+    monkeypatch.delenv("TASKFAIR_MODE", raising=False)
+
+    def make(**params):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        for k, v in params.items():
+            at.query_params[k] = str(v)
+        return at
+
+    return make
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def settle(at, max_runs: int = 60):
+    """Run until background refinement has nothing left (each run refines a slice)."""
+    for _ in range(max_runs):
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        if not any(str(c.value).startswith("Refining") for c in at.caption):
+            return at
+    raise AssertionError("the page kept refining")
+
+
+def metric(at, label: str) -> float:
+    (m,) = [m for m in at.metric if m.label == label]
+    return float(m.value)
+
+
+def figures(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def traces(fig: dict, **meta) -> list[dict]:
+    return [
+        t for t in fig["data"] if all((t.get("meta") or {}).get(k) == v for k, v in meta.items())
+    ]
+
+
+def table(at):
+    return at.dataframe[0].value
+
+
+def check_point(at, report, digits: int = 3):
+    """The metrics and the per-group table equal a direct FairnessReport."""
+    assert metric(at, "Accuracy") == pytest.approx(report.accuracy, abs=10**-digits / 2)
+    for label, value in (("DPD", report.dpd), ("EOD", report.eod)):
+        if np.isnan(value):
+            assert [m.value for m in at.metric if m.label == label] == ["–"]
+        else:
+            assert metric(at, label) == pytest.approx(value, abs=10**-digits / 2)
+    t = table(at)
+    want = report.by_group
+    assert sorted(t.index) == sorted(want.index)
+    for col in ("n", "accuracy", "selection_rate", "tpr", "fpr", "vs_rest_dpd", "vs_rest_eod"):
+        np.testing.assert_allclose(
+            t.loc[want.index, col].to_numpy(float), want[col].to_numpy(float), equal_nan=True
+        )
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_from_its_link(app, page):
+    at = settle(app(page=page))
+    assert at.title[0].value  # the page's own title, not the default page
+    assert "Trade-off" not in at.title[0].value or page == "tradeoff"
+    assert not at.error, [e.value for e in at.error]
+    if page != "export":  # export offers downloads, not figures
+        assert at.get("plotly_chart"), "every page draws figures"
+
+
+def test_tradeoff_slider_redraws_exactly(app, direct):
+    from taskfair.merge import task_addition_coeffs
+
+    at = settle(app(page="tradeoff"))
+    check_point(at, direct.report(task_addition_coeffs(direct.groups_, 0.3), "test"))
+    before = figures(at)[0]
+    (cur,) = traces(before, metric="dpd", role="current")
+    assert cur["x"] == [0.3] and cur["marker"]["symbol"] == "diamond"  # exact: solid
+    fft = traces(before, metric="accuracy", role="baseline", method="fft")[0]
+    assert fft["line"]["dash"] == "dash"
+    assert fft["y"][0] == pytest.approx(direct.report({"fft": 1.0}, "test").accuracy)
+    curve = traces(before, metric="dpd", role="curve")[0]
+    want = [
+        direct.report(task_addition_coeffs(direct.groups_, lam), "test").dpd for lam in curve["x"]
+    ]
+    np.testing.assert_allclose(curve["y"], want)
+    assert (
+        "sum" in before["layout"]["title"]["text"] and "test" in before["layout"]["title"]["text"]
+    )
+
+    at.slider(key="lam").set_value(0.7)
+    at.run()
+    assert not at.exception
+    check_point(at, direct.report(task_addition_coeffs(direct.groups_, 0.7), "test"))
+    after = figures(at)[0]
+    (cur,) = traces(after, metric="dpd", role="current")
+    assert cur["x"] == [0.7]
+    assert after != before
+
+
+def test_tradeoff_mean_normalisation_and_val_split(app, direct):
+    from taskfair.merge import task_addition_coeffs
+
+    at = app(page="tradeoff", norm="mean", split="val", lam="0.6")
+    at.run()
+    assert not at.exception
+    check_point(
+        at, direct.report(task_addition_coeffs(direct.groups_, 0.6), "val", normalize="mean")
+    )
+    title = figures(at)[0]["layout"]["title"]["text"]
+    assert "mean" in title and "val" in title
+
+
+def test_tradeoff_recommends_lambda_on_validation(app, direct):
+    from taskfair import grid
+    from taskfair.selection import select_lambda
+    from taskfair.sweep import reference_settings, run_sweep, task_addition_settings
+
+    at = settle(app(page="tradeoff"))
+    text = " ".join(str(m.value) for m in at.markdown)
+    settings = task_addition_settings(direct.groups_, grid.LAMBDA_GRID, "sum")
+    val = run_sweep(direct, settings + reference_settings(direct.names), splits=("val",))
+    sel = select_lambda(val, metric="dpd", within=0.02, methods=("task_addition",))
+    assert f"Recommended λ = {sel.lam:g}" in text
+    pareto = figures(at)[1]
+    (rec,) = traces(pareto, role="recommended")
+    assert rec["meta"]["lam"] == sel.lam
+
+
+def test_injection_toggles_and_anchor(app, direct):
+    g0, g1 = direct.groups_[:2]
+    at = settle(app(page="injection"))
+    check_point(at, direct.report({"fft": 1.0, g0: 0.4}, "test"))
+    fig0 = figures(at)[0]
+
+    at.checkbox(key=f"on_{g1}").check()
+    at.run()
+    assert not at.exception
+    check_point(at, direct.report({"fft": 1.0, g0: 0.4, g1: 0.4}, "test"))
+
+    at.slider(key=f"lam_{g1}").set_value(0.8)
+    at.run()
+    check_point(at, direct.report({"fft": 1.0, g0: 0.4, g1: 0.8}, "test"))
+
+    at.radio(key="anchor").set_value("base")
+    at = settle(at)
+    check_point(at, direct.report({g0: 0.4, g1: 0.8}, "test"))
+    fig1 = figures(at)[0]
+    assert fig1 != fig0
+    (cur,) = traces(fig1, metric="accuracy", role="current")
+    assert cur["x"] == [0.4]  # the curve runs along λ of the first toggled group
+
+
+def test_link_reproduces_injection_view(app, direct):
+    g0, g1 = direct.groups_[:2]
+    at = app(
+        page="injection",
+        anchor="base",
+        split="val",
+        **{f"on_{g0}": "false", f"on_{g1}": "true", f"lam_{g1}": "0.6"},
+    )
+    at.run()
+    assert not at.exception
+    assert at.radio(key="anchor").value == "base"
+    assert at.checkbox(key=f"on_{g1}").value is True and at.checkbox(key=f"on_{g0}").value is False
+    assert at.slider(key=f"lam_{g1}").value == pytest.approx(0.6)
+    check_point(at, direct.report({g1: 0.6}, "val"))
+
+
+def test_heatmaps_are_the_per_group_numbers(app, direct):
+    from taskfair.merge import task_addition_coeffs
+
+    at = settle(app(page="heatmaps"))
+    acc, dpd, _eod = figures(at)
+    hm = acc["data"][0]
+    assert (hm["zmin"], hm["zmax"]) == (0.0, 1.0)
+    assert "lower is fairer" in dpd["data"][0]["colorbar"]["title"]["text"]
+    for j, lam in enumerate(hm["x"]):
+        rep = direct.report(task_addition_coeffs(direct.groups_, float(lam)), "test")
+        for i, g in enumerate(hm["y"]):
+            want = rep.by_group.loc[g, "accuracy"]
+            assert (
+                hm["z"][i][j] == pytest.approx(want)
+                if not np.isnan(want)
+                else hm["z"][i][j] is None
+            )
+
+    at.radio(key="method").set_value("injection")
+    at = settle(at)
+    hm = figures(at)[0]["data"][0]
+    g = hm["y"][0]
+    assert hm["z"][0][-1] == pytest.approx(
+        direct.report({"fft": 1.0, g: 1.0}, "test").by_group.loc[g, "accuracy"]
+    )
+
+
+def test_compare_and_theory_and_switching_pages(app, direct):
+    at = settle(app(page="compare"))
+    overall = figures(at)[0]
+    bars = {t["name"]: t for t in overall["data"]}
+    assert bars["FFT"]["y"][0] == pytest.approx(direct.report({"fft": 1.0}, "test").accuracy)
+    assert set(bars) >= {"FFT", "LoRA", "task addition λ=0.3"}
+    norms = [f for f in figures(at) if traces(f, role="norms")][0]
+    assert norms["data"][0]["y"][0] == pytest.approx(
+        direct.vectors[norms["data"][0]["x"][0]].norm(), rel=1e-6
+    )
+
+    at.switch_page("pages/theory.py")
+    at = settle(at)
+    fig = figures(at)[0]
+    assert traces(fig, role="bound") and traces(fig, role="measured")
+    assert any("Assumption" in str(m.value) for m in at.markdown)
+
+
+def test_export_offers_csv_and_html(app):
+    at = settle(app(page="export"))
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == [
+        "Current point (CSV)",
+        "All exact points of this view (CSV)",
+        "Figures (standalone HTML)",
+    ]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bundle_name_with_dotdot_is_refused_clearly(app):
+    at = app(page="tradeoff", bundle="../../etc")
+    at.run()
+    assert not at.exception
+    assert any("Refusing" in e.value and ".." in e.value for e in at.error)
+    assert at.get("plotly_chart")  # the app stays up on the default bundle
+
+
+def test_corrupted_bundle_is_an_error_not_a_crash(app, bundle_dir, tmp_path, monkeypatch):
+    bad = _linked_copy(bundle_dir, tmp_path / "bad")
+    target = bad / "eval.parquet"
+    target.unlink()  # break the link first: never write through to the shared bundle
+    target.write_bytes(b"not a parquet file")
+    monkeypatch.setenv("TASKFAIR_BUNDLE", str(bad))
+    at = app(page="tradeoff")
+    at.run()
+    assert not at.exception
+    assert any("checksum" in e.value for e in at.error)
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_sessions_get_the_numbers_of_a_lone_session(bundle_dir, direct):
+    """Two users evaluating different settings at once share one merger: each gets
+    exactly what a lone evaluation gives (merges happen under the lock)."""
+    import app_cache as ac
+    from taskfair.merge import task_addition_coeffs
+    from taskfair.sweep import Setting
+
+    store = ac.PointStore(str(bundle_dir), ac._stamp(str(bundle_dir)), direct.seed)
+    g0 = direct.groups_[0]
+    a = Setting("per_vector", None, "sum", {g0: 0.35})
+    b = Setting("per_vector", None, "sum", task_addition_coeffs(direct.groups_, 0.85))
+    results = {}
+
+    def user(name, setting):
+        for _ in range(3):
+            store._rows.clear()
+            store._logits.clear()
+            for f in store.cache.root.glob(f"{store.key(setting, 'test')}*"):
+                f.unlink()
+            results.setdefault(name, []).append(store.evaluate(setting, "test"))
+
+    threads = [
+        threading.Thread(target=user, args=("a", a)),
+        threading.Thread(target=user, args=("b", b)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for name, setting in (("a", a), ("b", b)):
+        want = direct.report(setting.coeff_dict, "test")
+        for rows in results[name]:
+            top = rows[rows.group == "__overall__"].iloc[0]
+            assert top["accuracy"] == want.accuracy
+            assert top["dpd"] == want.dpd or (np.isnan(top["dpd"]) and np.isnan(want.dpd))
