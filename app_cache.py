@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parent
 MODELS_ROOT = ROOT / "models"
 ENV_BUNDLE = "TASKFAIR_BUNDLE"
 ENV_MODE = "TASKFAIR_MODE"
+#: The progress message sent while the model and vectors load (once per server).
+LOADING = "loading"
 
 #: Errors a user (a link, a picker, a damaged bundle) can cause: shown, never raised.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -170,6 +172,7 @@ class PointStore:
         self._logits: dict[str, np.ndarray] = {}
         self._splits: dict[str, Split] = {}
         self._scorers: dict[str, object] = {}
+        self._loaded = False
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 
@@ -227,7 +230,10 @@ class PointStore:
             got = self.rows(setting, split)
             if got is not None:  # another session finished it while we waited
                 return got
+            if not self._loaded and progress is not None:
+                progress(0, 1, LOADING)  # the first evaluation loads the model: say so
             ev = evaluator(self.path, self.seed)
+            self._loaded = True
             if ev.keys.key(setting, split) != k:  # pragma: no cover - a sweep.py change
                 raise RuntimeError("The evaluator's cache key differs from the bundle's.")
             encoded = ev.encoded(split)  # tokenise outside the merge lock

@@ -32,6 +32,7 @@ estimator   per_example | group_mean (theory's L)            per_example
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -46,8 +47,16 @@ NORMALIZATIONS = ("sum", "mean")
 METRICS = ("dpd", "eod")
 DEFAULT_LAM = 0.3
 # One refinement step spends at most this long evaluating before it redraws, so the
-# page shows progress at least this often (a single point may take longer).
+# page shows progress at least this often (a single point may take longer). A fast
+# machine (or a test) can raise it: TASKFAIR_REFINE_SLICE_S.
 REFINE_SLICE_S = 1.0
+
+
+def refine_slice_s() -> float:
+    try:
+        return float(os.environ.get("TASKFAIR_REFINE_SLICE_S", REFINE_SLICE_S))
+    except ValueError:
+        return REFINE_SLICE_S
 TICK = "0.5s"
 # As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
 LAM_FORMAT = f"%.{max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))}f"
@@ -258,6 +267,9 @@ def live(
                     left = len(todo_now) - i
 
                     def progress(done, total, message=""):
+                        if message == ac.LOADING:
+                            bar.progress(0.0, text="Loading the model and its task vectors (once per server)…")
+                            return
                         bar.progress(
                             min(done / max(total, 1), 1.0),
                             text=f"Evaluating exactly: {setting.label()} on {split} — batch "
@@ -267,7 +279,7 @@ def live(
                     return progress
 
                 try:
-                    n = ac.work(view.path, view.seed, items, REFINE_SLICE_S, progress_for)
+                    n = ac.work(view.path, view.seed, items, refine_slice_s(), progress_for)
                 except ac.USER_ERRORS as exc:
                     error(exc)
                     return

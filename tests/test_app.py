@@ -50,9 +50,23 @@ def direct(bundle_dir):
     from taskfair.sweep import Evaluator
 
     bundle = Bundle.open(bundle_dir)
-    ev = Evaluator.from_bundle(bundle)
-    ev.groups_ = [g for g in bundle.groups if g in ev.names]
-    return ev
+    return _Direct(Evaluator.from_bundle(bundle), bundle)
+
+
+class _Direct:
+    """``Evaluator.report`` memoised per (coefficients, split, normalisation): several
+    tests check the same points, and each evaluation costs seconds on a busy CPU."""
+
+    def __init__(self, ev, bundle):
+        self.ev, self.names, self.vectors, self.seed = ev, ev.names, ev.vectors, ev.seed
+        self.groups_ = [g for g in bundle.groups if g in ev.names]
+        self._memo = {}
+
+    def report(self, coeffs, split, normalize="sum"):
+        key = (tuple(sorted(coeffs.items())), split, normalize)
+        if key not in self._memo:
+            self._memo[key] = self.ev.report(coeffs, split, normalize)
+        return self._memo[key]
 
 
 @pytest.fixture
@@ -61,6 +75,8 @@ def app(bundle_dir, monkeypatch):
 
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle_dir))
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
+    # Refine a whole page per run here (the app's default is ~1 s per run, to redraw often).
+    monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
 
     def make(**params):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
@@ -134,6 +150,7 @@ def test_every_page_opens_from_its_link(app, page):
 
 
 def test_tradeoff_slider_redraws_exactly(app, direct):
+    from taskfair import grid
     from taskfair.merge import task_addition_coeffs
 
     at = settle(app(page="tradeoff"))
@@ -145,10 +162,11 @@ def test_tradeoff_slider_redraws_exactly(app, direct):
     assert fft["line"]["dash"] == "dash"
     assert fft["y"][0] == pytest.approx(direct.report({"fft": 1.0}, "test").accuracy)
     curve = traces(before, metric="dpd", role="curve")[0]
-    want = [
-        direct.report(task_addition_coeffs(direct.groups_, lam), "test").dpd for lam in curve["x"]
-    ]
-    np.testing.assert_allclose(curve["y"], want)
+    assert curve["x"] == list(grid.LAMBDA_GRID) and curve["marker"]["symbol"] == ["circle"] * 11
+    for x, y in zip(curve["x"], curve["y"], strict=True):
+        if x in grid.COARSE_GRID:  # a few suffice; each costs an evaluation
+            want = direct.report(task_addition_coeffs(direct.groups_, x), "test").dpd
+            assert y == pytest.approx(want)
     assert (
         "sum" in before["layout"]["title"]["text"] and "test" in before["layout"]["title"]["text"]
     )
@@ -184,7 +202,7 @@ def test_tradeoff_recommends_lambda_on_validation(app, direct):
     at = settle(app(page="tradeoff"))
     text = " ".join(str(m.value) for m in at.markdown)
     settings = task_addition_settings(direct.groups_, grid.LAMBDA_GRID, "sum")
-    val = run_sweep(direct, settings + reference_settings(direct.names), splits=("val",))
+    val = run_sweep(direct.ev, settings + reference_settings(direct.names), splits=("val",))
     sel = select_lambda(val, metric="dpd", within=0.02, methods=("task_addition",))
     assert f"Recommended λ = {sel.lam:g}" in text
     pareto = figures(at)[1]
@@ -241,6 +259,8 @@ def test_heatmaps_are_the_per_group_numbers(app, direct):
     assert (hm["zmin"], hm["zmax"]) == (0.0, 1.0)
     assert "lower is fairer" in dpd["data"][0]["colorbar"]["title"]["text"]
     for j, lam in enumerate(hm["x"]):
+        if float(lam) not in (0.0, 0.5, 1.0):  # three columns suffice; each costs an evaluation
+            continue
         rep = direct.report(task_addition_coeffs(direct.groups_, float(lam)), "test")
         for i, g in enumerate(hm["y"]):
             want = rep.by_group.loc[g, "accuracy"]
