@@ -47,6 +47,7 @@ from taskfair.progress import Progress, report
 __all__ = [
     "CACHE_VERSION",
     "COLUMNS",
+    "DEFAULT_TOKEN_BUDGET",
     "METHODS",
     "OVERALL",
     "REFERENCE_METHODS",
@@ -95,6 +96,9 @@ COLUMNS: tuple[str, ...] = (
     "vs_rest_eod",
     "exact",
 )
+#: Padded tokens per batch by device type for ``token_budget="auto"`` (measured with
+#: ``python -m taskfair bench``: bigger matmuls, fewer launches; None = fixed batches).
+DEFAULT_TOKEN_BUDGET: dict[str, int | None] = {"cuda": 32768, "cpu": 8192}
 # Vector names with a fixed meaning (bundle.RESERVED_NAMES); every other one is a subgroup.
 _RESERVED = ("fft", "lora")
 # A full per-vector grid grows as len(lams) ** len(groups): refuse silly sizes.
@@ -420,8 +424,12 @@ class Evaluator:
         Rows with the content column (``text`` or ``image``), ``label`` (0/1), ``split``
         and the ``attribute`` column (group name or missing).
     batch_size:
-        Rows per batch; with ``token_budget`` (text only) batches are cut by padded
-        tokens instead (at most ``batch_size * 4`` rows).
+        Rows per batch when ``token_budget`` is None.
+    token_budget:
+        Text only: cut the length-sorted batches by padded tokens instead of rows (at
+        most ``max(batch_size, token_budget // 16)`` rows), so short rows travel in big
+        batches and long rows in small ones. ``"auto"``: :data:`DEFAULT_TOKEN_BUDGET`
+        for the model's device type (measured: see docs/bench_draft_sweep.md).
     base_fingerprint:
         The anchor's fingerprint; computed from the model when not given. Vectors whose
         recorded base differs are refused.
@@ -440,7 +448,7 @@ class Evaluator:
         batch_size: int = 64,
         base_fingerprint: str | None = None,
         max_length: int | None = None,
-        token_budget: int | None = None,
+        token_budget: int | str | None = "auto",
         seed: int | None = None,
         vector_fingerprints: Mapping[str, str] | None = None,
         copy: bool = False,
@@ -493,7 +501,7 @@ class Evaluator:
         *,
         dtype=None,
         batch_size: int = 64,
-        token_budget: int | None = None,
+        token_budget: int | str | None = "auto",
     ) -> Evaluator:
         """An evaluator over a bundle's base, one seed's vectors and its eval rows."""
         seed = bundle.seeds[0] if seed is None else int(seed)
@@ -553,10 +561,17 @@ class Evaluator:
 
                 items = self.rows(split)[self.content].tolist()
                 enc = encode(self.handle.processor, items, self.modality, self.max_length)
-                if self.token_budget and self.modality == "text":
-                    enc = _BudgetBatches(enc, int(self.token_budget), self.batch_size * 4)
+                budget = self._token_budget()
+                if budget and self.modality == "text":
+                    enc = _BudgetBatches(enc, budget, max(self.batch_size, budget // 16))
                 self._encoded[split] = enc
             return self._encoded[split]
+
+    def _token_budget(self) -> int | None:
+        if self.token_budget != "auto":
+            return int(self.token_budget) if self.token_budget else None
+        device = next(self.merger.model.parameters()).device.type
+        return DEFAULT_TOKEN_BUDGET.get(device)
 
     def vector_fingerprint(self, name: str) -> str:
         """sha256 of a vector's tensors (or the bundle's file checksum), computed once."""
@@ -799,7 +814,7 @@ def sweep_bundle(
     evaluator: Evaluator | None = None,
     device=None,
     dtype=None,
-    token_budget: int | None = None,
+    token_budget: int | str | None = "auto",
 ) -> pd.DataFrame:
     """Sweep a bundle, cached in ``bundle.sweeps_dir``: the entry point of CLI and dashboard.
 
@@ -966,6 +981,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--splits", default="val,test", help="comma-separated (default: val,test)")
     parser.add_argument("--seed", default=None, help="vector seed, or 'all' (default: first)")
     parser.add_argument("--device", default=None, help="cpu | cuda | mps (default: auto)")
+    parser.add_argument("--dtype", default=None, help="float32 (default) | bf16 | fp16 (GPU)")
     parser.add_argument(
         "--preview-error",
         action="store_true",
@@ -987,7 +1003,9 @@ def run(args) -> int:
         want_error = args.preview_error and args.method in ("task_addition", "all")
         # The error needs exact midpoints: load the model once for both.
         evaluator = (
-            Evaluator.from_bundle(bundle, seed=seed, device=args.device) if want_error else None
+            Evaluator.from_bundle(bundle, seed=seed, device=args.device, dtype=args.dtype)
+            if want_error
+            else None
         )
         frame = sweep_bundle(
             bundle,
@@ -999,6 +1017,7 @@ def run(args) -> int:
             tqdm_progress(f"sweep {bundle.name}"),
             evaluator=evaluator,
             device=args.device,
+            dtype=args.dtype,
         )
         frames.append(frame)
         if want_error:
