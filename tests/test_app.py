@@ -368,3 +368,44 @@ def test_concurrent_sessions_get_the_numbers_of_a_lone_session(bundle_dir, direc
             top = rows[rows.group == "__overall__"].iloc[0]
             assert top["accuracy"] == want.accuracy
             assert top["dpd"] == want.dpd or (np.isnan(top["dpd"]) and np.isnan(want.dpd))
+
+
+def test_preview_first_then_exact_on_the_button(app, bundle_dir, direct, tmp_path, monkeypatch):
+    """CPU behaviour: a new λ shows an interpolated preview (hollow) at once; the exact
+    point comes on the button, and matches a direct evaluation."""
+    from taskfair.merge import task_addition_coeffs
+    from taskfair.preview import InterpolationPreview, preview_report
+
+    fresh = _linked_copy(bundle_dir, tmp_path / "fresh")  # no cached points
+    monkeypatch.setenv("TASKFAIR_BUNDLE", str(fresh))
+    monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "0")  # one point per run
+    at = app(page="tradeoff")
+    for _ in range(3):  # λ=0.3 (the current point), then the coarse grid's 0 and 0.6
+        at.run()
+        assert not at.exception
+    at.toggle(key="auto_exact").set_value(False)
+    at.toggle(key="refine").set_value(False)
+    at.run()
+    at.slider(key="lam").set_value(0.4)
+    at.run()
+    assert not at.exception
+    assert any("preview" in str(m.value) for m in at.markdown)
+    groups = direct.groups_
+    lo, hi = (direct.ev.logits(task_addition_coeffs(groups, x), "test") for x in (0.3, 0.6))
+    logits = InterpolationPreview({0.3: lo, 0.6: hi}).logits(0.4)
+    want = preview_report(logits, direct.ev.labels("test"), direct.ev.groups("test"))
+    check_point(at, want)
+    fig = figures(at)[0]
+    (cur,) = traces(fig, metric="dpd", role="current")
+    assert cur["marker"]["symbol"] == "diamond-open"
+    curve = traces(fig, metric="dpd", role="curve")[0]
+    symbols = dict(zip(curve["x"], curve["marker"]["symbol"], strict=True))
+    assert symbols[0.3] == "circle" and symbols[0.4] == "circle-open"
+
+    (button,) = [b for b in at.button if b.label == "Evaluate exactly"]
+    button.click()
+    at.run()
+    assert not at.exception
+    check_point(at, direct.report(task_addition_coeffs(groups, 0.4), "test"))
+    (cur,) = traces(figures(at)[0], metric="dpd", role="current")
+    assert cur["marker"]["symbol"] == "diamond"
