@@ -383,6 +383,8 @@ def _phase_ours(spec: dict, lams: list[float], grid: list[float], out_dir: Path)
             batch_size=int(spec.get("batch_size", 64)),
             base_fingerprint=fingerprint,
             token_budget=_budget(spec.get("token_budget", "auto")),
+            # same truncation as (a) by default: identical inputs, a like-for-like timing
+            max_length=int(spec.get("max_length") or _NAIVE_MAX_LENGTH),
         )
         t = time.perf_counter()
         enc = ev.encoded("val")
@@ -537,6 +539,7 @@ def _resolve_spec(args) -> dict:
         "dtype": args.dtype,
         "batch_size": args.batch_size,
         "token_budget": args.token_budget,
+        "max_length": args.max_length,
         "threads": args.threads,
     }
     if args.synthetic:
@@ -690,6 +693,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--token-budget",
         default="auto",
         help="(b): padded tokens per batch, 'auto' (per device) or 'none' (fixed --batch-size)",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="(b)'s truncation (default 512, as (a); the bundle's own is usually shorter)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"

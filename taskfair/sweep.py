@@ -55,6 +55,7 @@ __all__ = [
     "PointKeys",
     "Setting",
     "SweepCache",
+    "bundle_keys",
     "configure",
     "effective_coeffs",
     "injection_settings",
@@ -743,8 +744,12 @@ def _bundle_vector_fingerprints(bundle, seed: int) -> dict[str, str]:
     return out
 
 
-def _bundle_keys(bundle, seed: int, dtype=None) -> PointKeys:
-    """The keys an :meth:`Evaluator.from_bundle` evaluator would use, without loading it."""
+def bundle_keys(bundle, seed: int, dtype=None) -> PointKeys:
+    """The keys an :meth:`Evaluator.from_bundle` evaluator would use, without loading it.
+
+    A viewer without weights (or a dashboard before its first exact evaluation) finds
+    every cached point with these.
+    """
     from taskfair.models import resolve_dtype
 
     frame = bundle.eval_frame
@@ -771,6 +776,9 @@ def _bundle_keys(bundle, seed: int, dtype=None) -> PointKeys:
         dtype=str(resolve_dtype(dtype)),
         seed=seed,
     )
+
+
+_bundle_keys = bundle_keys  # the name the dashboard first used
 
 
 def _cached_frame(keys: PointKeys, settings, splits, cache: SweepCache) -> pd.DataFrame | None:
@@ -830,7 +838,7 @@ def sweep_bundle(
     if references and method not in ("references", "all"):
         settings += reference_settings(bundle.vector_names(seed))
     cache = SweepCache(bundle.sweeps_dir)
-    cached = _cached_frame(_bundle_keys(bundle, seed, dtype), settings, splits, cache)
+    cached = _cached_frame(bundle_keys(bundle, seed, dtype), settings, splits, cache)
     if cached is not None:
         report(progress, len(settings), len(settings), "cached")
         return cached
@@ -846,14 +854,17 @@ def sweep_bundle(
 
 def _grid_logits(evaluator, settings, split, cache) -> list[np.ndarray]:
     """Exact logits of ``settings`` on ``split``: from the cache, else evaluated (and cached)."""
+    if cache is None:
+        return [evaluator.logits(st.coeff_dict, split, st.normalize) for st in settings]
     out = []
     for st in settings:
-        got = cache.logits(evaluator.keys.key(st, split)) if cache is not None else None
+        key = evaluator.keys.key(st, split)
+        got = cache.logits(key) if key in cache else None
         if got is None:
             run_sweep(evaluator, [st], [split], cache)
-            got = cache.logits(evaluator.keys.key(st, split)) if cache is not None else None
-            if got is None:  # no cache: evaluate directly
-                got = evaluator.logits(st.coeff_dict, split, st.normalize)
+            got = cache.logits(key)
+        if got is None:  # rows cached but their logits file damaged: evaluate again
+            got = evaluator.logits(st.coeff_dict, split, st.normalize)
         out.append(got)
     return out
 
