@@ -467,7 +467,8 @@ def vector_geometry(path: str, stamp: float, seed: int) -> dict:
     """Norms, Gram matrix and pairwise cosines of one seed's vectors (read-only maths)."""
     from taskfair.bound import gram_matrix
 
-    vecs = _open_bundle(path, stamp).load_vectors(seed=seed)
+    # The evaluator's vectors are already in memory (they are read-only here).
+    vecs = _evaluator(path, stamp, seed).vectors
     names, gram = gram_matrix(vecs)
     norms = np.sqrt(np.clip(np.diag(gram), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):

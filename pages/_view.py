@@ -57,7 +57,11 @@ def refine_slice_s() -> float:
         return float(os.environ.get("TASKFAIR_REFINE_SLICE_S", REFINE_SLICE_S))
     except ValueError:
         return REFINE_SLICE_S
+
+
 TICK = "0.5s"
+# Shown when a view has nothing left to evaluate (the browser test waits for it, too).
+DONE = "✓ Every point of this view is exact and cached."
 # As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
 LAM_FORMAT = f"%.{max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))}f"
 
@@ -88,6 +92,8 @@ def setup(slug: str, title: str, caption: str | None = None) -> View:
     """Title, sidebar and bundle of a page; stops the page (with a message) when there
     is no usable bundle."""
     st.query_params["page"] = slug
+    # Streamlit's default top padding hides half a figure on a laptop screen.
+    st.html("<style>.block-container{padding-top:2.2rem}</style>")
     st.title(title)
     if caption:
         st.caption(caption)
@@ -112,7 +118,8 @@ def setup(slug: str, title: str, caption: str | None = None) -> View:
             help="A built bundle: base model, task vectors, evaluation rows, cached sweeps.",
         )
     try:
-        bundle = ac.open_bundle(choices[name])
+        with st.spinner(f"Opening {name} and checking its checksums…"):
+            bundle = ac.open_bundle(choices[name])
     except ac.USER_ERRORS as exc:
         error(exc)
         st.stop()
@@ -241,20 +248,21 @@ def live(
 
     @st.fragment(run_every=run_every)
     def body():
-        status = st.empty()
+        note = st.empty()  # the preview notice and its button (kept while refining)
+        status = st.empty()  # progress, then what is left
         holder = st.empty()
         with holder.container():
             render(0)
         todo_now = pending() if view.can_evaluate else []
         cur = [p for p in current if p in set(todo_now)]
-        go_current = cur and (
-            auto or st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
-        )
-        if cur and not go_current:
-            status.info(
-                "Showing a **preview** at the current setting. Press *Evaluate exactly* "
-                "(or turn on *Exact on release*)."
-            )
+        go_current = bool(cur) and auto
+        if cur and not auto:
+            with note.container():
+                st.info(
+                    "Showing a **preview** at the current setting (hollow marker). Evaluate it "
+                    "exactly with the button, or turn on *Exact on release*."
+                )
+                go_current = st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
         items = cur if go_current else []
         if refine:
             items = items + [p for p in todo_now if p not in set(cur)]
@@ -268,7 +276,10 @@ def live(
 
                     def progress(done, total, message=""):
                         if message == ac.LOADING:
-                            bar.progress(0.0, text="Loading the model and its task vectors (once per server)…")
+                            bar.progress(
+                                0.0,
+                                text="Loading the model and its task vectors (once per server)…",
+                            )
                             return
                         bar.progress(
                             min(done / max(total, 1), 1.0),
@@ -292,10 +303,18 @@ def live(
                 )
             elif run_every is not None:
                 st.rerun()  # done: redeclare the fragment without its timer
-        elif todo_now and not refine:
+            else:
+                status.caption(DONE)
+        elif todo_now and not refine and not cur:
             status.caption(
                 f"{len(todo_now)} point(s) not evaluated yet (background refinement is off)."
             )
+        elif not view.can_evaluate:
+            status.caption(
+                "Exact points come from the bundle's cached sweeps; others are previews."
+            )
+        elif not todo_now:
+            status.caption(DONE)
 
     body()
 

@@ -23,6 +23,18 @@ def _s(x, default="?"):
     return default if x in (None, "", [], {}) else x
 
 
+def _results() -> str:
+    r = m.get("results") or {}
+    if r.get("fft_test_accuracy") is None:
+        return ""
+    line = f"\n- **Sanity check** (test rows): FFT accuracy {r['fft_test_accuracy']:.3f}"
+    if r.get("majority_test_accuracy") is not None:
+        line += f" vs {r['majority_test_accuracy']:.3f} for always predicting the majority label"
+    if r.get("base_test_accuracy") is not None:
+        line += f" and {r['base_test_accuracy']:.3f} for the untrained base"
+    return line + "."
+
+
 st.subheader("In words")
 size = spec.get("max_length") and f"inputs truncated to {spec['max_length']} tokens"
 size = size or (spec.get("image_size") and f"images resized to {spec['image_size']} px")
@@ -40,29 +52,55 @@ st.markdown(
     + " — τ = θ_fine-tuned − θ₀; `fft` on all training rows, `lora` merged into the base, one per "
     "subgroup on that subgroup's rows.\n"
     f"- **Weights shipped**: {'yes' if b.has_weights else 'no (viewer copy: cached sweeps only)'}."
+    + _results()
 )
 
 st.subheader("Groups per split")
-rows = []
-for split, part in frame.groupby("split", sort=False):
-    groups = part[b.attribute].astype(object).where(part[b.attribute].notna(), "(no group)")
-    for g, sub in part.groupby(groups, sort=True):
-        rows.append(
-            {"split": split, "group": g, "n": len(sub), "base_rate": float(sub["label"].mean())}
-        )
-sizes = pd.DataFrame(rows)
+
+
+def _sizes() -> pd.DataFrame:
+    """Group sizes and base rates: the manifest's (whole splits, train included) when
+    recorded, else counted from the evaluation rows."""
+    counts, rates = ds.get("group_counts") or {}, ds.get("base_rates") or {}
+    out = [
+        {"split": split, "group": g, "n": int(n), "base_rate": (rates.get(split) or {}).get(g)}
+        for split, groups in counts.items()
+        for g, n in groups.items()
+    ]
+    if out:
+        return pd.DataFrame(out)
+    for split, part in frame.groupby("split", sort=False):
+        groups = part[b.attribute].astype(object).where(part[b.attribute].notna(), "(no group)")
+        for g, sub in part.groupby(groups, sort=True):
+            out.append(
+                {"split": split, "group": g, "n": len(sub), "base_rate": float(sub["label"].mean())}
+            )
+    return pd.DataFrame(out)
+
+
+sizes = _sizes()
 c1, c2 = st.columns([3, 2])
 with c1:
     st.plotly_chart(plots.group_sizes_figure(sizes), width="stretch")
 with c2:
-    st.dataframe(
-        sizes.pivot_table(index="group", columns="split", values=["n", "base_rate"]).round(3),
-        width="stretch",
-    )
+    wide = sizes.pivot_table(index="group", columns="split", values=["n", "base_rate"], sort=False)
+    wide.columns = [f"{split} {what.replace('_', ' ')}" for what, split in wide.columns]
+    st.dataframe(wide.round(3), width="stretch")
     st.caption(
-        "Base rate = share of positive labels. Evaluation splits shown (train rows are in the "
-        "manifest below). Small groups make disparities noisy: read n beside every metric."
+        "Base rate = share of positive labels. A post can name several groups or none; "
+        "rows in no group count for accuracy only. Small groups make disparities noisy: "
+        "read n beside every metric."
     )
+ev_rows = frame.groupby(["split", frame[b.attribute].astype(object).fillna("(no group)")]).size()
+used = ds.get("train_rows_used") or {}
+st.markdown(
+    f"**Evaluated on** {', '.join(f'{n} {s}' for s, n in frame['split'].value_counts().items())} rows "
+    f"({m.get('eval', {}).get('sampling', 'sampling not recorded')}). **Trained on** "
+    + (", ".join(f"{k}: {v}" for k, v in used.items()) or "(not recorded)")
+    + " rows."
+)
+with st.expander("Evaluation rows per group"):
+    st.dataframe(ev_rows.unstack(0).fillna(0).astype(int), width="stretch")
 
 st.subheader("Training logs")
 curves, epochs = [], []

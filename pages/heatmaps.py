@@ -61,18 +61,17 @@ def render(k):
     df = frame()
     n_done = sum(store.has(s, view.split) for s in settings)
     st.caption(f"{n_done} of {len(settings)} settings evaluated exactly on {view.split}.")
-    cols = st.columns(3)
-    for i, metric in enumerate(("accuracy", "vs_rest_dpd", "vs_rest_eod")):
-        with cols[i]:
-            fig = plots.group_heatmap(
-                df,
-                metric,
-                split=view.split,
-                normalize=norm_label,
-                groups=store.groups,
-                x_label="λ" if method == "task_addition" else "λ (injected)",
-            )
-            st.plotly_chart(fig, width="stretch", key=f"heat-{metric}-{k}")
+    # Stacked full width, like the paper's Figure 3: every cell stays wide enough to print.
+    for metric in ("accuracy", "vs_rest_dpd", "vs_rest_eod"):
+        fig = plots.group_heatmap(
+            df,
+            metric,
+            split=view.split,
+            normalize=norm_label,
+            groups=store.groups,
+            x_label="λ" if method == "task_addition" else "λ (injected)",
+        )
+        st.plotly_chart(fig, width="stretch", key=f"heat-{metric}-{k}")
 
 
 v.live(render, pending, view)

@@ -40,7 +40,10 @@ def pending():
 
 def render(k):
     measured = ac.known_rows(store, curve, view.split)
-    est = ac.lipschitz(store, curve, view.split, estimator) if view.can_evaluate else None
+    est = None
+    if view.can_evaluate:
+        with st.spinner("Estimating L from the exact points…"):
+            est = ac.lipschitz(store, curve, view.split, estimator)
     if est is None:
         st.info("The bound needs the vector norms and at least two exact points (and the weights).")
         st.plotly_chart(
@@ -51,7 +54,8 @@ def render(k):
         return
     top = ac.overall(store.rows(curve[-1], view.split)) if offset_form else {}
     offset = float(top.get("dpd") or 0.0) if offset_form else 0.0
-    geo = ac.geometry(view.path, view.seed)
+    with st.spinner("Computing the vectors' norms (once)…"):
+        geo = ac.geometry(view.path, view.seed)
     norms = {g: geo["norms"][g] for g in store.groups}
     b = bound.dpd_bound_curve(grid.LAMBDA_GRID, norms, est.L, view.normalize, offset=offset)
     fig = plots.bound_figure(

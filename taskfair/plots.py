@@ -275,7 +275,9 @@ def tradeoff_figure(
                 row=r,
                 col=c,
             )
-        fig.update_xaxes(title_text=x_label, row=r, col=c)
+        # A fixed λ axis: an empty (still loading) curve must not autorange to [-1, 6].
+        pad = 0.03 * (x_span[1] - x_span[0] or 1.0)
+        fig.update_xaxes(title_text=x_label, range=[x_span[0] - pad, x_span[1] + pad], row=r, col=c)
     fig.update_layout(
         title=_title(title, normalize, split),
         height=330 * rows + 60,
@@ -441,25 +443,41 @@ def group_heatmap(
             colorscale="Reds" if lower else "Viridis",
             text=text,
             texttemplate="%{text}",
-            colorbar={
-                "title": {
-                    "text": ("lower is fairer" if lower else "higher is better")
-                    + (f" (capped at {zmax:g})" if lower else "")
-                }
-            },
+            colorbar=_colorbar(zmin, zmax, lower),
             hovertemplate=f"group=%{{y}}<br>{x_label}=%{{x}}<br>{METRIC_LABELS.get(value, value)}=%{{text}}<extra></extra>",
             meta={"role": "heatmap", "metric": value},
         )
     )
     fig.update_layout(
-        title=_title(title or f"{_label(value)} per group", normalize, split),
+        title=_title(
+            title
+            or f"{METRIC_LABELS.get(value, value)} per group"
+            + (" — lower is fairer" if lower else ""),
+            normalize,
+            split,
+        ),
         xaxis_title=x_label,
         yaxis_title="group",
-        height=max(260, 45 * len(groups) + 150),
+        height=max(240, 40 * len(groups) + 130),
         margin={"t": 80, "b": 40, "l": 90, "r": 20},
         meta={"normalize": normalize, "split": split},
     )
     return fig
+
+
+def _colorbar(zmin: float, zmax: float, lower: bool) -> dict:
+    """A colour bar that says which way is better; a capped top tick reads "≥ max"."""
+    ticks = np.linspace(zmin, zmax, 6).round(3).tolist()
+    text = [f"{t:g}" for t in ticks]
+    if lower:
+        text[-1] = f"≥{ticks[-1]:g}"
+    return {
+        "title": {"text": "lower is fairer" if lower else "higher is better", "side": "right"},
+        "tickvals": ticks,
+        "ticktext": text,
+        "len": 1.0,
+        "thickness": 14,
+    }
 
 
 def _method_name(row_method: str, lam) -> str:
@@ -512,8 +530,8 @@ def compare_groups_figure(
         )
     fig.update_layout(
         barmode="group",
-        title=_title(f"{_label(metric)} per group", normalize, split),
-        yaxis_title=METRIC_LABELS.get(metric, metric),
+        title=_title(f"{METRIC_LABELS.get(metric, metric)} per group", normalize, split),
+        yaxis_title=_label(metric),
         height=380,
         margin={"t": 80, "b": 40, "l": 50, "r": 20},
         legend={"orientation": "h", "y": -0.2},

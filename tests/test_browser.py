@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
 SLIDER = "λ (task addition)"
 PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
+DONE = "Every point of this view is exact and cached."  # pages/_view.py's DONE
 
 pytestmark = [
     pytest.mark.browser,
@@ -103,12 +105,21 @@ def _metric(page, label: str) -> str:
     )
 
 
-def _wait_idle(page, timeout_s: float = 240.0, quiet_s: float = 2.0) -> None:
-    """Until no progress bar, spinner or "Refining" note has shown for ``quiet_s``."""
+def _exact_at(page, lam: float, timeout_ms: int = 120_000) -> None:
+    """Until the current point shown is λ=``lam``, evaluated exactly."""
+    page.get_by_text(re.compile(rf"Current point λ = {lam:g} \(.*\) — exact")).wait_for(
+        timeout=timeout_ms
+    )
+
+
+def _wait_idle(page, timeout_s: float = 240.0, quiet_s: float = 2.0, done: bool = True) -> None:
+    """Until the page says every point is exact (``done``) and no progress bar, spinner or
+    "Refining" note has shown for ``quiet_s``."""
     deadline, quiet_since = time.monotonic() + timeout_s, None
-    busy = "[data-testid=stProgress], [data-testid=stSpinner], [data-testid=stStatusWidget]"
+    busy = "[data-testid=stProgress], [data-testid=stSpinner]"
     while time.monotonic() < deadline:
         active = page.locator(busy).count() > 0 or page.get_by_text("Refining:").count() > 0
+        active = active or (done and page.get_by_text(DONE).count() == 0)
         if active:
             quiet_since = None
         elif quiet_since is None:
@@ -151,12 +162,7 @@ def test_slider_moves_dpd(tiny_bundle):
         page.goto(f"{url}/?page=tradeoff&lam={start}")
         slider = page.get_by_role("slider", name=SLIDER)
         slider.wait_for(timeout=90_000)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => "
-            "m.innerText.includes('DPD') && /\\d\\.\\d{3}/.test(m.innerText))",
-            timeout=120_000,
-        )
-        _wait_idle(page, timeout_s=120)
+        _exact_at(page, start)
         before = _metric(page, "DPD")
         assert before == f"{dpd[start]:.3f}"
         page.screenshot(path=str(ARTIFACTS / "tradeoff-before.png"))
@@ -171,12 +177,7 @@ def test_slider_moves_dpd(tiny_bundle):
             timeout=30_000,
         )
         want = f"{dpd[target]:.3f}"
-        page.wait_for_function(
-            "(want) => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => "
-            "m.innerText.includes('DPD') && m.querySelector('[data-testid=stMetricValue]')?.innerText.trim() === want)",
-            arg=want,
-            timeout=120_000,
-        )
+        _exact_at(page, target)  # the preview first, then the exact point on release
         after = _metric(page, "DPD")
         page.screenshot(path=str(ARTIFACTS / "tradeoff-after.png"))
         assert after != before and after == want
@@ -196,6 +197,10 @@ def test_page_screenshots(tiny_bundle):
         for slug in PAGES:
             page.goto(f"{url}/?page={slug}")
             page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)
-            _wait_idle(page, timeout_s=float(os.environ.get("TASKFAIR_SCREENSHOT_WAIT", "600")))
+            _wait_idle(
+                page,
+                timeout_s=float(os.environ.get("TASKFAIR_SCREENSHOT_WAIT", "600")),
+                done=slug != "data",  # the data page evaluates nothing
+            )
             page.wait_for_timeout(1500)  # let plotly finish its transitions
             page.screenshot(path=str(out / f"{slug}.png"))
