@@ -165,7 +165,7 @@ class PointStore:
         self.cache = sweep.SweepCache(self.bundle.sweeps_dir)
         # The keys an evaluator would use, computed without loading a model: a viewer
         # without weights can still find every cached point.
-        self.keys = sweep._bundle_keys(self.bundle, self.seed)
+        self.keys = sweep.bundle_keys(self.bundle, self.seed)
         self.names = self.bundle.vector_names(self.seed)
         self.groups = [g for g in self.bundle.groups if g in self.names]
         self._rows: dict[str, pd.DataFrame] = {}
