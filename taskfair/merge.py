@@ -90,6 +90,12 @@ class Merger:
             for k in self._keys
         ]
         self._anchor = [t.detach().clone() for t in self._targets]
+        # Batch-norm running variances are statistics, not weights: a sum of vectors (or
+        # lambda > 1) can push one below 0, where BN would take the square root of a
+        # negative number. Merged variances are clamped at 0 (BN adds its eps).
+        self._variances = [
+            t for k, t in zip(self._keys, self._targets, strict=True) if k.endswith("running_var")
+        ]
         self.vectors: dict[str, list[torch.Tensor | None]] = {}
         for name, vec in vectors.items():
             self.vectors[name] = [
@@ -137,6 +143,8 @@ class Merger:
                 if pairs:
                     ts, ds = zip(*pairs, strict=True)
                     torch._foreach_add_(list(ts), list(ds), alpha=lam)
+            if self._variances and resolved:
+                torch._foreach_clamp_min_(self._variances, 0.0)
             self.current = dict(coeffs)
         return self.model
 

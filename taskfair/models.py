@@ -244,7 +244,11 @@ def load_model(
         "arch": model.config.model_type,
         "dtype": str(dt).removeprefix("torch."),
     }
-    spec.update({"max_length": max_length} if modality == "text" else {"image_size": image_size})
+    if modality == "text":
+        spec["max_length"] = max_length
+    else:
+        # A transformers image processor resizes to its own size: record that one.
+        spec["image_size"] = getattr(proc, "image_size", None) or image_size
     return ModelHandle(model=model, processor=proc, modality=modality, spec=spec)
 
 

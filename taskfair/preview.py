@@ -26,6 +26,7 @@ Exact points always go through :func:`~taskfair.metrics.fairness_report`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -311,7 +312,7 @@ def _jvp_logits(model, encoded, vector, batch_size: int) -> np.ndarray:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _differentiable_batchnorm(model):
             for idx, inputs in encoded.batches(batch_size):
                 inputs = {k: v.to(device) for k, v in inputs.items()}
 
@@ -323,6 +324,48 @@ def _jvp_logits(model, encoded, vector, batch_size: int) -> np.ndarray:
     finally:
         model.train(was_training)
     return out
+
+
+@contextlib.contextmanager
+def _differentiable_batchnorm(model):
+    """Batch-norm layers in eval mode as explicit affine maps, for the duration.
+
+    ``torch.batch_norm`` has no forward-mode derivative with respect to the running
+    mean and variance, and a CNN's task vectors move them (they are float buffers of
+    the vector). In eval mode batch norm is ``(x - mean) / sqrt(var + eps) * w + b``;
+    written out, every term has a JVP. Only this process's private working model is
+    patched, under the merger's lock, and the instance attribute is removed afterwards.
+    """
+    import torch
+
+    patched = []
+    for mod in model.modules():
+        if (
+            isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)
+            and not mod.training
+            and mod.running_mean is not None
+        ):
+            mod.forward = _explicit_bn_forward(mod)
+            patched.append(mod)
+    try:
+        yield
+    finally:
+        for mod in patched:
+            del mod.forward
+
+
+def _explicit_bn_forward(mod):
+    import torch
+
+    def forward(x):
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        # Attributes are read at call time: functional_call swaps in the dual tensors.
+        y = (x - mod.running_mean.view(shape)) * torch.rsqrt(mod.running_var + mod.eps).view(shape)
+        if mod.weight is not None:
+            y = y * mod.weight.view(shape) + mod.bias.view(shape)
+        return y
+
+    return forward
 
 
 def nearest_anchor(

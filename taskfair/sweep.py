@@ -434,6 +434,12 @@ class Evaluator:
     base_fingerprint:
         The anchor's fingerprint; computed from the model when not given. Vectors whose
         recorded base differs are refused.
+    compile:
+        Evaluate through ``torch.compile(model, dynamic=True)`` (opt-in; see below).
+    pixel_cache:
+        Images only: a file (:data:`taskfair.pixels.PIXELS_FILE` in a bundle) where the
+        decoded uint8 pixels of every row of ``frame`` are kept across processes
+        (:func:`taskfair.pixels.cached_decode`); None decodes in memory only.
 
     Each split is encoded once, on first use. ``n_evaluations`` counts (setting, split)
     evaluations, so callers can check what a cache saved.
@@ -453,6 +459,8 @@ class Evaluator:
         seed: int | None = None,
         vector_fingerprints: Mapping[str, str] | None = None,
         copy: bool = False,
+        pixel_cache: str | Path | None = None,
+        compile: bool = False,
     ):
         from taskfair.models import state_fingerprint
 
@@ -473,6 +481,11 @@ class Evaluator:
         self.token_budget = token_budget
         self.max_length = int(max_length or handle.spec.get("max_length", 128))
         self.seed = seed
+        self.pixel_cache = pixel_cache
+        # torch.compile reads the parameters at run time, so in-place merges are seen; it
+        # costs a one-time compilation (about a minute for MiniLM on 2 loaded cores) and
+        # is off by default: worth it for long sweeps only (docs/bench_draft_sweep.md).
+        self._forward = torch.compile(self.merger.model, dynamic=True) if compile else None
         self.n_evaluations = 0
         self._encoded: dict[str, object] = {}
         self._rows: dict[str, pd.DataFrame] = {}
@@ -521,6 +534,7 @@ class Evaluator:
             token_budget=token_budget,
             seed=seed,
             vector_fingerprints=_bundle_vector_fingerprints(bundle, seed),
+            pixel_cache=_bundle_pixel_cache(bundle),
         )
 
     # -- data -------------------------------------------------------------------------
@@ -561,12 +575,35 @@ class Evaluator:
                 from taskfair.evaluate import encode
 
                 items = self.rows(split)[self.content].tolist()
-                enc = encode(self.handle.processor, items, self.modality, self.max_length)
+                if self.modality == "image" and self.pixel_cache is not None:
+                    enc = self._encode_images_cached(split)
+                else:
+                    enc = encode(self.handle.processor, items, self.modality, self.max_length)
                 budget = self._token_budget()
                 if budget and self.modality == "text":
                     enc = _BudgetBatches(enc, budget, max(self.batch_size, budget // 16))
                 self._encoded[split] = enc
             return self._encoded[split]
+
+    def _encode_images_cached(self, split: str):
+        """Every split's images decoded at once (one disk cache for the frame), then sliced."""
+        from taskfair.evaluate import EncodedImages, encode
+        from taskfair.pixels import cached_decode
+
+        proc = self.handle.processor
+        if not (hasattr(proc, "decode") and hasattr(proc, "normalize")):
+            # A transformers image processor: float pixels, kept in memory only.
+            return encode(proc, self.rows(split)[self.content].tolist(), "image")
+        ordered = list(self.splits)
+        mask = self.frame["split"].isin(ordered).to_numpy()
+        frame = self.frame[mask]
+        pixels = cached_decode(proc, frame[self.content].tolist(), self.pixel_cache)
+        splits = frame["split"].to_numpy()
+        for s in ordered:
+            if s not in self._encoded:
+                part = pixels[torch.from_numpy(np.flatnonzero(splits == s))]
+                self._encoded[s] = EncodedImages(part, normalize=proc.normalize)
+        return self._encoded[split]
 
     def _token_budget(self) -> int | None:
         if self.token_budget != "auto":
@@ -594,8 +631,9 @@ class Evaluator:
         encoded = {s: self.encoded(s) for s in splits}  # before the merge lock
         out = {}
         with self.merger.merged(coeffs, normalize) as model:
+            forward = self._forward or model
             for s in splits:
-                out[s] = predict_encoded(model, encoded[s], self.batch_size).logits
+                out[s] = predict_encoded(forward, encoded[s], self.batch_size).logits
                 self.n_evaluations += 1
         return out
 
@@ -730,6 +768,12 @@ def reference_points(
 
 def _bundle_max_length(bundle) -> int | None:
     return bundle.model_spec.get("max_length") if bundle.modality == "text" else None
+
+
+def _bundle_pixel_cache(bundle) -> Path | None:
+    from taskfair.pixels import PIXELS_FILE
+
+    return bundle.root / PIXELS_FILE if bundle.modality == "image" else None
 
 
 def _bundle_vector_fingerprints(bundle, seed: int) -> dict[str, str]:

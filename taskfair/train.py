@@ -36,6 +36,7 @@ __all__ = [
     "TrainResult",
     "TrainError",
     "ATTENTION_FAMILIES",
+    "CONV_FAMILIES",
     "HEAD_NAMES",
     "finetune",
     "lora_finetune",
@@ -56,8 +57,13 @@ ATTENTION_FAMILIES: tuple[tuple[str, ...], ...] = (
     ("c_attn",),  # GPT-2 (Conv1D)
     ("qkv",),  # timm-style ViT
 )
-# Classification heads: new, randomly (seeded) initialised modules that must train in LoRA.
-HEAD_NAMES: tuple[str, ...] = ("pre_classifier", "classifier", "score")
+# 1x1 convolutions LoRA adapts in CNNs when no attention projection exists, by family:
+# the expansion and projection of EfficientNet / MobileNet-style MBConv blocks (the
+# lukemelas naming that taskfair.vision keeps). Depthwise convs are left alone.
+CONV_FAMILIES: tuple[tuple[str, ...], ...] = (("_expand_conv", "_project_conv"),)
+# Classification heads: new, randomly (seeded) initialised modules that must train in LoRA
+# (``_fc``: EfficientNet's).
+HEAD_NAMES: tuple[str, ...] = ("pre_classifier", "classifier", "score", "_fc")
 
 
 class TrainError(ValueError):
@@ -187,12 +193,15 @@ def freeze_for(model: torch.nn.Module, train_layers: int | None) -> list[str]:
 
 
 def detect_lora_targets(model: torch.nn.Module) -> list[str]:
-    """The attention projection names LoRA should adapt, detected from the modules.
+    """The module names LoRA should adapt, detected from the modules.
 
     Scans linear layers (``nn.Linear``, and GPT-2's ``Conv1D``) outside the head for the
     first family of :data:`ATTENTION_FAMILIES` present: ``query/key/value`` (BERT,
-    RoBERTa, MiniLM), ``q_lin/k_lin/v_lin`` (DistilBERT), ``q_proj/k_proj/v_proj/o_proj``
-    (Llama, Qwen2). Raises :class:`TrainError` when none is found.
+    RoBERTa, MiniLM, ViT), ``q_lin/k_lin/v_lin`` (DistilBERT),
+    ``q_proj/k_proj/v_proj/o_proj`` (Llama, Qwen2). A CNN without attention falls back to
+    the 1×1 ``nn.Conv2d`` families of :data:`CONV_FAMILIES` (EfficientNet's
+    ``_expand_conv`` / ``_project_conv``; peft adapts Conv2d with conv LoRA factors).
+    Raises :class:`TrainError` when none is found.
     """
     linear_types: tuple[type, ...] = (torch.nn.Linear,)
     try:
@@ -202,19 +211,30 @@ def detect_lora_targets(model: torch.nn.Module) -> list[str]:
     except ImportError:  # pragma: no cover
         pass
     heads = set(detect_head_modules(model, required=False))
-    leaves = {
-        name.rsplit(".", 1)[-1]
-        for name, mod in model.named_modules()
-        if isinstance(mod, linear_types)
-        and not any(name == h or name.startswith(h + ".") for h in heads)
-    }
+
+    def leaves(types: tuple[type, ...], pointwise: bool = False) -> set[str]:
+        return {
+            name.rsplit(".", 1)[-1]
+            for name, mod in model.named_modules()
+            if isinstance(mod, types)
+            and not any(name == h or name.startswith(h + ".") for h in heads)
+            and (not pointwise or (mod.kernel_size == (1, 1) and mod.groups == 1))
+        }
+
+    linear = leaves(linear_types)
     for family in ATTENTION_FAMILIES:
-        found = [n for n in family if n in leaves]
+        found = [n for n in family if n in linear]
+        if found:
+            return found
+    convs = leaves((torch.nn.Conv2d,), pointwise=True)
+    for family in CONV_FAMILIES:
+        found = [n for n in family if n in convs]
         if found:
             return found
     raise TrainError(
-        f"No known attention projections in this {type(model).__name__} (linear layers: "
-        f"{sorted(leaves)[:8]}). Name them in the config: lora: {{target_modules: [...]}}."
+        f"No known attention projections or 1x1 convolutions in this {type(model).__name__} "
+        f"(linear layers: {sorted(linear)[:8]}, 1x1 convs: {sorted(convs)[:8]}). Name them in "
+        "the config: lora: {target_modules: [...]}."
     )
 
 
@@ -242,7 +262,7 @@ def subset_encoded(encoded, idx: np.ndarray):
             ids=[encoded.ids[i] for i in idx], pad_id=encoded.pad_id, max_length=encoded.max_length
         )
     if isinstance(encoded, EncodedImages):
-        return EncodedImages(encoded.pixels[torch.as_tensor(idx)], encoded.input_name)
+        return encoded.subset(idx)
     raise TypeError(f"Cannot train on {type(encoded).__name__}; use taskfair.evaluate.encode().")
 
 
@@ -320,6 +340,7 @@ def _train_loop(
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
+        _freeze_frozen_norms(model)
         epoch_losses = []
         for idx in _epoch_batches(train.encoded, len(train), hp.batch_size, gen):
             local, inputs = subset_encoded(train.encoded, idx).batches(len(idx))[0]
@@ -395,6 +416,23 @@ def _train_loop(
         "lr": lr,
         "epochs_run": epochs,
     }
+
+
+def _freeze_frozen_norms(model: torch.nn.Module) -> None:
+    """Keep batch-norm layers whose parameters do not train in eval mode.
+
+    In train mode a batch-norm layer normalises with the batch's statistics and updates
+    its running statistics even when its weights are frozen, so a "top-N" fine-tune
+    (or LoRA) would still move every frozen layer's statistics and the task vector would
+    not be zero outside what trains. Layers that train keep train mode: their running
+    statistics change and are part of the vector (float buffers; ``num_batches_tracked``
+    is an integer and skipped).
+    """
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            params = list(mod.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                mod.eval()
 
 
 def _count(model: torch.nn.Module) -> tuple[int, int]:

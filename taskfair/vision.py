@@ -95,15 +95,22 @@ class _SameConv2d(nn.Conv2d):
         out_channels: int,
         kernel_size: int,
         stride: int = 1,
+        padding: object = 0,
+        dilation: int = 1,
         groups: int = 1,
         bias: bool = False,
     ) -> None:
+        # nn.Conv2d's positional order, so code that builds "a conv like this one" from
+        # its type works: peft's conv LoRA calls type(base)(in, r, k, stride, padding).
+        # ``padding`` is ignored: it is always TF "SAME", computed per call.
+        del padding
         super().__init__(
             in_channels,
             out_channels,
             kernel_size,
             stride=stride,
             padding=0,
+            dilation=dilation,
             groups=groups,
             bias=bias,
         )
