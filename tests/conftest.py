@@ -60,3 +60,34 @@ def tiny_bundle(tmp_path_factory, hatexplain_csv) -> Path:
     out = tmp_path_factory.mktemp("tiny_bundle") / "tiny"
     build_bundle(cfg, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def utkface_dir() -> Path:
+    """``data/utkface/`` (labels.csv + images/): prepared now if missing, copied from
+    ``../shared/data/utkface`` by :func:`taskfair.fetch.prepare_data` (never downloaded)."""
+    folder = ROOT / "data" / "utkface"
+    if not (folder / "labels.csv").is_file():
+        from taskfair.fetch import prepare_data
+
+        try:
+            prepare_data("utkface", data_dir=ROOT / "data")
+        except Exception as exc:  # no shared copy: the dependent tests cannot run
+            pytest.skip(f"UTKFace is not available ({exc})")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_image_bundle(tmp_path_factory, utkface_dir) -> Path:
+    """A tiny, complete image bundle (``configs/tiny-vision.yaml``: packaged
+    EfficientNet-Lite0 on UTKFace at 64 px, label age >= 30, attribute ``gender``, 48
+    training faces, 40 val + 60 test eval rows), built once per test session. Read-only."""
+    from taskfair.build import build_bundle
+    from taskfair.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "tiny-vision.yaml")
+    options = dict(cfg.dataset.options, path=str(utkface_dir))
+    cfg = cfg.replace(dataset=cfg.dataset.__class__(cfg.dataset.name, options), device="cpu")
+    out = tmp_path_factory.mktemp("tiny_image_bundle") / "tiny-vision"
+    build_bundle(cfg, out)
+    return out
