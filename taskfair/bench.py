@@ -385,6 +385,7 @@ def _phase_ours(spec: dict, lams: list[float], grid: list[float], out_dir: Path)
             token_budget=_budget(spec.get("token_budget", "auto")),
             # same truncation as (a) by default: identical inputs, a like-for-like timing
             max_length=int(spec.get("max_length") or _NAIVE_MAX_LENGTH),
+            compile=bool(spec.get("compile")),
         )
         t = time.perf_counter()
         enc = ev.encoded("val")
@@ -392,6 +393,11 @@ def _phase_ours(spec: dict, lams: list[float], grid: list[float], out_dir: Path)
         groups = list(vectors)
         settings = {s.lam: s for s in task_addition_settings(groups, sorted(set(lams) | set(grid)))}
         ev.logits(settings[lams[0]].coeff_dict, "val")  # warm-up (allocator, kernels)
+        # the matmul rate right before and after (b), in (b)'s dtype and process: on a
+        # shared machine the load moves, and (b) is judged against what it could get
+        size = 8192 if device.type == "cuda" else 2048
+        dtype = next(handle.model.parameters()).dtype
+        near = [matmul_gflops(device, n=size, reps=3, dtype=dtype)]
         merge_s, times, logits = [], [], {}
         for lam in lams:
             _sync(device)
@@ -405,6 +411,8 @@ def _phase_ours(spec: dict, lams: list[float], grid: list[float], out_dir: Path)
             _sync(device)
             times.append(time.perf_counter() - t)
             np.save(out_dir / f"exact_{lam:g}.npy", logits[lam])
+        near.append(matmul_gflops(device, n=size, reps=3, dtype=dtype))
+        result["matmul_near_b"] = statistics.mean(near)
         lengths = _real_lengths(enc)
         result.update(
             exact_s=times,
@@ -540,6 +548,7 @@ def _resolve_spec(args) -> dict:
         "batch_size": args.batch_size,
         "token_budget": args.token_budget,
         "max_length": args.max_length,
+        "compile": args.compile,
         "threads": args.threads,
     }
     if args.synthetic:
@@ -569,8 +578,9 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
     if rows is None:
         rows = 128 if quick else 2000
     spec = dict(spec, rows=int(rows), quick=bool(quick))
-    naive_lams = [0.3, 0.7] if quick else [0.3, 0.5, 0.7]
-    exact_lams = [0.3, 0.7] if quick else [0.3, 0.5, 0.7]
+    # exact λ are grid points: the preview reuses them, so timing three costs nothing extra
+    naive_lams = [0.5] if quick else [0.3, 0.5, 0.7]
+    exact_lams = [0.3, 0.5, 0.7]
     grid = list(LAMBDA_GRID)
     device = spec.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     if spec.get("threads"):
@@ -580,11 +590,9 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
     gflops = matmul_gflops(device, n=size, reps=3 if quick else 5)
     progress(f"matmul fp32: {gflops:.1f} GFLOP/s")
     dtype = resolve_dtype(spec.get("dtype"))
-    # (b)'s efficiency is judged against the matmul rate of the dtype it runs in
-    ref_gflops = gflops if dtype == torch.float32 else matmul_gflops(device, n=size, dtype=dtype)
     with tempfile.TemporaryDirectory(prefix="taskfair-bench-") as tmp:
         out = Path(tmp)
-        timeout = 170 if quick else 3600
+        timeout = 900 if quick else 7200  # a loaded shared machine is slow, not broken
         t = time.perf_counter()
         naive = _run_phase("naive", spec, naive_lams, grid, out, timeout)
         progress(f"(a) naive done in {time.perf_counter() - t:.1f}s")
@@ -619,8 +627,8 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
         "preview_d_eod": ours["preview_d_eod"],
         "matmul_gflops": gflops,
         "achieved_gflops": achieved,
-        "matmul_gflops_dtype": ref_gflops,
-        "matmul_fraction": achieved / ref_gflops,
+        "matmul_gflops_dtype": ours["matmul_near_b"],
+        "matmul_fraction": achieved / ours["matmul_near_b"],
         "flops_formula": FLOPS_FORMULA,
         "peak_rss_mb": {
             "naive": naive["naive_rss_mb"],
@@ -663,7 +671,8 @@ def _table(res: dict) -> str:
         f"load avg {res['load_avg'][0]:.2f}",
         f"matmul fp32 {res['matmul_gflops']:.1f} GFLOP/s ({res['dtype']}: "
         f"{res['matmul_gflops_dtype']:.1f}); (b) achieves {res['achieved_gflops']:.1f} GFLOP/s on "
-        f"real tokens = {100 * res['matmul_fraction']:.0f}% of the {res['dtype']} rate ({FLOPS_FORMULA})",
+        f"real tokens = {100 * res['matmul_fraction']:.0f}% of the {res['dtype']} rate measured "
+        f"beside it ({FLOPS_FORMULA})",
         f"merge {res['merge_ms']:.1f} ms per λ; (a) vs (b) prediction agreement {res['naive_exact_agreement']:.4f}",
         f"preview: {res['preview_ms']:.2f} ms per redraw at {res['preview_rows']} rows (max "
         f"{res['preview_ms_max']:.2f}); agreement at held-out midpoints {res['preview_agreement']:.4f} "
@@ -699,6 +708,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="(b)'s truncation (default 512, as (a); the bundle's own is usually shorter)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="(b) through torch.compile (compiled during the warm-up, not timed per λ)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"

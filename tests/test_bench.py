@@ -36,6 +36,7 @@ def test_matmul_rate_is_positive():
     assert bench.matmul_gflops("cpu", n=256, reps=1) > 0
 
 
+@pytest.mark.slow
 def test_bench_quick_on_the_tiny_bundle(request, tmp_path, capsys):
     try:
         path = request.getfixturevalue("tiny_bundle")

@@ -279,17 +279,23 @@ def test_reference_points(evaluator):
     assert top.accuracy.iloc[0] == base_row[base_row.group == sweep.OVERALL].accuracy.iloc[0]
 
 
-def _tiny_bundle(request):
+def _tiny_bundle(request, tmp_path):
+    """A private copy of the session's tiny bundle: sweeps write into ``sweeps/``, and the
+    shared fixture is read-only."""
+    import shutil
+
     try:
-        return request.getfixturevalue("tiny_bundle")
+        shared = request.getfixturevalue("tiny_bundle")
     except pytest.FixtureLookupError:
         pytest.skip("the tiny_bundle fixture (taskfair.build) is not available yet")
+    return shutil.copytree(shared, tmp_path / "tiny", ignore=shutil.ignore_patterns("sweeps"))
 
 
-def test_sweep_bundle_caches_and_skips_loading(request, monkeypatch):
+@pytest.mark.slow
+def test_sweep_bundle_caches_and_skips_loading(request, monkeypatch, tmp_path):
     from taskfair.bundle import Bundle
 
-    bundle = Bundle.open(_tiny_bundle(request))
+    bundle = Bundle.open(_tiny_bundle(request, tmp_path))
     progress = []
     df = sweep.sweep_bundle(
         bundle, lams=(0.0, 0.5, 1.0), references=True, progress=lambda d, t, m: progress.append(d)
@@ -307,10 +313,11 @@ def test_sweep_bundle_caches_and_skips_loading(request, monkeypatch):
     pd.testing.assert_frame_equal(df, again)
 
 
+@pytest.mark.slow
 def test_cli_sweep_on_the_tiny_bundle(request, tmp_path, capsys):
     from taskfair.cli import main
 
-    path = _tiny_bundle(request)
+    path = _tiny_bundle(request, tmp_path)
     out = tmp_path / "sweep.parquet"
     assert (
         main(
