@@ -729,6 +729,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from taskfair import bench_vision
+
+    if args.bundle and not args.synthetic and bench_vision.is_image_bundle(args.bundle):
+        return bench_vision.run(args)  # same columns, image equivalents (decode, conv FLOPs)
     spec = _resolve_spec(args)
     res = run_bench(spec, quick=args.quick, rows=args.rows, progress=lambda m: print(m, flush=True))
     print(_table(res))
