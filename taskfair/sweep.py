@@ -58,6 +58,7 @@ __all__ = [
     "bundle_keys",
     "configure",
     "effective_coeffs",
+    "first_order_error",
     "injection_settings",
     "interpolation_error",
     "curve_preview",
@@ -1014,6 +1015,67 @@ def interpolation_error(
         split=split,
         group=group,
         grid=list(lams),
+    )
+    if cache is not None:
+        cache.put_json(name, err)
+    return err
+
+
+def first_order_error(
+    evaluator: Evaluator,
+    anchor: Mapping[str, float],
+    points: Sequence[Mapping[str, float]],
+    split: str = "val",
+    normalize: str = "sum",
+    names: Sequence[str] | None = None,
+    cache: SweepCache | None = None,
+) -> dict:
+    """Measured error of the first-order preview around an exact ``anchor``, stored with
+    the cache.
+
+    ``anchor`` and ``points`` are per-vector coefficients as given to the merger under
+    ``normalize``; the held-out ``points`` are evaluated exactly (and cached as
+    ``per_vector`` points). Returns :func:`taskfair.preview.measure_error`'s dict plus
+    ``anchor``, ``setup_s`` (the anchor's evaluation and its JVPs) and ``scheme``.
+    """
+    import time
+
+    from taskfair.preview import FirstOrderPreview, measure_error
+
+    anchor_setting = Setting("per_vector", None, normalize, anchor)
+    held = [Setting("per_vector", None, normalize, p) for p in points]
+    name = None
+    if cache is not None:
+        name = _sha(
+            {
+                "first_order_error": 1,
+                "anchor": evaluator.keys.key(anchor_setting, split),
+                "points": [evaluator.keys.key(s, split) for s in held],
+                "names": sorted(names or evaluator.names),
+            }
+        )
+        stored = cache.get_json(name)
+        if stored is not None:
+            return stored
+    t = time.perf_counter()
+    fo = FirstOrderPreview.build(evaluator, anchor_setting.coeff_dict, split, normalize, names)
+    setup = time.perf_counter() - t
+    exact = dict(zip(range(len(held)), _grid_logits(evaluator, held, split, cache), strict=True))
+    err = measure_error(
+        lambda i: fo.logits(held[i].effective),
+        exact.__getitem__,
+        list(range(len(held))),
+        evaluator.labels(split),
+        evaluator.groups(split),
+    )
+    for pt in err["points"]:  # name each held-out point by its coefficients, not its index
+        pt["point"] = held[pt["point"]].coeff_dict
+    err.update(
+        scheme="first_order",
+        anchor=anchor_setting.coeff_dict,
+        normalize=normalize,
+        split=split,
+        setup_s=setup,
     )
     if cache is not None:
         cache.put_json(name, err)

@@ -144,3 +144,16 @@ def test_preview_redraw_is_fast_for_10k_rows():
         scorer.report(p.logits(lam))
     per = (time.perf_counter() - t) / 5
     assert per < 0.5  # generous on a loaded 2-core machine; the benchmark measures it
+
+
+def test_first_order_error_is_measured_and_stored(ev, tmp_path):
+    cache = sweep.SweepCache(tmp_path)
+    anchor = {"women": 0.5, "men": 0.5}
+    points = [{"women": 0.6, "men": 0.5}, {"women": 0.5, "men": 0.35}]
+    err = sweep.first_order_error(ev, anchor, points, names=GROUPS, cache=cache)
+    assert [p["point"] for p in err["points"]] == points
+    assert err["scheme"] == "first_order" and err["setup_s"] > 0
+    assert 0.9 <= err["agreement_min"] <= err["agreement"] <= 1.0
+    n = ev.n_evaluations
+    assert sweep.first_order_error(ev, anchor, points, names=GROUPS, cache=cache) == err
+    assert ev.n_evaluations == n  # stored with the cache: free the second time
