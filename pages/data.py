@@ -128,14 +128,27 @@ st.dataframe(pd.DataFrame(epochs), width="stretch", hide_index=True)
 
 if b.modality == "image" and "image" in frame.columns:
     st.subheader("Sample images per group")
-    test = frame[frame["split"] == frame["split"].iloc[0]]
+    shown = 0
     for g in b.groups:
-        paths = [
-            p for p in test.loc[test[b.attribute] == g, "image"].head(12) if Path(p).is_file()
-        ][:6]
-        if paths:
+        rows = frame[frame[b.attribute] == g].head(12)
+        # Only files present here: a viewer copy may ship without the image folder.
+        rows = rows[[Path(p).is_file() for p in rows["image"]]].head(6)
+        if len(rows):
             st.markdown(f"**{g}**")
-            st.image(paths, width=96)
+            st.image(
+                rows["image"].tolist(),
+                width=96,
+                caption=[f"{ds.get('label_name') or 'label'}: {y}" for y in rows["label"]],
+            )
+            shown += len(rows)
+    if shown:
+        st.caption(f"First evaluation rows of each group, from {ds.get('source') or 'the data'}.")
+    else:
+        st.info(
+            "The image files of this bundle are not available here (a viewer copy without "
+            "the data folder): sample images are skipped. Cached points are unaffected; new "
+            "exact points need the bundle's decoded pixel cache (eval_pixels.safetensors)."
+        )
 elif "text" in frame.columns:
     with st.expander("Sample rows per group (may contain offensive language)"):
         sample = frame.groupby(b.attribute, dropna=True).head(2)[
