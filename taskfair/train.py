@@ -197,8 +197,8 @@ def detect_lora_targets(model: torch.nn.Module) -> list[str]:
 
     Scans linear layers (``nn.Linear``, and GPT-2's ``Conv1D``) outside the head for the
     first family of :data:`ATTENTION_FAMILIES` present: ``query/key/value`` (BERT,
-    RoBERTa, MiniLM, ViT), ``q_lin/k_lin/v_lin`` (DistilBERT),
-    ``q_proj/k_proj/v_proj/o_proj`` (Llama, Qwen2). A CNN without attention falls back to
+    RoBERTa, MiniLM), ``q_lin/k_lin/v_lin`` (DistilBERT), ``q_proj/k_proj/v_proj/o_proj``
+    (Llama, Qwen2, and ViT since transformers 5). A CNN without attention falls back to
     the 1×1 ``nn.Conv2d`` families of :data:`CONV_FAMILIES` (EfficientNet's
     ``_expand_conv`` / ``_project_conv``; peft adapts Conv2d with conv LoRA factors).
     Raises :class:`TrainError` when none is found.
@@ -335,6 +335,9 @@ def _train_loop(
     select_rows = select if select is not None else val
     curve, epoch_logs = [], []
     best = {"key": None, "epoch": 0, "state": None}
+    restore_bn = _raise_bn_momentum(model)
+    # The chosen epoch's weights and its batch-norm statistics (float buffers) go together.
+    kept = trainable + [(n, b) for n, b in model.named_buffers() if torch.is_floating_point(b)]
     done_rows, step, window = 0, 0, []
     total_rows = len(train) * epochs
     for epoch in range(1, epochs + 1):
@@ -396,13 +399,14 @@ def _train_loop(
         if best["key"] is None or key > best["key"]:
             best["key"], best["epoch"] = key, epoch
             if epoch < epochs:  # the last epoch's weights are already in the model
-                best["state"] = {n: p.detach().clone() for n, p in trainable}
+                best["state"] = {n: p.detach().clone() for n, p in kept}
             else:
                 best["state"] = None
     if best["state"] is not None:
         with torch.no_grad():
-            for n, p in trainable:
+            for n, p in kept:
                 p.copy_(best["state"][n])
+    restore_bn()
     model.eval()
     return {
         "loss_curve": curve,
@@ -416,6 +420,35 @@ def _train_loop(
         "lr": lr,
         "epochs_run": epochs,
     }
+
+
+#: Batch-norm momentum while fine-tuning. TF-trained CNNs (EfficientNet-Lite0) ship 0.01
+#: (TF's decay 0.99), made for hundreds of thousands of steps: after the few dozen steps
+#: of a fine-tune the running statistics would still be mostly ImageNet's while the
+#: weights adapted to the new data's batch statistics, and evaluation (which uses the
+#: running statistics) would match neither. 0.1 (PyTorch's default) follows the data
+#: within a few dozen steps. The model's own value is restored after training.
+FINETUNE_BN_MOMENTUM = 0.1
+
+
+def _raise_bn_momentum(model: torch.nn.Module):
+    """Set trainable batch-norm layers' momentum to at least :data:`FINETUNE_BN_MOMENTUM`;
+    return a function that restores the previous values."""
+    saved = []
+    for mod in model.modules():
+        if (
+            isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)
+            and mod.momentum is not None
+            and any(p.requires_grad for p in mod.parameters(recurse=False))
+        ):
+            saved.append((mod, mod.momentum))
+            mod.momentum = max(mod.momentum, FINETUNE_BN_MOMENTUM)
+
+    def restore() -> None:
+        for mod, momentum in saved:
+            mod.momentum = momentum
+
+    return restore
 
 
 def _freeze_frozen_norms(model: torch.nn.Module) -> None:

@@ -205,6 +205,8 @@ def test_cnn_vector_holds_batchnorm_statistics_and_lambda_one_reproduces_them():
     stats = [k for k in b_sd if k.endswith(("running_mean", "running_var"))]
     moved = [k for k in stats if not torch.equal(b_sd[k], f_sd[k])]
     assert len(moved) == len(stats)  # every layer trains: every layer's statistics move
+    bns = [m for m in res.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {m.momentum for m in bns} == {0.01}  # raised while training only
     vec = _check_lambda_invariants(base, res.model, rows.encoded.batches(8)[0][1]["pixel_values"])
     assert all(k in vec for k in stats)
     assert not any(k.endswith("num_batches_tracked") for k in vec.keys())  # integers skipped
