@@ -1,4 +1,4 @@
-"""taskfair dashboard: the router, and nothing else.
+"""taskfair dashboard: the router (and the sidebar all pages share).
 
 Each page lives in ``pages/`` and reads its state from ``st.query_params``; the page
 itself is one of those parameters (``?page=tradeoff``), so a copied link opens the same
@@ -6,6 +6,8 @@ view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo
 """
 
 import streamlit as st
+
+from pages import _view
 
 # slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
 PAGES = {
@@ -25,9 +27,14 @@ st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout
 wanted = st.query_params.get("page")
 if wanted not in PAGES:
     wanted = next(iter(PAGES))
-st.navigation(
+page = st.navigation(
     [
         st.Page(path, title=title, icon=icon, url_path=slug, default=(slug == wanted))
         for slug, (path, title, icon) in PAGES.items()
     ]
-).run()
+)
+# The shared sidebar (bundle, split, normalisation) is drawn here, in the entrypoint,
+# and not by each page: only the entrypoint's widgets keep their URL parameters when
+# the user switches pages, so a link copied on any page keeps the whole view.
+_view.frame()
+page.run()

@@ -88,15 +88,32 @@ def error(exc: BaseException) -> None:
     st.error(f"{type(exc).__name__}: {exc}", icon=":material/error:")
 
 
+_VIEW = "_taskfair_view"
+
+
 def setup(slug: str, title: str, caption: str | None = None) -> View:
-    """Title, sidebar and bundle of a page; stops the page (with a message) when there
-    is no usable bundle."""
+    """A page's title; returns the view :func:`frame` opened (app.py calls it first)."""
     st.query_params["page"] = slug
-    # Streamlit's default top padding hides half a figure on a laptop screen.
-    st.html("<style>.block-container{padding-top:2.2rem}</style>")
     st.title(title)
     if caption:
         st.caption(caption)
+    view = st.session_state.get(_VIEW)
+    if view is None:  # pragma: no cover - only if a page runs without app.py
+        view = frame()
+    return view
+
+
+def frame() -> View:
+    """The sidebar every page shares (bundle, attribute, seed, split, normalisation) and
+    the opened bundle; stops the run with a message when there is no usable bundle.
+
+    Called by app.py, not by the pages: Streamlit keeps a widget's URL binding across
+    page switches only for widgets of the entrypoint script, so these choices survive
+    navigation (a page's own widgets, such as λ, belong to that page).
+    """
+    st.session_state.pop(_VIEW, None)
+    # Streamlit's default top padding hides half a figure on a laptop screen.
+    st.html("<style>.block-container{padding-top:2.2rem}</style>")
     choices = ac.bundle_choices()
     with st.sidebar:
         raw = st.query_params.get("bundle")
@@ -156,16 +173,18 @@ def setup(slug: str, title: str, caption: str | None = None) -> View:
         st.divider()
         can = ac.can_evaluate(bundle)
         if can:
+            # Defaults through session state (not value=), so a test or a callback can set
+            # them before the widget exists without Streamlit's double-default warning.
+            st.session_state.setdefault("auto_exact", True)
+            st.session_state.setdefault("refine", True)
             st.toggle(
                 "Exact on release",
-                value=True,
                 key="auto_exact",
                 help="Evaluate the merged model exactly as soon as a slider is released "
                 "(the preview is drawn first). Off: use the button.",
             )
             st.toggle(
                 "Refine in background",
-                value=True,
                 key="refine",
                 help="Evaluate the rest of the λ grid point by point (coarse grid first); "
                 "every exact point is cached on disk.",
@@ -178,7 +197,9 @@ def setup(slug: str, title: str, caption: str | None = None) -> View:
                 "This bundle has no model weights: exact points come from its cached sweeps "
                 "and anything else is a preview."
             )
-    return View(choices[name], bundle, int(seed), split, normalize, attribute, can)
+    view = View(choices[name], bundle, int(seed), split, normalize, attribute, can)
+    st.session_state[_VIEW] = view
+    return view
 
 
 def lam_slider(
