@@ -449,15 +449,22 @@ def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -
     }
     artifacts, timings = m["artifacts"], m["timings"]
 
+    # This call's wall time is kept up to date at every save, so an interrupted run
+    # still counts towards the bundle's total build time.
+    this_run = {"seconds": 0.0, "trained": result.trained}
+    timings.setdefault("runs", []).append(this_run)
+
     def save_manifest() -> None:
+        this_run["seconds"] = round(time.perf_counter() - t_start, 3)
+        timings["total"] = round(sum(x["seconds"] for x in timings["runs"]), 3)
         atomic_write_json(root / MANIFEST, m)
 
     def record(key: str, rels: list[str], seconds: float) -> None:
         for rel in rels:
             artifacts[rel] = sha256_file(root / rel)
         timings[key] = round(seconds, 3)
-        save_manifest()
         result.trained.append(key)
+        save_manifest()
         if on_artifact is not None:
             on_artifact(key)
 
@@ -740,15 +747,10 @@ def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -
         "test metrics are computed on eval.parquet's test rows after training; "
         "epoch selection used validation rows only"
     )
-    run_seconds = time.perf_counter() - t_start
-    timings.setdefault("runs", []).append(
-        {"seconds": round(run_seconds, 3), "trained": list(result.trained)}
-    )
-    timings["total"] = round(sum(x["seconds"] for x in timings["runs"]), 3)
     m["complete"] = True
     save_manifest()
     result.manifest = m
-    result.seconds = run_seconds
+    result.seconds = time.perf_counter() - t_start
     return result
 
 
