@@ -19,8 +19,15 @@ import pandas as pd
 from taskfair.io import safe_child, sha256_file
 from taskfair.vectors import TaskVector
 
-__all__ = ["Bundle", "BundleError", "VectorEntry", "resolve_bundle", "MANIFEST", "FORMAT_VERSION",
-           "RESERVED_NAMES"]
+__all__ = [
+    "Bundle",
+    "BundleError",
+    "VectorEntry",
+    "resolve_bundle",
+    "MANIFEST",
+    "FORMAT_VERSION",
+    "RESERVED_NAMES",
+]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -44,7 +51,9 @@ class VectorEntry:
     log: str | None = None
 
 
-def resolve_bundle(name_or_path: str | os.PathLike, models_root: str | os.PathLike = "models") -> Path:
+def resolve_bundle(
+    name_or_path: str | os.PathLike, models_root: str | os.PathLike = "models"
+) -> Path:
     """A bundle folder from a user-given name (inside ``models_root``) or an explicit path.
 
     Names from users (URL parameters, pickers) must be plain names: ``..`` and absolute
@@ -83,8 +92,10 @@ class Bundle:
                 f"format {FORMAT_VERSION}. Rebuild it."
             )
         if not manifest.get("complete", False):
-            raise BundleError(f"The bundle at {root} is incomplete (its build did not finish): "
-                              "rerun the same build command to resume it.")
+            raise BundleError(
+                f"The bundle at {root} is incomplete (its build did not finish): "
+                "rerun the same build command to resume it."
+            )
         bundle = cls(root, manifest)
         if verify:
             bundle.verify()
@@ -95,8 +106,10 @@ class Bundle:
         for rel, digest in sorted(self.manifest.get("artifacts", {}).items()):
             f = safe_child(self.root, rel)
             if not f.is_file():
-                raise BundleError(f"{self.root.name}: {rel} is listed in the manifest but missing. "
-                                  "Rebuild the bundle (the build resumes at missing files).")
+                raise BundleError(
+                    f"{self.root.name}: {rel} is listed in the manifest but missing. "
+                    "Rebuild the bundle (the build resumes at missing files)."
+                )
             if sha256_file(f) != digest:
                 raise BundleError(
                     f"{self.root.name}: the checksum of {rel} does not match its manifest entry: "
@@ -134,7 +147,10 @@ class Bundle:
 
     @property
     def has_weights(self) -> bool:
-        """False for a viewer copy shipped without model weights (sweeps only)."""
+        """False for a viewer copy shipped without model weights (sweeps only): its
+        manifest says ``"weights": false`` (``python -m taskfair export-viewer --no-weights``)."""
+        if self.manifest.get("weights", True) is False:
+            return False
         return (self.root / self.manifest["base"]["path"]).is_dir()
 
     def vector_entries(self, seed: int | None = None) -> list[VectorEntry]:
@@ -150,18 +166,24 @@ class Bundle:
         from taskfair.models import load_base
 
         if not self.has_weights:
-            raise BundleError(f"{self.name} was shipped without model weights: only precomputed sweeps "
-                              "can be shown.")
+            raise BundleError(
+                f"{self.name} was shipped without model weights: only precomputed sweeps "
+                "can be shown."
+            )
         return load_base(self.root / self.manifest["base"]["path"], device=device, **kwargs)
 
-    def load_vectors(self, seed: int | None = None, names: list[str] | None = None,
-                     device="cpu") -> dict[str, TaskVector]:
+    def load_vectors(
+        self, seed: int | None = None, names: list[str] | None = None, device="cpu"
+    ) -> dict[str, TaskVector]:
         seed = self.seeds[0] if seed is None else seed
         out = {}
         for e in self.vector_entries(seed):
             if names is None or e.name in names:
-                out[e.name] = TaskVector.load(safe_child(self.root, e.path), device=device,
-                                              expect_base_fingerprint=self.base_fingerprint)
+                out[e.name] = TaskVector.load(
+                    safe_child(self.root, e.path),
+                    device=device,
+                    expect_base_fingerprint=self.base_fingerprint,
+                )
         return out
 
     def log(self, name: str, seed: int | None = None) -> dict:
@@ -179,8 +201,9 @@ class Bundle:
         if self.modality == "image" and "image" in frame.columns:
             root = self.manifest["eval"].get("image_root")
             if root:
-                frame["image"] = [str(Path(root) / p) if not Path(p).is_absolute() else p
-                                  for p in frame["image"]]
+                frame["image"] = [
+                    str(Path(root) / p) if not Path(p).is_absolute() else p for p in frame["image"]
+                ]
         return frame
 
     @property

@@ -1,4 +1,4 @@
-"""``python -m taskfair <command>``: build | sweep | bench | prepare-data | info.
+"""``python -m taskfair <command>``: build | sweep | bench | export-viewer | prepare-data | info.
 
 Each heavy command lives in its own module, which provides ``configure(parser)`` and
 ``run(args) -> int``; this file only dispatches, so ``--help`` stays instant. Errors a
@@ -9,6 +9,7 @@ without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
@@ -19,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("taskfair.build", "train base, FFT, LoRA and per-subgroup vectors into a bundle"),
     "sweep": ("taskfair.sweep", "evaluate lambda grids exactly (cached) on a bundle"),
     "bench": ("taskfair.bench", "benchmark the paper's per-lambda pipeline against ours"),
+    "export-viewer": (
+        "taskfair.viewer",
+        "sweep a bundle and copy it for the hosted read-only viewer",
+    ),
     "prepare-data": ("taskfair.cli", "copy (or download and verify) a dataset into data/"),
     "info": ("taskfair.cli", "print a bundle's summary"),
 }
@@ -30,14 +35,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from taskfair.models import ModelLoadError
     from taskfair.vectors import VectorError
 
-    errors: list[type[BaseException]] = [BundleError, UnsafePathError, ModelLoadError, VectorError,
-                                          FileNotFoundError]
-    for mod, name in (("taskfair.data", "DataError"), ("taskfair.build", "BuildError"),
-                      ("taskfair.config", "ConfigError")):
-        try:
+    errors: list[type[BaseException]] = [
+        BundleError,
+        UnsafePathError,
+        ModelLoadError,
+        VectorError,
+        FileNotFoundError,
+    ]
+    for mod, name in (
+        ("taskfair.data", "DataError"),
+        ("taskfair.build", "BuildError"),
+        ("taskfair.config", "ConfigError"),
+    ):
+        with contextlib.suppress(ImportError, AttributeError):
             errors.append(getattr(importlib.import_module(mod), name))
-        except (ImportError, AttributeError):
-            pass
     return tuple(errors)
 
 
@@ -53,7 +64,9 @@ def _run_prepare(args) -> int:
     from taskfair.fetch import prepare_data
     from taskfair.progress import tqdm_progress
 
-    path = prepare_data(args.name, data_dir=args.data_dir, progress=tqdm_progress(f"prepare {args.name}"))
+    path = prepare_data(
+        args.name, data_dir=args.data_dir, progress=tqdm_progress(f"prepare {args.name}")
+    )
     print(f"{args.name}: ready in {path}")
     return 0
 
@@ -69,10 +82,20 @@ def _run_info(args) -> int:
 
     b = Bundle.open(args.bundle)
     m = b.manifest
-    print(f"bundle {b.name}: model {m['model'].get('name')} ({b.modality}), dataset {m['dataset'].get('name')}, "
-          f"attribute {b.attribute} with groups {', '.join(b.groups)}; seeds {b.seeds}")
-    print(json.dumps({"split_sizes": m["dataset"].get("split_sizes"), "results": m.get("results", {}),
-                      "timings": m.get("timings", {})}, indent=2))
+    print(
+        f"bundle {b.name}: model {m['model'].get('name')} ({b.modality}), dataset {m['dataset'].get('name')}, "
+        f"attribute {b.attribute} with groups {', '.join(b.groups)}; seeds {b.seeds}"
+    )
+    print(
+        json.dumps(
+            {
+                "split_sizes": m["dataset"].get("split_sizes"),
+                "results": m.get("results", {}),
+                "timings": m.get("timings", {}),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -103,5 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished artifacts are kept; rerun the same command to resume.", file=sys.stderr)
+        print(
+            "interrupted: finished artifacts are kept; rerun the same command to resume.",
+            file=sys.stderr,
+        )
         return 130

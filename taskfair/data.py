@@ -965,7 +965,16 @@ def _read_table(path: Path) -> pd.DataFrame:
             head = fh.read(64).lstrip()
         return pd.read_json(path, lines=not head.startswith(b"["), dtype=False)
     except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise DataError(f"Could not read {path} as {kind[1:].upper()}: {e}") from e
+        fmt = kind[1:].upper()
+        # pandas names the line; the fix is the user's: say what a readable file looks like.
+        raise DataError(
+            f"Could not read {path} as {fmt}: {' '.join(str(e).split())}. Fix the file: one "
+            f"header row and the same number of fields on every line (quote text that contains "
+            f"the separator or line breaks), or save the table as Parquet."
+            if fmt in ("CSV", "TSV")
+            else f"Could not read {path} as {fmt}: {' '.join(str(e).split())}. Check the file "
+            "is complete and really in that format."
+        ) from e
 
 
 def _table_files(folder: Path) -> list[Path]:

@@ -782,9 +782,16 @@ def _bundle_vector_fingerprints(bundle, seed: int) -> dict[str, str]:
     from taskfair.io import safe_child, sha256_file
 
     artifacts = bundle.manifest.get("artifacts", {})
+    # A viewer copy without weights keeps its vectors' checksums under "withheld", so the
+    # cache keys of its shipped sweeps still resolve.
+    withheld = bundle.manifest.get("withheld", {})
     out = {}
     for entry in bundle.vector_entries(seed):
-        digest = artifacts.get(entry.path) or sha256_file(safe_child(bundle.root, entry.path))
+        digest = (
+            artifacts.get(entry.path)
+            or withheld.get(entry.path)
+            or sha256_file(safe_child(bundle.root, entry.path))
+        )
         out[entry.name] = f"file:{digest}"
     return out
 

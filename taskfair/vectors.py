@@ -229,7 +229,9 @@ class TaskVector:
             if tuple(sd[k].shape) != tuple(t.shape):
                 raise VectorError(
                     f"The vector {self.meta.get('name', '')!r} does not fit the model at {k}: "
-                    f"vector {tuple(t.shape)} vs model {tuple(sd[k].shape)}. It was built for another model size."
+                    f"vector {tuple(t.shape)} vs model {tuple(sd[k].shape)}. It was built for "
+                    "another model (size or architecture): use vectors built from this bundle's "
+                    "base (rerun the build)."
                 )
         mine = self.meta.get("base_fingerprint")
         if base_fingerprint and mine and mine != base_fingerprint:

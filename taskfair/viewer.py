@@ -1,0 +1,210 @@
+"""``python -m taskfair export-viewer``: a read-only copy of a bundle for the hosted demo.
+
+The hosted dashboard (``TASKFAIR_MODE=viewer``) never trains and, without weights, never
+evaluates: every number it shows must already be in the bundle's sweep cache. This module
+runs the sweeps every page reads (task addition "sum" and "mean" over
+:data:`~taskfair.grid.LAMBDA_GRID`, injection over :data:`~taskfair.grid.INJECTION_GRID`,
+the reference points; on val and test; for every seed), cached in the source bundle as
+any sweep is, then copies manifest, evaluation rows, logs and sweeps (and the weights,
+unless ``--no-weights``) into a new folder.
+
+Without weights the manifest is rewritten: ``artifacts`` lists only the files shipped
+(:meth:`~taskfair.bundle.Bundle.open` verifies every listed file), the checksums of the
+others move to ``withheld`` (the sweep cache keys are built from the vectors'
+checksums, so the copy still finds its points) and ``weights`` is false. The copy is
+assembled in a hidden sibling folder and renamed into place only once it opens and
+finds every point, so a half-written viewer is never served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from taskfair.bundle import MANIFEST, Bundle, BundleError
+from taskfair.io import atomic_write_json, safe_child
+from taskfair.progress import Progress
+
+__all__ = ["viewer_settings", "export_viewer", "configure", "run"]
+
+SPLITS = ("val", "test")
+
+
+def viewer_settings(bundle: Bundle, seed: int) -> list:
+    """The settings the dashboard's pages read for one seed, without a model."""
+    from taskfair import grid
+    from taskfair.sweep import injection_settings, reference_settings, task_addition_settings
+
+    names = bundle.vector_names(seed)
+    groups = [g for g in bundle.groups if g in names]
+    out = []
+    for normalize in ("sum", "mean"):
+        out += task_addition_settings(groups, grid.LAMBDA_GRID, normalize)
+    if "fft" in names:
+        out += injection_settings(groups, grid.INJECTION_GRID)
+    out += reference_settings(names)
+    return list(dict.fromkeys(out))
+
+
+def _splits(bundle: Bundle) -> list[str]:
+    frame = bundle.eval_frame
+    return [s for s in SPLITS if (frame["split"] == s).any()]
+
+
+def _missing(bundle: Bundle, seed: int, settings: Sequence, splits: Sequence[str]) -> list:
+    """Settings with at least one split not in ``bundle``'s cache (keys computed without a model)."""
+    from taskfair.sweep import SweepCache, bundle_keys
+
+    keys, cache = bundle_keys(bundle, seed), SweepCache(bundle.sweeps_dir)
+    return [s for s in settings if any(keys.key(s, sp) not in cache for sp in splits)]
+
+
+def _weight_files(bundle: Bundle) -> set[str]:
+    """Manifest artifacts that are weights: the base folder and every vector file."""
+    base = bundle.manifest["base"]["path"].rstrip("/") + "/"
+    vectors = {e.path for e in bundle.vector_entries()}
+    return {
+        rel
+        for rel in bundle.manifest.get("artifacts", {})
+        if rel.startswith(base) or rel in vectors
+    }
+
+
+def _check_out(src: Path, out: Path) -> None:
+    src_r, out_r = src.resolve(), out.resolve()
+    if out_r == src_r or src_r in out_r.parents or out_r in src_r.parents:
+        raise BundleError(
+            f"--out {out} overlaps the source bundle {src}: choose a folder outside it, "
+            "e.g. models/demo-viewer."
+        )
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BundleError(
+            f"{out} already exists and is not empty: refusing to overwrite it. Choose a new "
+            f"--out folder, or delete {out} to export again."
+        )
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def export_viewer(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    weights: bool = True,
+    device=None,
+    progress: Progress | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> Path:
+    """Sweep ``src`` where needed and write its viewer copy to ``out`` (a new folder).
+
+    Returns ``out``. Raises :class:`~taskfair.bundle.BundleError` for a damaged source
+    or an ``out`` that is not new; ``src`` gains cached sweep points, nothing else.
+    """
+    from taskfair.sweep import Evaluator, SweepCache, run_sweep
+
+    say = echo or (lambda _msg: None)
+    bundle = Bundle.open(src, verify=True)
+    out = Path(out)
+    _check_out(bundle.root, out)
+    splits = _splits(bundle)
+
+    # 1. Every point the pages read, cached in the source bundle (resumable, as any sweep).
+    wanted = {seed: viewer_settings(bundle, seed) for seed in bundle.seeds}
+    for seed, settings in wanted.items():
+        todo = _missing(bundle, seed, settings, splits)
+        say(f"seed {seed}: {len(settings) - len(todo)} of {len(settings)} settings cached")
+        if todo:
+            ev = Evaluator.from_bundle(bundle, seed=seed, device=device)
+            run_sweep(ev, todo, splits, SweepCache(bundle.sweeps_dir), progress)
+            del ev  # one model in memory at a time
+        if _missing(bundle, seed, settings, splits):  # pragma: no cover - a key mismatch bug
+            raise RuntimeError("The sweep's cache keys differ from the bundle's: report a bug.")
+
+    # 2. The copy, assembled beside ``out`` and renamed into place at the end.
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        artifacts = dict(bundle.manifest.get("artifacts", {}))
+        held = _weight_files(bundle) if not weights else set()
+        for rel in sorted(set(artifacts) - held):
+            _copy(safe_child(bundle.root, rel), tmp / rel)
+        n_points = 0
+        if bundle.sweeps_dir.is_dir():
+            for f in sorted(bundle.sweeps_dir.iterdir()):
+                if f.is_file() and not f.name.startswith("."):  # skip unfinished temp files
+                    _copy(f, tmp / "sweeps" / f.name)
+                    n_points += f.suffix == ".parquet"
+        from taskfair.pixels import PIXELS_FILE
+
+        if weights and (bundle.root / PIXELS_FILE).is_file():  # decoded eval images: a cache
+            _copy(bundle.root / PIXELS_FILE, tmp / PIXELS_FILE)
+        m = copy.deepcopy(bundle.manifest)
+        m["artifacts"] = {rel: d for rel, d in artifacts.items() if rel not in held}
+        m["withheld"] = {rel: artifacts[rel] for rel in sorted(held)}
+        m["weights"] = bool(weights)
+        m["viewer"] = {
+            "source": bundle.name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "cached_points": n_points,
+        }
+        atomic_write_json(tmp / MANIFEST, m)
+        # The copy must open (checksums) and find every point without a model.
+        copy_ = Bundle.open(tmp, verify=True)
+        if copy_.has_weights != bool(weights):  # pragma: no cover - a layout change
+            raise RuntimeError("The viewer copy's weights flag is wrong: report a bug.")
+        for seed, settings in wanted.items():
+            if _missing(copy_, seed, settings, splits):  # pragma: no cover
+                raise RuntimeError("The viewer copy misses cached points: report a bug.")
+        if out.is_dir():
+            out.rmdir()  # empty (checked above): the rename needs it gone
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    say(
+        f"viewer copy of {bundle.name} in {out}: {n_points} cached points, "
+        f"{'with' if weights else 'without'} weights"
+    )
+    return out
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", required=True, help="source bundle, e.g. models/demo")
+    parser.add_argument("--out", required=True, help="new folder, e.g. models/demo-viewer")
+    parser.add_argument(
+        "--no-weights",
+        action="store_true",
+        help="ship sweeps only (no base model, no vectors): the viewer shows the cached grid "
+        "and previews between its points, and evaluates nothing",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu | cuda | mps for the sweeps (default: auto)"
+    )
+
+
+def run(args) -> int:
+    from tqdm.auto import tqdm
+
+    from taskfair.progress import tqdm_progress
+
+    out = export_viewer(
+        args.bundle,
+        args.out,
+        weights=not args.no_weights,
+        device=args.device,
+        progress=tqdm_progress("sweep for the viewer"),
+        echo=tqdm.write,
+    )
+    print(f"serve it with: TASKFAIR_MODE=viewer TASKFAIR_BUNDLE={out} streamlit run app.py")
+    return 0
