@@ -19,6 +19,7 @@ Nothing here draws widgets; callers pass a ``progress(done, total, message)`` ca
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -170,6 +171,7 @@ class PointStore:
         self.groups = [g for g in self.bundle.groups if g in self.names]
         self._rows: dict[str, pd.DataFrame] = {}
         self._logits: dict[str, np.ndarray] = {}
+        self._meta: dict[str, dict] = {}  # sidecars of points evaluated here
         self._splits: dict[str, Split] = {}
         self._scorers: dict[str, object] = {}
         self._loaded = False
@@ -244,29 +246,40 @@ class PointStore:
                 logits = predict_encoded(model, encoded, ev.batch_size, progress=progress).logits
             ev.n_evaluations += 1
             rows, warns = ev.tidy(setting, split, logits)
-            self.cache.put(
-                k,
-                rows,
-                logits,
-                {
-                    "setting": {
-                        "method": setting.method,
-                        "lam": setting.lam,
-                        "normalize": setting.normalize,
-                        "coeffs": setting.coeff_dict,
-                    },
-                    "split": split,
-                    "seed": self.seed,
-                    "warnings": warns,
-                    "source": "dashboard",
+            meta = {
+                "setting": {
+                    "method": setting.method,
+                    "lam": setting.lam,
+                    "normalize": setting.normalize,
+                    "coeffs": setting.coeff_dict,
                 },
-            )
+                "split": split,
+                "seed": self.seed,
+                "warnings": warns,
+                "source": "dashboard",
+            }
+            self._persist(k, rows, logits, meta)
             self._rows[k], self._logits[k] = rows, logits
             return rows
 
+    def _persist(self, k: str, rows: pd.DataFrame, logits: np.ndarray, meta: dict) -> None:
+        """Write a new point to the bundle's cache, except in viewer mode.
+
+        The hosted viewer serves its bundle read-only (often a read-only mount): points it
+        evaluates live in memory for the server's lifetime, shared by every session. A
+        bundle folder that cannot be written is treated the same way, not as an error.
+        """
+        self._meta[k] = meta
+        if viewer_mode():
+            return
+        with contextlib.suppress(OSError):  # read-only folder: the point stays in memory
+            self.cache.put(k, rows, logits, meta)
+
     def warnings(self, setting, split: str) -> list[str]:
         """The metrics' notes on an exact point (degenerate groups), from its sidecar."""
-        return list((self.cache.meta(self.key(setting, split)) or {}).get("warnings", []))
+        k = self.key(setting, split)
+        meta = self._meta.get(k) or self.cache.meta(k) or {}
+        return list(meta.get("warnings", []))
 
     # -- previews
     def tidy(self, setting, split: str, logits: np.ndarray, exact: bool = False) -> pd.DataFrame:
@@ -530,7 +543,9 @@ def _bootstrap(
     from taskfair.metrics import fairness_report
 
     s = _store(path, stamp, seed)
-    logits = s.cache.logits(key)
+    logits = s._logits.get(key)  # in memory only, for points a viewer evaluated
+    if logits is None:
+        logits = s.cache.logits(key)
     sp = s.split(split)
     rep = fairness_report(
         sp.labels, logits.argmax(axis=1), sensitive_features=sp.groups, n_boot=n_boot
