@@ -1,0 +1,141 @@
+"""N sessions at once, each with its own λ and toggles, get exactly what a lone session gets.
+
+The dashboard shares one :class:`~taskfair.sweep.Evaluator` per (bundle, seed) between
+all sessions (``app_cache``, ``st.cache_resource``); its merger rewrites one private
+working model in place. These tests drive that shared path from many threads with
+different coefficients and compare every result with a sequential run, bit for bit:
+a merge that leaked between two evaluations would change some logit.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def ev(tiny_bundle):
+    from taskfair.bundle import Bundle
+    from taskfair.sweep import Evaluator
+
+    return Evaluator.from_bundle(Bundle.open(tiny_bundle))
+
+
+def _settings(ev):
+    """Distinct settings touching every vector: task addition (sum, mean), injection,
+    per-vector mixes, the references."""
+    from taskfair.sweep import Setting, reference_settings, task_addition_settings
+
+    groups = ev.subgroups
+    out = task_addition_settings(groups, [0.2, 0.7], "sum")
+    out += task_addition_settings(groups, [0.9], "mean")
+    out += [Setting("injection", 0.6, "sum", {"fft": 1.0, groups[0]: 0.6})]
+    out += [Setting("per_vector", None, "sum", {groups[0]: 0.35, groups[-1]: 0.8})]
+    out += reference_settings(ev.names)
+    return out
+
+
+def _run_threads(target, items, rounds: int = 2) -> dict:
+    """Call ``target(item)`` from one thread per (item, round), all released at once."""
+    results: dict = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(items) * rounds)
+
+    def worker(i, r, item):
+        try:
+            barrier.wait(timeout=60)
+            results[i, r] = target(item)
+        except BaseException as exc:  # surfaced below, with the thread's item
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, args=(i, r, item), daemon=True)
+        for r in range(rounds)
+        for i, item in enumerate(items)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=TIMEOUT)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish in time"
+    assert not errors, errors
+    return results
+
+
+def test_threads_on_one_evaluator_get_the_logits_of_a_lone_run(ev):
+    settings = _settings(ev)
+    alone = [ev.logits(s.coeff_dict, "test", s.normalize) for s in settings]
+    together = _run_threads(lambda s: ev.logits(s.coeff_dict, "test", s.normalize), settings)
+    for (i, _r), logits in together.items():
+        assert np.array_equal(logits, alone[i]), settings[i].label()
+    # The shared working model is back at its anchor afterwards: λ = 0 is the base.
+    base = ev.logits({}, "test")
+    assert np.array_equal(base, alone[[s.method for s in settings].index("base")])
+
+
+def test_app_point_store_shared_by_sessions_matches_a_lone_run(
+    ev, tiny_bundle, tmp_path, monkeypatch
+):
+    """The app's own path (``app_cache.PointStore.evaluate``: tokenise, merge under the
+    lock, evaluate, score), one store shared by every thread as the app shares it. In
+    viewer mode points live in memory only, so nothing is written to the bundle."""
+    import app_cache as ac
+    from taskfair.io import sha256_file
+
+    monkeypatch.setenv("TASKFAIR_MODE", "viewer")
+    before = {p: sha256_file(p) for p in Path(tiny_bundle).rglob("*") if p.is_file()}
+    store = ac.PointStore(str(tiny_bundle), ac._stamp(str(tiny_bundle)), ev.seed)
+    shared_ev = ac.evaluator(str(tiny_bundle), ev.seed)
+    settings = _settings(ev)
+    alone = {s: ev.logits(s.coeff_dict, "test", s.normalize) for s in settings}
+    n0 = shared_ev.n_evaluations
+
+    def session(setting):
+        rows = store.evaluate(setting, "test")
+        return rows, store.logits(setting, "test")
+
+    together = _run_threads(session, settings, rounds=3)
+    for (i, _r), (rows, logits) in together.items():
+        s = settings[i]
+        assert np.array_equal(logits, alone[s]), s.label()
+        want, _ = ev.tidy(s, "test", alone[s])
+        assert rows.drop(columns="exact").equals(want.drop(columns="exact")), s.label()
+    # Three sessions asking for one point at once evaluate it once (per-point lock).
+    assert shared_ev.n_evaluations - n0 == len(settings)
+    after = {p: sha256_file(p) for p in Path(tiny_bundle).rglob("*") if p.is_file()}
+    assert after == before  # viewer mode wrote nothing into the bundle
+
+
+def test_two_app_sessions_at_once_show_their_own_numbers(ev, tiny_bundle, monkeypatch):
+    """Two AppTest sessions (one server process, shared caches) at different λ, run at
+    the same time from two threads: each shows the numbers of its own λ."""
+    from streamlit.testing.v1 import AppTest
+
+    from taskfair.merge import task_addition_coeffs
+
+    monkeypatch.setenv("TASKFAIR_BUNDLE", str(tiny_bundle))
+    monkeypatch.setenv("TASKFAIR_MODE", "viewer")  # read-only: the session bundle stays as is
+    groups = ev.subgroups
+    lams = (0.2, 0.8)
+
+    def session(lam):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at.query_params["page"] = "tradeoff"
+        at.query_params["lam"] = str(lam)
+        at.session_state["auto_exact"] = True  # the current point, exactly, on this run
+        at.session_state["refine"] = False  # and nothing else
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return {m.label: m.value for m in at.metric}
+
+    shown = _run_threads(session, lams, rounds=1)
+    for (i, _r), metrics in shown.items():
+        want = ev.report(task_addition_coeffs(groups, lams[i]), "test")
+        assert metrics["Accuracy"] == f"{want.accuracy:.3f}", lams[i]
+        assert metrics["DPD"] == (f"{want.dpd:.3f}" if np.isfinite(want.dpd) else "–")
