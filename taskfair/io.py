@@ -17,6 +17,7 @@ from pathlib import Path
 
 __all__ = [
     "atomic_path",
+    "current_umask",
     "atomic_write_bytes",
     "atomic_write_json",
     "sha256_file",
@@ -41,6 +42,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes 0600 files; give the final file the permissions a plain open() would,
+    # so a bundle built by one user can be served by another (the container's user).
+    os.chmod(tmp_path, 0o666 & ~current_umask())
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -50,6 +54,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it; no other way in Python)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from taskfair.io import current_umask
+
 __all__ = [
     "ModelHandle",
     "ModelLoadError",
@@ -323,6 +325,8 @@ def save_base(handle: ModelHandle, out_dir: str | os.PathLike) -> str:
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # mkdtemp makes a 0700 folder: open it up as mkdir would (see io.atomic_path).
+    os.chmod(tmp, 0o777 & ~current_umask())
     try:
         fingerprint = state_fingerprint(handle.model)
         if handle.spec.get("arch") == "efficientnet-lite0":
