@@ -7,6 +7,7 @@ view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo
 
 import streamlit as st
 
+import app_auth
 from pages import _view
 
 # slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
@@ -21,6 +22,9 @@ PAGES = {
 }
 
 st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")
+# Optional password (st.secrets["password"] or TASKFAIR_PASSWORD): before any page exists.
+if not app_auth.gate():
+    st.stop()
 
 # A link's ``page`` parameter makes that page the default, so it opens first; an
 # unknown value falls back to the first page instead of failing.
