@@ -683,14 +683,21 @@ def bound_figure(
         ),
         xaxis_title="λ",
         yaxis_title=_label(metric),
-        yaxis_type="log"
-        if len(bound) and max(bound) > 20 * max(s["mean"].max() if len(s) else 1, 1e-6)
-        else "linear",
         height=420,
         margin={"t": 80, "b": 40, "l": 50, "r": 20},
         legend={"orientation": "h", "y": -0.2},
         meta={"normalize": normalize, "split": split},
     )
+    # DPD and EOD never exceed 1: above that a bound says nothing. Keep the axis on the
+    # metric's range (a log axis would hide the zeros the measured curve often has).
+    if len(bound) and max(bound) > 1.0:
+        fig.update_yaxes(range=[0.0, 1.05])
+        fig.add_hline(y=1.0, line={"dash": "dot", "color": "#999", "width": 1})
+        fig.add_annotation(
+            x=0.5, y=1.0, xref="paper", yref="y", yanchor="bottom", showarrow=False,
+            text=f"the bound leaves the plot where it exceeds 1 (vacuous); max {max(bound):.3g}",
+            font={"size": 11, "color": "#666"},
+        )  # fmt: skip
     return fig
 
 

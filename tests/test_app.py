@@ -38,6 +38,17 @@ def _linked_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _free_shared_models():
+    """The app's shared models live in Streamlit's process-wide caches: free them after
+    this module so later tests do not carry a few GB of evaluators."""
+    yield
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
 @pytest.fixture(scope="module")
 def bundle_dir(tiny_bundle, tmp_path_factory) -> Path:
     return _linked_copy(Path(tiny_bundle), tmp_path_factory.mktemp("app") / "tiny")

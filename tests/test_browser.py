@@ -184,11 +184,13 @@ def test_slider_moves_dpd(tiny_bundle):
     not os.environ.get("TASKFAIR_SCREENSHOTS"),
     reason="set TASKFAIR_SCREENSHOTS=DIR to write page screenshots",
 )
-def test_page_screenshots(tiny_bundle):
+def test_page_screenshots(request):
     out = Path(os.environ["TASKFAIR_SCREENSHOTS"])
     out = out if out.is_absolute() else ROOT / out
     out.mkdir(parents=True, exist_ok=True)
-    bundle = Path(os.environ.get("TASKFAIR_SCREENSHOT_BUNDLE") or tiny_bundle)
+    chosen = os.environ.get("TASKFAIR_SCREENSHOT_BUNDLE")
+    # The tiny bundle is built only when no other bundle is named.
+    bundle = Path(chosen) if chosen else Path(request.getfixturevalue("tiny_bundle"))
     with _server(bundle, ARTIFACTS / "server-screenshots.log") as url, _browser() as page:
         for slug in PAGES:
             page.goto(f"{url}/?page={slug}")

@@ -208,6 +208,7 @@ def test_bound_and_loss_and_sizes_and_report():
     assert _by_meta(fig, role="bound")[0].line.dash == "dash"
     assert list(_by_meta(fig, role="measured")[0].y) == pytest.approx([0.3, 0.2, 0.1])
     assert "mean" in fig.layout.title.text
+    assert tuple(fig.layout.yaxis.range) == (0.0, 1.05)  # a bound above 1 is vacuous: axis capped
     loss = plots.loss_figure(
         pd.DataFrame({"vector": ["a", "a", "b"], "step": [0, 1, 0], "loss": [1.0, 0.5, 0.9]})
     )
