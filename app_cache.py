@@ -223,8 +223,6 @@ class PointStore:
     # -- evaluation
     def evaluate(self, setting, split: str, progress: Progress | None = None) -> pd.DataFrame:
         """Evaluate one point exactly (merge under the evaluator's lock), store it, return rows."""
-        from taskfair.evaluate import predict_encoded
-
         k = self.key(setting, split)
         with self._lock:
             lock = self._key_locks.setdefault(k, threading.Lock())
@@ -238,13 +236,11 @@ class PointStore:
             self._loaded = True
             if ev.keys.key(setting, split) != k:  # pragma: no cover - a sweep.py change
                 raise RuntimeError("The evaluator's cache key differs from the bundle's.")
-            encoded = ev.encoded(split)  # tokenise outside the merge lock
-            # Merge and evaluate under one hold of the lock: no other session can
-            # re-merge between our merge and our last batch. The progress callback
-            # lets Streamlit stop this run between batches when the user moves on.
-            with ev.merger.merged(setting.coeff_dict, setting.normalize) as model:
-                logits = predict_encoded(model, encoded, ev.batch_size, progress=progress).logits
-            ev.n_evaluations += 1
+            # The evaluator merges and evaluates under one hold of the merger's lock: no
+            # other session can re-merge between our merge and our last batch. The
+            # progress callback lets Streamlit stop this run between batches when the
+            # user moves on (the lock is released on the way out).
+            logits = ev.logits(setting.coeff_dict, split, setting.normalize, progress=progress)
             rows, warns = ev.tidy(setting, split, logits)
             meta = {
                 "setting": {

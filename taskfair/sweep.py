@@ -626,9 +626,16 @@ class Evaluator:
 
     # -- evaluation -------------------------------------------------------------------
     def logits_many(
-        self, coeffs: Mapping[str, float], splits: Sequence[str], normalize: str = "sum"
+        self,
+        coeffs: Mapping[str, float],
+        splits: Sequence[str],
+        normalize: str = "sum",
+        progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
-        """Merge once, evaluate every split: ``{split: float32 (n, 2)}`` in row order."""
+        """Merge once, evaluate every split: ``{split: float32 (n, 2)}`` in row order.
+
+        ``progress(batch, n_batches, "evaluating")`` is called after every batch (per
+        split): the dashboard draws it, and may stop a run there, between batches."""
         from taskfair.evaluate import predict_encoded
 
         encoded = {s: self.encoded(s) for s in splits}  # before the merge lock
@@ -636,13 +643,19 @@ class Evaluator:
         with self.merger.merged(coeffs, normalize) as model:
             forward = self._forward or model
             for s in splits:
-                out[s] = predict_encoded(forward, encoded[s], self.batch_size).logits
+                out[s] = predict_encoded(forward, encoded[s], self.batch_size, progress=progress).logits
                 self.n_evaluations += 1
         return out
 
-    def logits(self, coeffs: Mapping[str, float], split: str, normalize: str = "sum") -> np.ndarray:
+    def logits(
+        self,
+        coeffs: Mapping[str, float],
+        split: str,
+        normalize: str = "sum",
+        progress: Progress | None = None,
+    ) -> np.ndarray:
         """Exact logits ``(n, 2)`` of ``split`` at ``anchor + sum coeffs[g] tau_g``."""
-        return self.logits_many(coeffs, [split], normalize)[split]
+        return self.logits_many(coeffs, [split], normalize, progress)[split]
 
     def report(self, coeffs: Mapping[str, float], split: str, normalize: str = "sum"):
         """The exact :class:`~taskfair.metrics.FairnessReport` of a setting on ``split``."""
