@@ -1,10 +1,16 @@
-# The hosted taskfair demo. CPU by default; for a CUDA host build with a CUDA base that
-# has Python 3.10+, e.g.
-#   docker build --build-arg BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime -t taskfair:cuda .
-# The bundle is baked in from models/ at build time (build it first: `make build-demo`),
-# or mounted at run time: docker run -v $PWD/models/demo:/app/models/demo:ro -p 8501:8501 taskfair
+# The hosted taskfair demo: the dashboard in viewer mode (read-only, no paths from users).
+# docs/DEPLOY.md has the whole recipe. CPU by default (torch's CPU wheels: a far smaller
+# image); for a CUDA host build on a CUDA base with Python 3.10+ and PyPI's torch, e.g.
+#   docker build --build-arg BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime \
+#                --build-arg TORCH_INDEX= -t taskfair:cuda .
+# The bundle is baked in from models/ at build time (make one first:
+#   python -m taskfair export-viewer --bundle models/demo --out models/demo-viewer)
+# or mounted at run time:
+#   docker run -p 8501:8501 -v $PWD/models/demo-viewer:/app/models/demo:ro taskfair
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
+# Where pip finds torch besides PyPI; empty for PyPI's default (CUDA) wheels.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,19 +19,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRANSFORMERS_OFFLINE=1 \
     TASKFAIR_MODE=viewer \
     TASKFAIR_BUNDLE=/app/models/demo \
-    STREAMLIT_SERVER_PORT=8501
+    STREAMLIT_SERVER_PORT=8501 \
+    STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none
 
 WORKDIR /app
-# Dependencies first, so code changes do not reinstall them.
+# Dependencies first, so code changes do not reinstall them. The steps are in
+# docker/setup.sh, which CI runs into a clean virtual environment (tests/test_docker_steps.py).
 COPY requirements.txt docker/setup.sh docker/
-RUN cp docker/requirements.txt . && bash docker/setup.sh /opt/venv \
+RUN cp docker/requirements.txt . \
+ && PIP_EXTRA_INDEX_URL="$TORCH_INDEX" bash docker/setup.sh /opt/venv \
  && useradd --create-home --uid 10001 taskfair
 COPY --chown=taskfair:taskfair . /app
-RUN /opt/venv/bin/python -c "import taskfair.models, taskfair.bundle, taskfair.sweep, taskfair.plots"
+RUN /opt/venv/bin/python -c "import app_auth, app_cache, taskfair.bundle, taskfair.sweep, taskfair.plots"
 USER taskfair
 ENV PATH=/opt/venv/bin:$PATH
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=6s --start-period=60s --retries=3 \
     CMD ["python", "docker/healthcheck.py"]
-CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501"]
+# The port comes from STREAMLIT_SERVER_PORT, which the health check reads too.
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0"]

@@ -156,6 +156,10 @@ def export_viewer(
             "cached_points": n_points,
         }
         atomic_write_json(tmp / MANIFEST, m)
+        # Builds write private files (0600); a hosted copy is read by another user (the
+        # image's non-root user reading a mount): make it readable by all.
+        for p in [tmp, *tmp.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
         # The copy must open (checksums) and find every point without a model.
         copy_ = Bundle.open(tmp, verify=True)
         if copy_.has_weights != bool(weights):  # pragma: no cover - a layout change
