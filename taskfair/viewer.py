@@ -99,6 +99,7 @@ def export_viewer(
     out: str | os.PathLike,
     *,
     weights: bool = True,
+    sweep: bool = True,
     device=None,
     progress: Progress | None = None,
     echo: Callable[[str], None] | None = None,
@@ -107,6 +108,8 @@ def export_viewer(
 
     Returns ``out``. Raises :class:`~taskfair.bundle.BundleError` for a damaged source
     or an ``out`` that is not new; ``src`` gains cached sweep points, nothing else.
+    ``sweep=False`` copies the points already cached and evaluates nothing: the pages
+    then show previews (or nothing) where points are missing.
     """
     from taskfair.sweep import Evaluator, SweepCache, run_sweep
 
@@ -121,6 +124,9 @@ def export_viewer(
     for seed, settings in wanted.items():
         todo = _missing(bundle, seed, settings, splits)
         say(f"seed {seed}: {len(settings) - len(todo)} of {len(settings)} settings cached")
+        if todo and not sweep:
+            say(f"seed {seed}: {len(todo)} settings left out (--cached-only)")
+            continue
         if todo:
             ev = Evaluator.from_bundle(bundle, seed=seed, device=device)
             run_sweep(ev, todo, splits, SweepCache(bundle.sweeps_dir), progress)
@@ -165,7 +171,7 @@ def export_viewer(
         if copy_.has_weights != bool(weights):  # pragma: no cover - a layout change
             raise RuntimeError("The viewer copy's weights flag is wrong: report a bug.")
         for seed, settings in wanted.items():
-            if _missing(copy_, seed, settings, splits):  # pragma: no cover
+            if sweep and _missing(copy_, seed, settings, splits):  # pragma: no cover
                 raise RuntimeError("The viewer copy misses cached points: report a bug.")
         if out.is_dir():
             out.rmdir()  # empty (checked above): the rename needs it gone
@@ -193,6 +199,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and previews between its points, and evaluates nothing",
     )
     parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="copy the points already cached and evaluate nothing (pages preview the rest)",
+    )
+    parser.add_argument(
         "--device", default=None, help="cpu | cuda | mps for the sweeps (default: auto)"
     )
 
@@ -206,6 +217,7 @@ def run(args) -> int:
         args.bundle,
         args.out,
         weights=not args.no_weights,
+        sweep=not args.cached_only,
         device=args.device,
         progress=tqdm_progress("sweep for the viewer"),
         echo=tqdm.write,
