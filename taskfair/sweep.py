@@ -643,7 +643,9 @@ class Evaluator:
         with self.merger.merged(coeffs, normalize) as model:
             forward = self._forward or model
             for s in splits:
-                out[s] = predict_encoded(forward, encoded[s], self.batch_size, progress=progress).logits
+                out[s] = predict_encoded(
+                    forward, encoded[s], self.batch_size, progress=progress
+                ).logits
                 self.n_evaluations += 1
         return out
 
