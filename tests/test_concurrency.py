@@ -139,3 +139,25 @@ def test_two_app_sessions_at_once_show_their_own_numbers(ev, tiny_bundle, monkey
         want = ev.report(task_addition_coeffs(groups, lams[i]), "test")
         assert metrics["Accuracy"] == f"{want.accuracy:.3f}", lams[i]
         assert metrics["DPD"] == (f"{want.dpd:.3f}" if np.isfinite(want.dpd) else "–")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+)
+def test_loadtest_script_smoke(tiny_bundle):
+    """``scripts/loadtest.py`` at its smallest (one browser client, two λ moves): it
+    starts and stops the server itself, measures both redraws and reports no error.
+    The benchmark itself (K = 1, 4, 16) is not part of the suite."""
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "scripts/loadtest.py", "--bundle", str(tiny_bundle), "--clients", "1",
+         "--moves", "2", "--think", "0", "--time-limit", "150"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("K= 1:")]
+    assert "2 moves" in line and "errors 0" in line and "peak RSS" in line
