@@ -1,6 +1,6 @@
 # The hosted taskfair demo: the dashboard in viewer mode (read-only, no paths from users).
-# docs/DEPLOY.md has the whole recipe. CPU by default (torch's CPU wheels: a far smaller
-# image); for a CUDA host build on a CUDA base with Python 3.10+ and PyPI's torch, e.g.
+# docs/DEPLOY.md has the whole recipe. CPU by default; pass TORCH_INDEX (below) for torch's
+# CPU-only wheels. For a CUDA host build on a CUDA base with Python 3.10+ and PyPI's torch, e.g.
 #   docker build --build-arg BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime \
 #                --build-arg TORCH_INDEX= -t taskfair:cuda .
 # The bundle is baked in from models/ at build time (make one first:
@@ -9,8 +9,9 @@
 #   docker run -p 8501:8501 -v $PWD/models/demo-viewer:/app/models/demo:ro taskfair
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
-# Where pip finds torch besides PyPI; empty for PyPI's default (CUDA) wheels.
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# An extra package index for torch, e.g. the index of torch's CPU-only wheels for a far
+# smaller CPU image (see docs/DEPLOY.md); empty: PyPI's default wheels.
+ARG TORCH_INDEX=
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
