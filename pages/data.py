@@ -130,9 +130,11 @@ if b.modality == "image" and "image" in frame.columns:
     st.subheader("Sample images per group")
     shown = 0
     for g in b.groups:
-        rows = frame[frame[b.attribute] == g].head(12)
-        # Only files present here: a viewer copy may ship without the image folder.
-        rows = rows[[Path(p).is_file() for p in rows["image"]]].head(6)
+        part = frame[frame[b.attribute] == g]
+        # Three of each label, so both classes show; only files present here: a viewer
+        # copy may ship without the image folder.
+        rows = pd.concat([part[part["label"] == y].head(6) for y in (1, 0)])
+        rows = rows[[Path(p).is_file() for p in rows["image"]]].groupby("label").head(3)
         if len(rows):
             st.markdown(f"**{g}**")
             st.image(
@@ -142,7 +144,9 @@ if b.modality == "image" and "image" in frame.columns:
             )
             shown += len(rows)
     if shown:
-        st.caption(f"First evaluation rows of each group, from {ds.get('source') or 'the data'}.")
+        st.caption(
+            f"Three evaluation rows per label of each group, from {ds.get('source') or 'the data'}."
+        )
     else:
         st.info(
             "The image files of this bundle are not available here (a viewer copy without "

@@ -78,7 +78,9 @@ def _setup(spec: dict):
     rows = int(spec["rows"])
     if len(ev) < rows:  # repeat rows to reach the asked size: same images, same work
         ev = pd.concat([ev] * math.ceil(rows / len(ev)))
-    ev = ev.iloc[:rows].reset_index(drop=True)
+    # A seeded sample, not the first rows: UTKFace's rows are ordered by file name, i.e.
+    # by age, so the first 128 would be nearly all one label (EOD undefined).
+    ev = ev.sample(n=rows, random_state=0).reset_index(drop=True)
     frame = pd.DataFrame(
         {
             "image": ev["image"].astype(str),

@@ -591,6 +591,11 @@ def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -
         enc_eval = encode(
             handle.processor, eval_frame[content].tolist(), ds.modality, cfg.max_length
         )
+        if ds.modality == "image":
+            from taskfair.pixels import keep_decoded
+
+            # The dashboard's evaluator then reads these pixels instead of decoding again.
+            keep_decoded(root, handle.processor, eval_frame[content].tolist(), enc_eval)
         enc_train = (
             encode(handle.processor, frame.loc[need, content].tolist(), ds.modality, cfg.max_length)
             if len(need)

@@ -29,7 +29,14 @@ import torch
 from taskfair.io import atomic_path
 from taskfair.progress import Progress
 
-__all__ = ["PIXELS_FILE", "pixel_key", "load_pixels", "save_pixels", "cached_decode"]
+__all__ = [
+    "PIXELS_FILE",
+    "pixel_key",
+    "load_pixels",
+    "save_pixels",
+    "cached_decode",
+    "keep_decoded",
+]
 
 PIXELS_FILE = "eval_pixels.safetensors"
 _VERSION = 1
@@ -105,3 +112,17 @@ def cached_decode(
     pixels = preprocessor.decode(paths, progress)
     save_pixels(cache_path, pixels, key)
     return pixels
+
+
+def keep_decoded(
+    bundle_root: str | os.PathLike, preprocessor, paths: Sequence[str], encoded
+) -> bool:
+    """Write a build's already decoded evaluation images (``encoded``, an
+    :class:`taskfair.evaluate.EncodedImages` of ``paths`` in eval-row order) as the
+    bundle's pixel cache. Only uint8 pixels of an ``ImagePreprocessor`` are kept (a
+    transformers processor's float output is not cached); returns whether it wrote."""
+    pixels = getattr(encoded, "pixels", None)
+    if pixels is None or pixels.dtype != torch.uint8 or not hasattr(preprocessor, "to_spec"):
+        return False
+    key = pixel_key(preprocessor.to_spec(), [str(p) for p in paths])
+    return save_pixels(Path(bundle_root) / PIXELS_FILE, pixels, key)

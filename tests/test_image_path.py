@@ -287,15 +287,38 @@ def test_pixel_cache_is_keyed_and_spares_the_decoding(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- bundle
 
 
+def _linked_copy(src: Path, dst: Path) -> Path:
+    """A copy whose files are hard links (as in tests/test_app.py); caches go to the copy."""
+    import os
+    import shutil
+
+    def link(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
+    return dst
+
+
+def _settle(at, max_runs: int = 60):
+    """Run until the page's background refinement is done (as in tests/test_app.py)."""
+    for _ in range(max_runs):
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        if not any(str(c.value).startswith("Refining") for c in at.caption):
+            return at
+    raise AssertionError("the page kept refining")
+
+
 @pytest.fixture(scope="module")
 def image_bundle(tiny_image_bundle, tmp_path_factory) -> Path:
     """A hard-linked copy of the session's tiny image bundle: its caches are written here."""
-    from test_app import _linked_copy
-
     return _linked_copy(Path(tiny_image_bundle), tmp_path_factory.mktemp("img") / "tiny-vision")
 
 
-def test_tiny_image_bundle_is_complete_and_honest(image_bundle):
+def test_tiny_image_bundle_is_complete_and_honest(image_bundle, monkeypatch):
     from taskfair.bundle import Bundle
     from taskfair.pixels import PIXELS_FILE
 
@@ -310,14 +333,14 @@ def test_tiny_image_bundle_is_complete_and_honest(image_bundle):
     assert fft["_blocks.0._bn1.running_var"].abs().max() == 0  # frozen below
     assert m["results"]["fft_test_accuracy"] is not None and m["results"]["test_rows"] == 60
     assert b.log("lora")["lora"]["target_modules"] == ["_expand_conv", "_project_conv"]
-    # Evaluations decode once, into the bundle's pixel cache, read back by the next one.
+    # The build leaves its decoded evaluation pixels: the evaluator decodes nothing.
     from taskfair.sweep import Evaluator
 
-    ev = Evaluator.from_bundle(b)
-    first = ev.logits({"female": 0.5, "male": 0.5}, "val")
     assert (image_bundle / PIXELS_FILE).is_file()
+    want = Evaluator.from_bundle(b).logits({"female": 0.5, "male": 0.5}, "val")
+    monkeypatch.setattr(vision.ImagePreprocessor, "decode", lambda *a, **k: 1 / 0)
     again = Evaluator.from_bundle(b).logits({"female": 0.5, "male": 0.5}, "val")
-    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(want, again)
 
 
 def test_sweeps_and_jvp_preview_on_the_image_bundle(image_bundle):
@@ -339,6 +362,23 @@ def test_sweeps_and_jvp_preview_on_the_image_bundle(image_bundle):
     up = ev.logits(dict(anchor, male=0.5 + h), "val")
     down = ev.logits(dict(anchor, male=0.5 - h), "val")
     np.testing.assert_allclose(prev.jvps["male"], (up - down) / (2 * h), atol=2e-2, rtol=5e-2)
+
+
+def test_bench_quick_on_the_image_bundle(image_bundle, tmp_path, capsys):
+    from taskfair.cli import main
+
+    out = tmp_path / "bench.json"
+    args = ["bench", "--bundle", str(image_bundle), "--quick", "--rows", "24", "--threads", "1"]
+    assert main([*args, "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["modality"] == "image" and res["rows"] == 24 and res["image_size"] == 64
+    for key in ("naive_s_per_lambda", "exact_s_per_lambda", "preview_ms", "achieved_gflops"):
+        assert np.isfinite(res[key]) and res[key] > 0, key
+    assert res["naive_exact_agreement"] == 1.0  # the disk round trip changes no prediction
+    assert res["gflops_per_image"] == pytest.approx(
+        vision.conv_flops(vision.EfficientNetLite0(num_classes=2), 64) / 1e9
+    )
+    assert "safetensors state dict" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- dashboard
@@ -363,9 +403,7 @@ def app(image_bundle, monkeypatch):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_works_on_the_image_bundle(app, page):
-    from test_app import settle
-
-    at = settle(app(page=page))
+    at = _settle(app(page=page))
     assert at.title[0].value
     assert not at.error, [e.value for e in at.error]
     if page != "export":
@@ -378,8 +416,11 @@ def test_every_page_works_on_the_image_bundle(app, page):
 
 
 def test_data_page_without_the_image_folder_says_so(app, image_bundle, tmp_path, monkeypatch):
-    from test_app import _linked_copy
+    from taskfair.bundle import Bundle
+    from taskfair.sweep import Evaluator
 
+    # The reference decodes the faces (and leaves the pixel cache the copy then ships).
+    want = Evaluator.from_bundle(Bundle.open(image_bundle)).logits({"male": 1.0}, "test")
     moved = _linked_copy(image_bundle, tmp_path / "viewer")
     manifest = json.loads((moved / "manifest.json").read_text())
     manifest["eval"]["image_root"] = str(tmp_path / "nowhere")  # the faces are not here
@@ -392,3 +433,7 @@ def test_data_page_without_the_image_folder_says_so(app, image_bundle, tmp_path,
     assert not at.get("image")
     notes = " ".join(str(x.value) for x in [*at.caption, *at.info, *at.markdown])
     assert "not available" in notes
+    # Exact evaluation still works from the decoded pixel cache (keyed by relative paths).
+    assert not Path(Bundle.open(moved).eval_frame["image"].iloc[0]).exists()
+    got = Evaluator.from_bundle(Bundle.open(moved)).logits({"male": 1.0}, "test")
+    np.testing.assert_array_equal(got, want)
