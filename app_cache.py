@@ -172,6 +172,8 @@ class PointStore:
         self._rows: dict[str, pd.DataFrame] = {}
         self._logits: dict[str, np.ndarray] = {}
         self._meta: dict[str, dict] = {}  # sidecars of points evaluated here
+        self._key_memo: dict[tuple, str] = {}
+        self.previews: dict[tuple, pd.DataFrame] = {}  # see curve_preview
         self._splits: dict[str, Split] = {}
         self._scorers: dict[str, object] = {}
         self._loaded = False
@@ -197,7 +199,11 @@ class PointStore:
 
     # -- lookup
     def key(self, setting, split: str) -> str:
-        return self.keys.key(setting, split)
+        # Every redraw looks up every point of a curve, several times: hash each once.
+        k = self._key_memo.get((setting, split))
+        if k is None:
+            k = self._key_memo[setting, split] = self.keys.key(setting, split)
+        return k
 
     def rows(self, setting, split: str) -> pd.DataFrame | None:
         k = self.key(setting, split)
@@ -389,20 +395,34 @@ def missing(store: PointStore, settings: Sequence, splits: Sequence[str]) -> lis
     return [(s, sp) for sp in splits for s in settings if not store.has(s, sp)]
 
 
+# Previews memoised per point store (each a small frame); cleared when full.
+_MAX_PREVIEWS = 512
+
+
 def curve_preview(store: PointStore, points: Sequence[tuple], split: str, x: float, setting):
     """Preview rows (``exact=False``) of ``setting``, at position ``x`` of a 1-D curve whose
     points are ``[(x_i, setting_i)]``: the logits of the two nearest exact points are
     interpolated (:class:`~taskfair.preview.InterpolationPreview`). None without a bracket."""
     from taskfair.preview import InterpolationPreview
 
-    exact = [(xi, lg) for xi, s in points if (lg := store.logits(s, split)) is not None]
+    exact = [(xi, s, lg) for xi, s in points if (lg := store.logits(s, split)) is not None]
     below = [e for e in exact if e[0] <= x + 1e-9]
     above = [e for e in exact if e[0] >= x - 1e-9]
     if not below or not above:
         return None
     lo, hi = max(below, key=lambda e: e[0]), min(above, key=lambda e: e[0])
-    logits = InterpolationPreview({lo[0]: lo[1], hi[0]: hi[1]}).logits(x)
-    return store.tidy(setting, split, logits, exact=False)
+    # A preview is a pure function of its two exact neighbours, which never change once
+    # stored: every session redrawing the same curve shares it (bounded, so an odd mix
+    # of sliders cannot grow it without end).
+    memo = (setting, split, round(float(x), 10), lo[0], lo[1], hi[0], hi[1])
+    got = store.previews.get(memo)
+    if got is None:
+        logits = InterpolationPreview({lo[0]: lo[2], hi[0]: hi[2]}).logits(x)
+        got = store.tidy(setting, split, logits, exact=False)
+        if len(store.previews) >= _MAX_PREVIEWS:
+            store.previews.clear()
+        store.previews[memo] = got
+    return got.copy()
 
 
 def lam_points(settings: Sequence) -> list[tuple]:
