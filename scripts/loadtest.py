@@ -254,7 +254,10 @@ def run_phase(k: int, args, deadline: float) -> Phase:
     phase.wall_s = time.monotonic() - t0
     phase.load_after = os.getloadavg()
     phase.server_tracebacks = log.read_text(errors="replace").count("Traceback")
-    log.unlink(missing_ok=True)
+    if phase.errors:
+        print(f"  server log kept: {log}")
+    else:
+        log.unlink(missing_ok=True)
     return phase
 
 
