@@ -12,9 +12,15 @@ per-move timeout and a global time limit; the script stops by itself.
 
     .venv/bin/python scripts/loadtest.py --bundle models/demo-viewer --clients 1,4,16
 
-A benchmark, not a test: the suite runs only a smoke of it (K=1, two moves). Note that
-the browsers share the machine's cores with the server: on a small machine the figures
-include the clients' own rendering cost.
+``--client ws`` replaces the browsers by clients that speak Streamlit's own websocket
+protocol (the messages the browser sends when the slider moves: a rerun with the
+slider's new widget state) and time the server alone: until the new current point is
+sent ("redraw") and until the run finishes ("complete", every figure sent). On a small
+machine K browsers cost more CPU than the server (each redraw re-renders two plotly
+figures per page), so browser figures at large K measure the clients as much as the
+server; real visitors render on their own machines.
+
+A benchmark, not a test: the suite runs only a smoke of it (K=1, two moves).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ class Phase:
     clients: int
     moves: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    complete_ms: list[float] = field(default_factory=list)  # ws clients: run finished
     timeouts: int = 0
     exceptions_shown: int = 0
     browser_errors: int = 0
@@ -86,8 +93,8 @@ class Phase:
             + self.server_tracebacks
         )
 
-    def pct(self, q: float) -> float:
-        xs = sorted(self.latencies_ms)
+    def pct(self, q: float, values: list[float] | None = None) -> float:
+        xs = sorted(self.latencies_ms if values is None else values)
         if not xs:
             return float("nan")
         return xs[min(len(xs) - 1, max(0, math.ceil(q / 100 * len(xs)) - 1))]  # nearest rank
@@ -95,6 +102,12 @@ class Phase:
     def summary(self) -> dict:
         out = asdict(self)
         out.pop("latencies_ms")
+        out.pop("complete_ms")
+        if self.complete_ms:
+            out.update(
+                complete_p50_ms=self.pct(50, self.complete_ms),
+                complete_p95_ms=self.pct(95, self.complete_ms),
+            )
         out.update(
             p50_ms=self.pct(50),
             p95_ms=self.pct(95),
@@ -213,9 +226,100 @@ async def _client(i: int, browser, url: str, args, phase: Phase, deadline: float
         await ctx.close()
 
 
+async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float) -> None:
+    """One session over Streamlit's websocket protocol, as the browser would drive it."""
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    done_ok = (
+        ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
+        ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+    )
+
+    async def run(ws, lam: float, slider_id: str | None, timeout: float):
+        """Send one rerun; return (slider id, ms to the marker, ms to the end of the run)."""
+        msg = BackMsg()
+        msg.rerun_script.query_string = f"page=tradeoff&lam={_fmt(lam)}"
+        if slider_id:
+            w = msg.rerun_script.widget_states.widgets.add()
+            w.id = slider_id
+            w.double_array_value.data.append(lam)
+        t0 = time.perf_counter()
+        await ws.send(msg.SerializeToString())
+        want = f"Current point** λ = {_fmt(lam)} ("
+        found = {"slider": slider_id, "marker": None}
+
+        async def receive():
+            while True:
+                fm = ForwardMsg.FromString(await ws.recv())
+                kind = fm.WhichOneof("type")
+                if kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                    el = fm.delta.new_element
+                    what = el.WhichOneof("type")
+                    if what == "slider" and el.slider.label == SLIDER:
+                        found["slider"] = el.slider.id
+                    elif what == "markdown" and not found["marker"] and want in el.markdown.body:
+                        found["marker"] = (time.perf_counter() - t0) * 1000
+                    elif what == "exception":
+                        phase.exceptions_shown += 1
+                elif kind == "script_finished":
+                    if fm.script_finished not in done_ok:
+                        phase.exceptions_shown += 1
+                    return (time.perf_counter() - t0) * 1000
+
+        complete = await asyncio.wait_for(receive(), timeout)
+        return found["slider"], found["marker"], complete
+
+    rng = random.Random(i)
+    ws_url = url.replace("http://", "ws://", 1) + "/_stcore/stream"
+    lam = args.start
+    try:
+        async with websockets.connect(
+            ws_url, subprotocols=["streamlit"], origin=url, max_size=None
+        ) as ws:
+            slider_id, marker, _ = await run(ws, lam, None, args.load_timeout)
+            if not slider_id or marker is None:
+                raise RuntimeError("the first run showed no λ slider or current point")
+            direction = 1 if i % 2 == 0 else -1
+            for _ in range(args.moves):
+                if time.monotonic() > deadline:
+                    break
+                if not 0 <= lam + direction * STEP <= 1 + 1e-9:
+                    direction = -direction
+                lam = round(lam + direction * STEP, 10)
+                try:
+                    _, marker, complete = await run(ws, lam, slider_id, args.move_timeout)
+                    if marker is None:
+                        phase.timeouts += 1
+                    else:
+                        phase.latencies_ms.append(marker)
+                        phase.complete_ms.append(complete)
+                except asyncio.TimeoutError:  # an alias of TimeoutError from 3.11 on
+                    phase.timeouts += 1
+                    break  # the session is out of step now: stop this client
+                phase.moves += 1
+                await asyncio.sleep(args.think * (0.5 + rng.random()))
+    except Exception as exc:
+        phase.failed_clients += 1
+        print(f"  client {i}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
+
+async def _ws_phase(k: int, url: str, args, phase: Phase, deadline: float) -> None:
+    tasks = []
+    for i in range(k):
+        tasks.append(asyncio.create_task(_ws_client(i, url, args, phase, deadline)))
+        await asyncio.sleep(min(0.1, 1.0 / k))
+    await asyncio.wait_for(
+        asyncio.gather(*tasks), timeout=max(1.0, deadline - time.monotonic() + 30)
+    )
+
+
 async def _phase(k: int, url: str, args, phase: Phase, deadline: float) -> None:
     from playwright.async_api import async_playwright
 
+    if args.client == "ws":
+        return await _ws_phase(k, url, args, phase, deadline)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROME_ARGS)
         try:
@@ -272,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--think", type=float, default=0.3, help="mean pause between moves (s)")
     p.add_argument("--start", type=float, default=0.3, help="starting λ")
     p.add_argument("--mode", choices=["viewer", "full"], default="viewer")
+    p.add_argument(
+        "--client",
+        choices=["browser", "ws"],
+        default="browser",
+        help="headless Chromium pages, or Streamlit's websocket protocol (server time only)",
+    )
     p.add_argument("--move-timeout", type=float, default=20.0, help="per redraw (s)")
     p.add_argument("--load-timeout", type=float, default=180.0, help="server start, page load (s)")
     p.add_argument("--time-limit", type=float, default=900.0, help="whole run (s)")
@@ -283,12 +393,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--clients: between 1 and {MAX_CLIENTS} each")
     if not (Path(args.bundle) / "manifest.json").is_file():
         p.error(f"--bundle: no manifest.json in {args.bundle}")
-    if not Path(args.chromium).exists():
+    if args.client == "browser" and not Path(args.chromium).exists():
         p.error(f"--chromium: {args.chromium} not found (apt-get install -y chromium)")
 
     deadline = time.monotonic() + args.time_limit
     results = []
-    print(f"bundle {args.bundle} ({args.mode} mode), {os.cpu_count()} CPUs, clients {ks}")
+    print(
+        f"bundle {args.bundle} ({args.mode} mode), {os.cpu_count()} CPUs, {args.client} "
+        f"clients {ks}, {args.moves} moves each, think {args.think} s"
+    )
     for k in ks:
         if time.monotonic() > deadline:
             print(f"K={k}: skipped (time limit)")
@@ -304,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['peak_rss_mb']:.0f} MB  load {ph.load_before[0]:.1f}->{ph.load_after[0]:.1f}"
             f"  ({ph.wall_s:.0f} s)"
         )
+        if ph.complete_ms:
+            print(
+                f"       run complete (every figure sent): p50 {s['complete_p50_ms']:7.0f} ms"
+                f"  p95 {s['complete_p95_ms']:7.0f} ms"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "phases": results}, indent=2))
     return 0 if results and all(r["errors"] == 0 for r in results) else 1
