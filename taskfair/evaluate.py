@@ -18,14 +18,22 @@ import torch
 from taskfair.models import logits_of
 from taskfair.progress import Progress, report
 
-__all__ = ["Predictions", "EncodedText", "EncodedImages", "encode", "predict", "predict_encoded"]
+__all__ = [
+    "Predictions",
+    "EncodedText",
+    "EncodedImages",
+    "encode",
+    "model_inputs",
+    "predict",
+    "predict_encoded",
+]
 
 
 @dataclass(frozen=True)
 class Predictions:
     """Per-row outputs in the original row order.
 
-    ``logits``: float32 ``(n, 2)``; ``probs``: softmax of the logits, ``(n, 2)``;
+    ``logits``: float32 ``(n, 2)`` (float64 for a float64 model); ``probs``: softmax of the logits, ``(n, 2)``;
     ``preds``: int64 ``(n,)`` in {0, 1} (argmax; ties go to 0).
     """
 
@@ -177,24 +185,41 @@ def predict_encoded(
     progress: Progress | None = None,
 ) -> Predictions:
     """Evaluate prepared inputs; logits come back in the original row order."""
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
+    param = next(model.parameters())
+    device = torch.device(param.device if device is None else device)
+    # float64 models are for checks (finite differences): keep their precision; any other
+    # dtype comes back as float32.
+    wide = param.dtype == torch.float64
     was_training = model.training
     model.eval()
-    out = np.empty((len(encoded), 2), dtype=np.float32)
+    out = np.empty((len(encoded), 2), dtype=np.float64 if wide else np.float32)
     batches = encoded.batches(batch_size)
-    non_blocking = device.type == "cuda"
     try:
         with torch.inference_mode():
             for b, (idx, inputs) in enumerate(batches):
-                inputs = {k: v.to(device, non_blocking=non_blocking) for k, v in inputs.items()}
-                logits = logits_of(model(**inputs))
-                out[idx] = logits.float().cpu().numpy()
+                logits = logits_of(model(**model_inputs(inputs, device, param.dtype)))
+                out[idx] = logits.to(torch.float64 if wide else torch.float32).cpu().numpy()
                 report(progress, b + 1, len(batches), "evaluating")
     finally:
         model.train(was_training)
     return Predictions(out)
+
+
+def model_inputs(
+    inputs: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """A batch on ``device``; float inputs (pixels) in the model's ``dtype``.
+
+    Token ids and masks keep their integer type; float pixels follow the weights, so a
+    bf16, fp16 or float64 image model gets inputs of its own precision.
+    """
+    non_blocking = device.type == "cuda"
+    return {
+        k: v.to(device, dtype=dtype, non_blocking=non_blocking)
+        if torch.is_floating_point(v)
+        else v.to(device, non_blocking=non_blocking)
+        for k, v in inputs.items()
+    }
 
 
 def predict(

@@ -111,6 +111,9 @@ _DTYPES = {
     "fp16": torch.float16,
     "bfloat16": torch.bfloat16,
     "bf16": torch.bfloat16,
+    # For checks, not for speed: derivatives against finite differences, kernel agreement.
+    "float64": torch.float64,
+    "fp64": torch.float64,
 }
 
 

@@ -300,11 +300,12 @@ def _jvp_logits(model, encoded, vector, batch_size: int) -> np.ndarray:
     import torch
     from torch.func import functional_call, jvp
 
+    from taskfair.evaluate import model_inputs
     from taskfair.models import logits_of
 
     state = dict(model.named_parameters())
     state.update(dict(model.named_buffers()))
-    device = next(model.parameters()).device
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     keys = [k for k in vector.tensors if k in state]
     primals = {k: state[k].detach() for k in keys}
     tangents = {k: vector.tensors[k].to(device=device, dtype=primals[k].dtype) for k in keys}
@@ -314,7 +315,7 @@ def _jvp_logits(model, encoded, vector, batch_size: int) -> np.ndarray:
     try:
         with torch.no_grad(), _differentiable_batchnorm(model):
             for idx, inputs in encoded.batches(batch_size):
-                inputs = {k: v.to(device) for k, v in inputs.items()}
+                inputs = model_inputs(inputs, device, dtype)
 
                 def f(p, inputs=inputs):
                     return logits_of(functional_call(model, p, args=(), kwargs=inputs))

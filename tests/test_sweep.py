@@ -84,10 +84,10 @@ def parts(minilm_tokenizer):
     return base, minilm_tokenizer, make_vectors(base), make_frame()
 
 
-def make_evaluator(parts, **kw) -> sweep.Evaluator:
+def make_evaluator(parts, dtype=torch.float32, **kw) -> sweep.Evaluator:
     base, tok, vecs, frame = parts
     kw.setdefault("max_length", 32)
-    handle = ModelHandle(copy.deepcopy(base), tok, "text", {"max_length": 32})
+    handle = ModelHandle(copy.deepcopy(base).to(dtype), tok, "text", {"max_length": 32})
     return sweep.Evaluator(handle, kw.pop("vectors", vecs), kw.pop("frame", frame), ATTR, **kw)
 
 
