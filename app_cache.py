@@ -33,11 +33,9 @@ import pandas as pd
 import streamlit as st
 
 from taskfair import grid
-from taskfair.bundle import MANIFEST, Bundle, BundleError, resolve_bundle
-from taskfair.io import UnsafePathError
-from taskfair.models import ModelLoadError
+from taskfair.bundle import MANIFEST, Bundle, resolve_bundle
+from taskfair.errors import BundleError, UnsafePathError
 from taskfair.progress import Progress
-from taskfair.vectors import VectorError
 
 ROOT = Path(__file__).resolve().parent
 MODELS_ROOT = ROOT / "models"
@@ -45,16 +43,6 @@ ENV_BUNDLE = "TASKFAIR_BUNDLE"
 ENV_MODE = "TASKFAIR_MODE"
 #: The progress message sent while the model and vectors load (once per server).
 LOADING = "loading"
-
-#: Errors a user (a link, a picker, a damaged bundle) can cause: shown, never raised.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    BundleError,
-    UnsafePathError,
-    VectorError,
-    ModelLoadError,
-    FileNotFoundError,
-    PermissionError,
-)
 
 
 # ----------------------------------------------------------------------------- bundles

@@ -41,6 +41,7 @@ import streamlit as st
 
 import app_cache as ac
 from taskfair import grid
+from taskfair.errors import USER_ERRORS
 
 SPLITS = ("test", "val")
 NORMALIZATIONS = ("sum", "mean")
@@ -137,7 +138,7 @@ def frame() -> View:
     try:
         with st.spinner(f"Opening {name} and checking its checksums…"):
             bundle = ac.open_bundle(choices[name])
-    except ac.USER_ERRORS as exc:
+    except USER_ERRORS as exc:
         error(exc)
         st.stop()
     with st.sidebar:
@@ -312,7 +313,7 @@ def live(
 
                 try:
                     n = ac.work(view.path, view.seed, items, refine_slice_s(), progress_for)
-                except ac.USER_ERRORS as exc:
+                except USER_ERRORS as exc:
                     error(exc)
                     return
             status.empty()

@@ -6,6 +6,7 @@ import streamlit as st
 import app_cache as ac
 from pages import _view as v
 from taskfair import plots
+from taskfair.errors import USER_ERRORS
 
 view = v.setup(
     "compare",
@@ -66,7 +67,7 @@ if not view.can_evaluate:
 else:
     try:
         geo = ac.geometry(view.path, view.seed)
-    except ac.USER_ERRORS as exc:
+    except USER_ERRORS as exc:
         v.error(exc)
     else:
         g1, g2 = st.columns(2)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from taskfair.bundle import FORMAT_VERSION, MANIFEST, RESERVED_NAMES
 from taskfair.config import BuildConfig, load_config
+from taskfair.errors import BuildError
 from taskfair.io import atomic_path, atomic_write_json, safe_child, sha256_file
 from taskfair.progress import Progress, report
 
@@ -50,9 +51,6 @@ EVAL_FILE = "eval.parquet"
 BASE_DIR = "base"
 _LOCK = ".build.lock"
 
-
-class BuildError(ValueError):
-    """A bundle cannot be built as asked; the message names the problem and the fix."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from taskfair.errors import BundleError
 from taskfair.io import safe_child, sha256_file
 from taskfair.vectors import TaskVector
 
@@ -34,9 +35,6 @@ FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
 RESERVED_NAMES = ("fft", "lora")
 
-
-class BundleError(ValueError):
-    """A bundle is missing, incomplete or corrupted; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)

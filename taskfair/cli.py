@@ -9,11 +9,12 @@ without a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import sys
 
-__all__ = ["main", "COMMANDS", "USER_ERRORS"]
+from taskfair.errors import USER_ERRORS
+
+__all__ = ["main", "COMMANDS"]
 
 # name -> (module providing configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,32 +28,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-data": ("taskfair.cli", "copy (or download and verify) a dataset into data/"),
     "info": ("taskfair.cli", "print a bundle's summary"),
 }
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from taskfair.bundle import BundleError
-    from taskfair.io import UnsafePathError
-    from taskfair.models import ModelLoadError
-    from taskfair.vectors import VectorError
-
-    errors: list[type[BaseException]] = [
-        BundleError,
-        UnsafePathError,
-        ModelLoadError,
-        VectorError,
-        FileNotFoundError,
-    ]
-    for mod, name in (
-        ("taskfair.data", "DataError"),
-        ("taskfair.build", "BuildError"),
-        ("taskfair.config", "ConfigError"),
-    ):
-        with contextlib.suppress(ImportError, AttributeError):
-            errors.append(getattr(importlib.import_module(mod), name))
-    return tuple(errors)
-
-
-USER_ERRORS = _user_errors
 
 
 def _configure_prepare(p: argparse.ArgumentParser) -> None:
@@ -122,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(runners[args.command](args) or 0)
-    except _user_errors() as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from taskfair.errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "DatasetConfig",
@@ -50,9 +52,6 @@ _NOT_HASHED = ("device", "eval_batch_size", "name")
 
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 
-
-class ConfigError(ValueError):
-    """A build configuration is invalid; the message names the field and the fix."""
 
 
 def _fail(field_name: str, problem: str, fix: str) -> ConfigError:

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from taskfair.errors import DataError
+
 __all__ = [
     "DEFAULT_FRACTIONS",
     "NO_GROUP",
@@ -66,9 +68,6 @@ _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".jso
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
 _PREPARE_HINT = "Run `make data` (or `python -m taskfair prepare-data {name}`)"
 
-
-class DataError(ValueError):
-    """The input data cannot be used as given; the message says why and how to fix it."""
 
 
 # --------------------------------------------------------------------------- Dataset

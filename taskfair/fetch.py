@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 
 from taskfair.data import DataError
+from taskfair.errors import ChecksumError
 from taskfair.io import atomic_path, atomic_write_bytes, atomic_write_json, safe_child, sha256_file
 from taskfair.progress import Progress, report
 
@@ -88,9 +89,6 @@ _SOURCE_RECORD = "SOURCE.json"  # written beside a converted download: origin + 
 #: ``.headers`` with Content-Length; optionally a context manager).
 Opener = Callable[[str], BinaryIO]
 
-
-class ChecksumError(DataError):
-    """A copied or downloaded file does not have the checksum it must have."""
 
 
 # --------------------------------------------------------------------------- entry point

@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from taskfair.errors import UnsafePathError
+
 __all__ = [
     "atomic_path",
     "current_umask",
@@ -26,9 +28,6 @@ __all__ = [
     "UnsafePathError",
 ]
 
-
-class UnsafePathError(ValueError):
-    """A user-supplied name would escape the folder it must stay in."""
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from taskfair.errors import ModelLoadError
 from taskfair.io import current_umask
 
 __all__ = [
@@ -44,9 +45,6 @@ __all__ = [
 
 BASE_SPEC_FILE = "taskfair_base.json"
 
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says why and what to do."""
 
 
 def _minilm_dir() -> str:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from taskfair.errors import TrainError
 from taskfair.evaluate import EncodedImages, EncodedText, predict_encoded
 from taskfair.models import logits_of
 from taskfair.progress import Progress, report
@@ -65,9 +66,6 @@ CONV_FAMILIES: tuple[tuple[str, ...], ...] = (("_expand_conv", "_project_conv"),
 # (``_fc``: EfficientNet's).
 HEAD_NAMES: tuple[str, ...] = ("pre_classifier", "classifier", "score", "_fc")
 
-
-class TrainError(ValueError):
-    """A training run cannot start as configured; the message says what to change."""
 
 
 @dataclass

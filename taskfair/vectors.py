@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from taskfair.errors import VectorError
 from taskfair.io import atomic_path
 
 __all__ = ["TaskVector", "VectorError", "read_header"]
@@ -29,9 +30,6 @@ _META_KEY = "taskfair"
 # A safetensors header is JSON; anything bigger than this is not one of ours.
 _MAX_HEADER = 100 * 1024 * 1024
 
-
-class VectorError(ValueError):
-    """A task vector cannot be built, read or applied; the message says how to fix it."""
 
 
 class TaskVector:
