@@ -22,6 +22,7 @@ __all__ = [
     "Predictions",
     "EncodedText",
     "EncodedImages",
+    "TokenBudgetBatches",
     "encode",
     "model_inputs",
     "predict",
@@ -82,27 +83,52 @@ class EncodedText:
     def batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """``[(row_indices, model_inputs)]`` in length order, built once per batch size."""
         if batch_size not in self._batches:
-            out = []
-            for start in range(0, len(self.order), batch_size):
-                idx = self.order[start : start + batch_size]
-                width = int(self.lengths[idx].max())
-                input_ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
-                mask = np.zeros((len(idx), width), dtype=np.int64)
-                for r, i in enumerate(idx):
-                    n = self.lengths[i]
-                    input_ids[r, :n] = self.ids[i]
-                    mask[r, :n] = 1
-                out.append(
-                    (
-                        idx,
-                        {
-                            "input_ids": torch.from_numpy(input_ids),
-                            "attention_mask": torch.from_numpy(mask),
-                        },
-                    )
-                )
-            self._batches[batch_size] = out
+            self._batches[batch_size] = [
+                self.pad(self.order[start : start + batch_size])
+                for start in range(0, len(self.order), batch_size)
+            ]
         return self._batches[batch_size]
+
+    def pad(self, idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        """Rows ``idx`` padded (right) to their longest: ``(idx, {input_ids, attention_mask})``."""
+        width = int(self.lengths[idx].max())
+        input_ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, i in enumerate(idx):
+            n = self.lengths[i]
+            input_ids[r, :n] = self.ids[i]
+            mask[r, :n] = 1
+        return idx, {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(mask),
+        }
+
+
+class TokenBudgetBatches:
+    """Length-sorted batches of at most ``token_budget`` padded tokens (and ``max_rows``).
+
+    Same ``(row_indices, inputs)`` format and ``len()`` as :class:`EncodedText`, so
+    :func:`predict_encoded` takes it as is. Rows are sorted longest first, so a batch's
+    width is its first row's length: short rows travel in big batches, long rows in
+    small ones.
+    """
+
+    def __init__(self, encoded: EncodedText, token_budget: int, max_rows: int):
+        self._n = len(encoded)
+        self._batches = []
+        order, lengths = encoded.order, encoded.lengths
+        start = 0
+        while start < len(order):
+            width = int(lengths[order[start]])
+            size = max(1, min(max_rows, token_budget // max(width, 1)))
+            self._batches.append(encoded.pad(order[start : start + size]))
+            start += size
+
+    def __len__(self) -> int:
+        return self._n
+
+    def batches(self, _batch_size: int):
+        return self._batches
 
 
 @dataclass

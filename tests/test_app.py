@@ -385,7 +385,8 @@ def test_preview_first_then_exact_on_the_button(app, bundle_dir, direct, tmp_pat
     """CPU behaviour: a new λ shows an interpolated preview (hollow) at once; the exact
     point comes on the button, and matches a direct evaluation."""
     from taskfair.merge import task_addition_coeffs
-    from taskfair.preview import InterpolationPreview, preview_report
+    from taskfair.metrics import preview_report
+    from taskfair.sweep import InterpolationPreview
 
     fresh = _linked_copy(bundle_dir, tmp_path / "fresh")  # no cached points
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(fresh))

@@ -362,8 +362,7 @@ def test_jvp_through_batch_norm_is_the_derivative(image_bundle):
     the vector, checked in float64 wherever the model is smooth around the anchor (ReLU6
     and the variance clamp have kinks: see tests/derivatives.py)."""
     from taskfair.bundle import Bundle
-    from taskfair.preview import FirstOrderPreview
-    from taskfair.sweep import Evaluator
+    from taskfair.sweep import Evaluator, FirstOrderPreview
 
     ev = Evaluator.from_bundle(Bundle.open(image_bundle), dtype="float64")
     anchor = {"female": 0.5, "male": 0.5}

@@ -12,8 +12,9 @@ import torch
 from derivatives import assert_directional_derivative
 from test_sweep import GROUPS, make_evaluator, parts  # noqa: F401 (fixture)
 
-from taskfair import preview, sweep
+from taskfair import metrics, sweep
 from taskfair.metrics import FairnessWarning, fairness_report
+from taskfair.sweep import preview, preview_error
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_first_order_preview_at_anchor_is_exact_and_error_is_measured(ev):
     # sdpa restored after the JVPs
     assert ev.merger.model.config._attn_implementation != "eager"
     points = [{"women": 0.55, "men": 0.45}, {"women": 0.45, "men": 0.6}, {"women": 0.8, "men": 0.5}]
-    err = preview.measure_error(
+    err = preview_error.measure_error(
         fo.logits, lambda p: ev.logits(p, "val"), points, ev.labels("val"), ev.groups("val")
     )
     assert len(err["points"]) == 3 and err["points"][0]["point"] == points[0]
@@ -127,7 +128,7 @@ def test_preview_scorer_equals_fairness_report(case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)
         want = fairness_report(y, logits.argmax(1), sensitive_features=groups)
-    got = preview.preview_report(logits, y, groups)
+    got = metrics.preview_report(logits, y, groups)
     for name in ("accuracy", "macro_accuracy", "worst_group_accuracy", "dpd", "eod"):
         np.testing.assert_allclose(getattr(got, name), getattr(want, name), equal_nan=True)
     assert list(got.by_group.index) == list(want.by_group.index)
@@ -142,7 +143,7 @@ def test_preview_redraw_is_fast_for_10k_rows():
     rng = np.random.default_rng(0)
     n = 10_000
     p = preview.InterpolationPreview([0.0, 0.1], [rng.normal(size=(n, 2)), rng.normal(size=(n, 2))])
-    scorer = preview.PreviewScorer(rng.integers(0, 2, n), rng.choice(["a", "b", "c"], n))
+    scorer = metrics.PreviewScorer(rng.integers(0, 2, n), rng.choice(["a", "b", "c"], n))
     scorer.report(p.logits(0.05))  # warm-up
     import time
 

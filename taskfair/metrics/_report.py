@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +32,19 @@ from fairlearn.metrics import (
     equalized_odds_difference,
     selection_rate,
 )
-from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score
 
+from taskfair.metrics._bootstrap import bootstrap
+from taskfair.metrics._inputs import (
+    as_groups,
+    as_labels,
+    cond_rate,
+    json_float,
+    label_counts,
+    quiet,
+)
+
 __all__ = [
-    "CI_METRICS",
     "OVERALL",
     "REPORT_COLUMNS",
     "FairnessReport",
@@ -58,8 +65,6 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "vs_rest_dpd",
     "vs_rest_eod",
 )
-#: Per-group metrics that get ``<metric>_lo`` / ``<metric>_hi`` columns when bootstrapped.
-CI_METRICS: tuple[str, ...] = ("accuracy", "selection_rate", "tpr", "fpr")
 #: The ``group`` value of the whole-data row in :meth:`FairnessReport.to_frame`.
 OVERALL = "__overall__"
 
@@ -138,11 +143,11 @@ class FairnessReport:
         out: dict[str, Any] = {
             "n": int(self.n),
             "n_grouped": int(self.n_grouped),
-            "accuracy": _json_float(self.accuracy),
-            "macro_accuracy": _json_float(self.macro_accuracy),
-            "worst_group_accuracy": _json_float(self.worst_group_accuracy),
-            "dpd": _json_float(self.dpd),
-            "eod": _json_float(self.eod),
+            "accuracy": json_float(self.accuracy),
+            "macro_accuracy": json_float(self.macro_accuracy),
+            "worst_group_accuracy": json_float(self.worst_group_accuracy),
+            "dpd": json_float(self.dpd),
+            "eod": json_float(self.eod),
             "n_boot": int(self.n_boot),
             "ci_level": float(self.ci_level),
             "n_pos": None if self.n_pos is None else int(self.n_pos),
@@ -150,12 +155,12 @@ class FairnessReport:
             "warnings": list(self.warnings),
         }
         for metric, (lo, hi) in self.ci.items():
-            out[f"ci.{metric}.lo"] = _json_float(lo)
-            out[f"ci.{metric}.hi"] = _json_float(hi)
+            out[f"ci.{metric}.lo"] = json_float(lo)
+            out[f"ci.{metric}.hi"] = json_float(hi)
         for name, row in self.by_group.iterrows():
             for col, value in row.items():
                 key = f"group.{name}.{col}"
-                out[key] = int(value) if col in ("n", "n_pos", "n_neg") else _json_float(value)
+                out[key] = int(value) if col in ("n", "n_pos", "n_neg") else json_float(value)
         return out
 
     def to_frame(self, overall: bool = True) -> pd.DataFrame:
@@ -252,19 +257,19 @@ def fairness_report(
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0.0 < float(ci) < 1.0:
         raise ValueError(f"ci must lie strictly between 0 and 1, got {ci!r}")
-    y, yhat = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    y, yhat = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
     if len(y) != len(yhat):
         raise ValueError(f"y_true has {len(y)} rows but y_pred has {len(yhat)}")
-    codes, names = _as_groups(sensitive_features, len(y))
+    codes, names = as_groups(sensitive_features, len(y))
 
     notes: list[str] = []
-    with _quiet():
+    with quiet():
         by_group, dpd, eod = _point_estimates(y, yhat, codes, names)
         grouped = by_group[by_group["n"] > 0]
         accuracy = float(accuracy_score(y, yhat)) if len(y) else math.nan
         intervals: dict[str, tuple[float, float]] = {}
         if n_boot:
-            intervals, boot_notes = _bootstrap(
+            intervals, boot_notes = bootstrap(
                 y, yhat, codes, by_group, dpd, eod, int(n_boot), float(ci), random_state
             )
             notes += boot_notes
@@ -298,10 +303,10 @@ def group_vs_rest(y_true, y_pred, sensitive_features, group) -> tuple[float, flo
     :class:`FairnessWarning`) when either side is empty, and an EOD of NaN when either
     side lacks positives or negatives.
     """
-    y, yhat = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    y, yhat = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
     if len(y) != len(yhat):
         raise ValueError(f"y_true has {len(y)} rows but y_pred has {len(yhat)}")
-    codes, names = _as_groups(sensitive_features, len(y))
+    codes, names = as_groups(sensitive_features, len(y))
     rows = codes >= 0
     member = np.zeros(len(y), dtype=bool)
     for k, name in enumerate(names):
@@ -313,7 +318,7 @@ def group_vs_rest(y_true, y_pred, sensitive_features, group) -> tuple[float, flo
         side = f"group {group!r}" if not inside.any() else "the rest"
         warnings.warn(f"{side} has no rows: DPD and EOD vs rest are NaN", FairnessWarning, 2)
         return math.nan, math.nan
-    with _quiet():
+    with quiet():
         dpd = float(demographic_parity_difference(y, yhat, sensitive_features=member))
         one_class = [
             side
@@ -331,70 +336,6 @@ def group_vs_rest(y_true, y_pred, sensitive_features, group) -> tuple[float, flo
             2,
         )
     return dpd, eod
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _as_labels(values, name: str) -> np.ndarray:
-    """1-D int8 array of 0/1 from a list, array or Series (positional, index ignored)."""
-    arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.dtype == object and pd.isna(arr).any():
-        raise ValueError(f"{name} contains missing values")
-    if not np.isin(arr, (0, 1)).all():
-        bad = sorted({str(v) for v in arr[~np.isin(arr, (0, 1))]})[:5]
-        raise ValueError(f"{name} must hold 0/1 labels only; found {bad}")
-    return arr.astype(np.int8)
-
-
-def _as_groups(values, n: int) -> tuple[np.ndarray, list]:
-    """Integer group codes (-1 = no group) and the group names they index.
-
-    Names are sorted (a Categorical keeps its category order and its unused categories).
-    """
-    if isinstance(values, pd.DataFrame):
-        if values.shape[1] != 1:
-            raise ValueError(
-                "sensitive_features must be one column; combine attributes into one "
-                "group label first for intersectional groups"
-            )
-        values = values.iloc[:, 0]
-    if isinstance(values, pd.Series):
-        series = values
-    elif isinstance(values, pd.Index | pd.api.extensions.ExtensionArray):
-        series = pd.Series(values)  # keeps a Categorical's declared categories
-    else:
-        array = np.asarray(values, dtype=object)
-        if array.ndim != 1:
-            raise ValueError(f"sensitive_features must be 1-D, got shape {array.shape}")
-        series = pd.Series(array)
-    if len(series) != n:
-        raise ValueError(f"sensitive_features has {len(series)} rows, labels have {n}")
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(dtype=np.int64), list(series.cat.categories)
-    try:
-        codes, uniques = pd.factorize(series, sort=True)
-    except TypeError:  # mixed, unorderable names: keep first-seen order
-        codes, uniques = pd.factorize(series, sort=False)
-    return codes.astype(np.int64), list(uniques)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence fairlearn's / scikit-learn's / numpy's zero-division chatter, locally.
-
-    Undefined rates are reported by this module as NaN plus a FairnessWarning instead.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.filterwarnings(
-            "ignore",
-            message=r".*(divide|invalid value|All-NaN|Mean of empty|empty slice).*",
-            category=RuntimeWarning,
-        )
-        yield
 
 
 # --------------------------------------------------------------- point estimates
@@ -438,7 +379,7 @@ def _point_estimates(
     table = pd.DataFrame(
         np.nan, index=pd.Index(names, name="group", dtype=object), columns=REPORT_COLUMNS
     )
-    counts = _label_counts(codes[rows], y[rows], n_groups)
+    counts = label_counts(codes[rows], y[rows], n_groups)
     table["n"], table["n_pos"], table["n_neg"] = counts.T
     if not rows.any():
         return table.astype({"n": "int64", "n_pos": "int64", "n_neg": "int64"}), math.nan, math.nan
@@ -474,8 +415,8 @@ def _point_estimates(
     rate = conditional.by_group["rate"]
     table["accuracy"] = own["accuracy"].to_numpy()
     table["selection_rate"] = own["selection_rate"].to_numpy()
-    table["tpr"] = _cond_rate(rate, (_ALL, 1), ("block", "y"), n_groups)
-    table["fpr"] = _cond_rate(rate, (_ALL, 0), ("block", "y"), n_groups)
+    table["tpr"] = cond_rate(rate, (_ALL, 1), ("block", "y"), n_groups)
+    table["fpr"] = cond_rate(rate, (_ALL, 0), ("block", "y"), n_groups)
 
     sr_gap = unconditional.difference()["selection_rate"]
     rate_gap = conditional.difference()["rate"]
@@ -493,22 +434,6 @@ def _point_estimates(
     table.loc[table["n_neg"] == 0, "fpr"] = math.nan
     table = table.astype({"n": "int64", "n_pos": "int64", "n_neg": "int64"})
     return table, dpd, eod
-
-
-def _label_counts(codes: np.ndarray, y: np.ndarray, n_groups: int) -> np.ndarray:
-    """Array of shape (n_groups, 3): rows, positives and negatives per group (sizes only)."""
-    n = np.bincount(codes, minlength=n_groups)
-    n_pos = np.bincount(codes, weights=y, minlength=n_groups).astype(np.int64)
-    return np.column_stack([n, n_pos, n - n_pos]).astype(np.int64)
-
-
-def _cond_rate(rate: pd.Series, key: tuple, levels: tuple, n_groups: int) -> np.ndarray:
-    """Per-group values of a conditional frame at ``key`` (e.g. block, y), shape (n_groups,)."""
-    try:
-        part = rate.xs(key, level=levels)
-    except KeyError:  # no row with this label at all
-        return np.full(n_groups, np.nan)
-    return part.reindex(range(n_groups)).to_numpy(dtype=float)
 
 
 def _guarded(
@@ -562,130 +487,3 @@ def _degeneracy_notes(by_group: pd.DataFrame, n: int, min_group_size: int) -> li
                 f"min_group_size={min_group_size}: its rates are unreliable"
             )
     return notes
-
-
-# --------------------------------------------------------------------- bootstrap
-
-
-def _bootstrap(
-    y: np.ndarray,
-    yhat: np.ndarray,
-    codes: np.ndarray,
-    by_group: pd.DataFrame,
-    dpd: float,
-    eod: float,
-    n_boot: int,
-    ci: float,
-    random_state: int | None,
-) -> tuple[dict[str, tuple[float, float]], list[str]]:
-    """Fill by_group's ``<m>_lo/_hi`` columns in place; return the ``ci`` dict and notes."""
-    if random_state is None:
-        # One drawn seed shared by every resampler below keeps them mutually consistent.
-        random_state = int(np.random.default_rng().integers(2**31))
-    quantiles = [(1.0 - ci) / 2.0, 1.0 - (1.0 - ci) / 2.0]
-    boot = {"n_boot": n_boot, "ci_quantiles": quantiles, "random_state": random_state}
-    nan_pair = (math.nan, math.nan)
-    intervals: dict[str, tuple[float, float]] = {"accuracy": nan_pair, "dpd": nan_pair}
-    notes: list[str] = []
-    for metric in CI_METRICS:
-        by_group[f"{metric}_lo"] = math.nan
-        by_group[f"{metric}_hi"] = math.nan
-
-    if len(y):
-        whole = MetricFrame(
-            metrics={"accuracy": accuracy_score},
-            y_true=y,
-            y_pred=yhat,
-            sensitive_features=pd.Series(np.zeros(len(y), dtype=np.int8), name="all"),
-            **boot,
-        )
-        lo, hi = (float(q["accuracy"]) for q in whole.overall_ci)
-        intervals["accuracy"] = (lo, hi)
-
-    rows = codes >= 0
-    if not rows.any():
-        intervals["eod"] = nan_pair
-        return intervals, notes
-    y_g, yhat_g, codes_g = y[rows], yhat[rows], codes[rows]
-    member = pd.Series(codes_g, name="member")
-    n_groups = len(by_group)
-
-    unconditional = MetricFrame(
-        metrics={"accuracy": accuracy_score, "selection_rate": selection_rate},
-        y_true=y_g,
-        y_pred=yhat_g,
-        sensitive_features=member,
-        **boot,
-    )
-    for metric in ("accuracy", "selection_rate"):
-        for side, q in zip(("lo", "hi"), unconditional.by_group_ci, strict=True):
-            by_group[f"{metric}_{side}"] = q[metric].reindex(range(n_groups)).to_numpy()
-    if not math.isnan(dpd):
-        gaps = unconditional.difference_ci()
-        intervals["dpd"] = (float(gaps[0]["selection_rate"]), float(gaps[1]["selection_rate"]))
-
-    conditional = MetricFrame(
-        metrics={"rate": selection_rate},
-        y_true=y_g,
-        y_pred=yhat_g,
-        sensitive_features=member,
-        control_features=pd.Series(y_g, name="y"),
-        **boot,
-    )
-    for metric, label in (("tpr", 1), ("fpr", 0)):
-        for side, q in zip(("lo", "hi"), conditional.by_group_ci, strict=True):
-            by_group[f"{metric}_{side}"] = _cond_rate(q["rate"], (label,), ("y",), n_groups)
-    # An undefined rate has no interval, whatever nanquantile made of the resamples.
-    for metric, count in (("accuracy", "n"), ("selection_rate", "n"), ("tpr", "n_pos"),
-                          ("fpr", "n_neg")):  # fmt: skip
-        by_group.loc[by_group[count] == 0, [f"{metric}_lo", f"{metric}_hi"]] = math.nan
-
-    intervals["eod"] = nan_pair
-    if not math.isnan(eod):
-        values = _bootstrap_eod(y_g, yhat_g, codes_g, n_boot, random_state)
-        defined = values[~np.isnan(values)]
-        if len(defined):
-            lo, hi = np.quantile(defined, quantiles)
-            intervals["eod"] = (float(lo), float(hi))
-        if len(defined) < n_boot:
-            notes.append(
-                f"EOD interval from {len(defined)} of {n_boot} resamples: in the others "
-                "some group had no positives or no negatives"
-            )
-    return intervals, notes
-
-
-def _bootstrap_eod(
-    y: np.ndarray, yhat: np.ndarray, codes: np.ndarray, n_boot: int, random_state: int
-) -> np.ndarray:
-    """EOD of ``n_boot`` row resamples (shape (n_boot,)), NaN where it is undefined.
-
-    Each resample is scored by fairlearn's ``equalized_odds_difference`` on deduplicated
-    rows weighted by multiplicity (same value as on the raw rows, a fraction of the cost).
-    """
-    rng = np.random.default_rng(random_state)
-    groups = np.unique(codes)
-    values = np.full(n_boot, np.nan)
-    for i in range(n_boot):
-        idx = rng.integers(0, len(y), size=len(y))
-        c, t, p = codes[idx], y[idx], yhat[idx]
-        counts = _label_counts(c, t, int(groups.max()) + 1)[groups]
-        # A group lost from the resample, or one without a class, leaves EOD undefined.
-        if (counts[:, 1] == 0).any() or (counts[:, 2] == 0).any():
-            continue
-        key = (c.astype(np.int64) * 2 + t) * 2 + p
-        distinct, weight = np.unique(key, return_counts=True)
-        member, label = np.divmod(distinct, 4)
-        values[i] = equalized_odds_difference(
-            label // 2,
-            label % 2,
-            sensitive_features=member,
-            sample_weight=weight.astype(float),
-        )
-    return values
-
-
-def _json_float(value) -> float | None:
-    """A Python float, or None for NaN (JSON has no NaN)."""
-    value = float(value)
-    return None if math.isnan(value) else value

@@ -25,25 +25,11 @@ from collections.abc import Iterator, Mapping
 
 import torch
 
-from taskfair.vectors import TaskVector, VectorError
+from taskfair.errors import VectorError
+from taskfair.merge.coefficients import effective_coeffs
+from taskfair.vectors import TaskVector
 
-__all__ = ["Merger", "NORMALIZATIONS", "task_addition_coeffs", "injection_coeffs"]
-
-NORMALIZATIONS = ("sum", "mean")
-
-
-def task_addition_coeffs(groups: list[str], lam: float, normalize: str = "sum") -> dict[str, float]:
-    """Coefficients of ``theta_0 + lam * sum_g tau_g`` ("sum", the paper's code) or
-    ``theta_0 + lam/G * sum_g tau_g`` ("mean", the paper's theory)."""
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"Unknown normalisation {normalize!r}: use one of {NORMALIZATIONS}.")
-    scale = lam / len(groups) if normalize == "mean" and groups else lam
-    return {g: float(scale) for g in groups}
-
-
-def injection_coeffs(group: str, lam: float, anchor: str = "fft") -> dict[str, float]:
-    """Coefficients of ``theta_FFT + lam * tau_g``."""
-    return {anchor: 1.0, group: float(lam)}
+__all__ = ["Merger"]
 
 
 class Merger:
@@ -118,11 +104,7 @@ class Merger:
         unknown = [n for n in coeffs if n not in self.vectors]
         if unknown:
             raise VectorError(f"Unknown task vector(s) {unknown}; available: {self.names}.")
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f"Unknown normalisation {normalize!r}: use one of {NORMALIZATIONS}.")
-        # "mean" divides by the number of vectors named: theta_0 + 1/G * sum lambda_g tau_g.
-        scale = 1.0 / len(coeffs) if normalize == "mean" and coeffs else 1.0
-        return {n: float(c) * scale for n, c in coeffs.items() if float(c) != 0.0}
+        return {n: c for n, c in effective_coeffs(coeffs, normalize).items() if c != 0.0}
 
     @torch.no_grad()
     def apply(self, coeffs: Mapping[str, float], normalize: str = "sum") -> torch.nn.Module:
