@@ -482,7 +482,7 @@ def has(path: str, seed: int, item: tuple) -> bool:
 @st.cache_data(show_spinner=False, max_entries=16)
 def vector_geometry(path: str, stamp: float, seed: int) -> dict:
     """Norms, Gram matrix and pairwise cosines of one seed's vectors (read-only maths)."""
-    from taskfair.bound import gram_matrix
+    from taskfair.analysis import gram_matrix
 
     # The evaluator's vectors are already in memory (they are read-only here).
     vecs = _evaluator(path, stamp, seed).vectors
@@ -507,7 +507,7 @@ def geometry(path: str, seed: int) -> dict:
 
 def front(frame: pd.DataFrame, metric: str) -> pd.DataFrame | None:
     """The Pareto front (lower ``metric``, higher accuracy) of the exact points of one split."""
-    from taskfair.selection import pareto_front
+    from taskfair.analysis import pareto_front
 
     if frame is None or frame.empty:
         return None
@@ -521,7 +521,7 @@ def front(frame: pd.DataFrame, metric: str) -> pd.DataFrame | None:
 def recommend(store: PointStore, curve: Sequence, refs: Sequence, metric: str) -> dict | None:
     """λ chosen on validation (smallest ``metric`` within 0.02 of FFT's accuracy), once
     the validation grid and FFT are exact; None before that. Never looks at test."""
-    from taskfair.selection import select_lambda
+    from taskfair.analysis import select_lambda
 
     if "val" not in store.splits or any(not store.has(s, "val") for s in [*curve, *refs]):
         return None
@@ -566,8 +566,8 @@ def bootstrap(store: PointStore, setting, split: str, n_boot: int = 200) -> pd.D
 
 def lipschitz(store: PointStore, settings: Sequence, split: str, estimator: str = "per_example"):
     """An empirical (lower) estimate of L from the exact points of a curve, or None with
-    fewer than two (see :data:`taskfair.bound.ESTIMATOR_NOTE`)."""
-    from taskfair.bound import estimate_lipschitz
+    fewer than two (see :data:`taskfair.analysis.ESTIMATOR_NOTE`)."""
+    from taskfair.analysis import estimate_lipschitz
     from taskfair.sweep import effective_coeffs
 
     exact = [(s, lg) for s in settings if (lg := store.logits(s, split)) is not None]

@@ -4,7 +4,8 @@ import streamlit as st
 
 import app_cache as ac
 from pages import _view as v
-from taskfair import bound, grid, plots
+from taskfair import grid, plots
+from taskfair.analysis import bound
 
 view = v.setup(
     "theory",

@@ -207,7 +207,7 @@ def test_tradeoff_mean_normalisation_and_val_split(app, direct):
 
 def test_tradeoff_recommends_lambda_on_validation(app, direct):
     from taskfair import grid
-    from taskfair.selection import select_lambda
+    from taskfair.analysis import select_lambda
     from taskfair.sweep import reference_settings, run_sweep, task_addition_settings
 
     at = settle(app(page="tradeoff"))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskfair import bound, selection
+from taskfair.analysis import bound, selection
 from taskfair.sweep import COLUMNS, OVERALL
 
 # (lam, accuracy, dpd, eod) of a made-up validation sweep

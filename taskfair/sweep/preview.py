@@ -193,7 +193,7 @@ def nearest_anchor(
 ) -> int:
     """Index of the anchor closest to ``coeffs`` in parameter space.
 
-    With ``gram`` (``<τ_g, τ_h>`` over ``names``, see :func:`taskfair.bound.gram_matrix`)
+    With ``gram`` (``<τ_g, τ_h>`` over ``names``, see :func:`taskfair.analysis.gram_matrix`)
     the distance is ``‖sum_g (λ_g - a_g) τ_g‖``; without it, Euclidean in coefficients.
     """
     if not anchors:
