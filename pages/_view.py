@@ -41,10 +41,14 @@ import streamlit as st
 
 import app_cache as ac
 from taskfair import grid
+from taskfair.bundle import EVAL_SPLITS
 from taskfair.errors import USER_ERRORS
+from taskfair.merge import NORMALIZATIONS, MergeMethod, curve_methods, get_method
+from taskfair.metrics import OVERALL
+from taskfair.sweep import LOADING, PointStore, work
+from taskfair.sweep.plan import Item
 
-SPLITS = ("test", "val")
-NORMALIZATIONS = ("sum", "mean")
+SPLITS = EVAL_SPLITS[::-1]  # the radio's order: test (reported) first
 METRICS = ("dpd", "eod")
 DEFAULT_LAM = 0.3
 # One refinement step spends at most this long evaluating before it redraws, so the
@@ -80,8 +84,15 @@ class View:
     can_evaluate: bool
 
     @property
-    def store(self) -> ac.PointStore:
+    def store(self) -> PointStore:
         return ac.store(self.path, self.seed)
+
+    def store_of(self, item: Item) -> PointStore:
+        """The store of a plan item (items of a view over seeds carry their seed)."""
+        return ac.store(self.path, item[2] if len(item) > 2 else self.seed)
+
+    def missing(self, plan: Sequence[Item]) -> list[Item]:
+        return [p for p in plan if not self.store_of(p).has(p[0], p[1])]
 
 
 def error(exc: BaseException) -> None:
@@ -224,6 +235,47 @@ def lam_slider(
     return round(float(value), 10)
 
 
+def merge_method(groups: Sequence[str]) -> tuple[MergeMethod, dict]:
+    """The merge method of a λ curve and its own parameters, with controls built from the
+    registry's declared parameters (:mod:`taskfair.merge.methods`); λ and the
+    normalisation come from the page's slider and the sidebar. Bound to the URL as
+    ``merge=<name>`` and ``<name>_<param>=<value>``."""
+    methods = curve_methods()
+    method = methods[0]
+    if len(methods) > 1:
+        # Plain option names: a bound widget writes the shown option into the URL.
+        name = st.selectbox(
+            "Merge method",
+            [m.name for m in methods],
+            key="merge",
+            bind="query-params",
+            help=" · ".join(f"{m.name}: {m.formula}" for m in methods),
+        )
+        method = get_method(name)
+    params = {}
+    for p in method.own_params:
+        key, label = f"{method.name}_{p.name}", f"{p.name} ({method.title})"
+        if p.kind in ("float", "int"):
+            cast = float if p.kind == "float" else int
+            params[p.name] = st.slider(
+                label,
+                min_value=cast(p.low),
+                max_value=cast(p.high),
+                value=cast(p.default),
+                step=cast(p.step) if p.step else None,
+                key=key,
+                bind="query-params",
+                help=p.help or None,
+            )
+        elif p.kind == "choice":
+            params[p.name] = st.radio(
+                label, list(p.choices), key=key, bind="query-params", horizontal=True
+            )
+        elif p.kind == "group":
+            params[p.name] = st.selectbox(label, list(groups), key=key, bind="query-params")
+    return method, params
+
+
 def metric_radio(label: str = "Fairness metric") -> str:
     """``"dpd"`` or ``"eod"``. Bound widgets store their *shown* option in the URL, so the
     options are the plain names (no format_func) and the URL reads ``metric=EOD``."""
@@ -238,24 +290,20 @@ def metric_radio(label: str = "Fairness metric") -> str:
     return chosen.lower()
 
 
-def dedupe(items: Sequence[tuple]) -> list[tuple]:
-    return list(dict.fromkeys(items))
-
-
 def live(
     render: Callable[[int], None],
-    pending: Callable[[], list[tuple]],
+    plan: Sequence[Item],
     view: View,
     *,
-    current: Sequence[tuple] = (),
+    current: Sequence[Item] = (),
 ) -> None:
-    """Draw now, then evaluate pending points and redraw, without freezing the page.
+    """Draw now, then evaluate the plan's missing points and redraw, without freezing.
 
     ``render(k)`` draws the page's figures from what is known (exact points solid,
     previews hollow); it may be called twice in one run (before and after evaluating),
     so its elements need keys that include ``k`` (two identical charts in one run would
-    otherwise collide). ``pending()`` lists the ``(setting, split)`` points still to
-    evaluate, most wanted first. ``current`` are the points the user is looking at: they
+    otherwise collide). ``plan`` lists the points the view reads, most wanted first
+    (:mod:`taskfair.sweep.plan`). ``current`` are the points the user is looking at: they
     are evaluated on release (or on the button). The rest is refined in the background:
     the body is a fragment that reruns itself every :data:`TICK` while work remains,
     each run spending about :data:`REFINE_SLICE_S` on exact evaluation, so the figure
@@ -263,7 +311,11 @@ def live(
     """
     auto = st.session_state.get("auto_exact", True)
     refine = st.session_state.get("refine", True)
-    todo = pending() if view.can_evaluate else []
+
+    def pending() -> list[Item]:
+        return view.missing(plan) if view.can_evaluate else []
+
+    todo = pending()
     want_current = [p for p in current if p in set(todo)]
     background = [p for p in todo if p not in set(want_current)]
     run_every = TICK if view.can_evaluate and refine and background else None
@@ -275,7 +327,7 @@ def live(
         holder = st.empty()
         with holder.container():
             render(0)
-        todo_now = pending() if view.can_evaluate else []
+        todo_now = pending()
         cur = [p for p in current if p in set(todo_now)]
         go_current = bool(cur) and auto
         if cur and not auto:
@@ -297,7 +349,7 @@ def live(
                     left = len(todo_now) - i
 
                     def progress(done, total, message=""):
-                        if message == ac.LOADING:
+                        if message == LOADING:
                             bar.progress(
                                 0.0,
                                 text="Loading the model and its task vectors (once per server)…",
@@ -312,7 +364,7 @@ def live(
                     return progress
 
                 try:
-                    n = ac.work(view.path, view.seed, items, refine_slice_s(), progress_for)
+                    n = work(view.store_of, items, refine_slice_s(), progress_for)
                 except USER_ERRORS as exc:
                     error(exc)
                     return
@@ -363,7 +415,7 @@ def group_table(rows: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFr
     disparities (with CI columns when bootstrapped)."""
     if rows is None or rows.empty:
         return pd.DataFrame()
-    t = rows[rows["group"] != "__overall__"].set_index("group")
+    t = rows[rows["group"] != OVERALL].set_index("group")
     cols = ["n", "accuracy", "selection_rate", "tpr", "fpr", "vs_rest_dpd", "vs_rest_eod"]
     out = t[cols].copy()
     if ci is not None and not ci.empty:

@@ -7,6 +7,7 @@ import app_cache as ac
 from pages import _view as v
 from taskfair import plots
 from taskfair.errors import USER_ERRORS
+from taskfair.sweep import compare_plan, reference_settings, task_addition_settings
 
 view = v.setup(
     "compare",
@@ -18,14 +19,13 @@ seeds = view.bundle.seeds
 lam = v.lam_slider(help="Task addition's λ for the comparison (shared with the Trade-off page).")
 stores = {s: ac.store(view.path, s) for s in seeds}
 settings = {
-    s: [*ac.references(st_), ac.task_addition(st_, lam, view.normalize)]
+    s: [
+        *[r for r in reference_settings(st_.names) if r.method != "base"],
+        *task_addition_settings(st_.groups, [lam], view.normalize),
+    ]
     for s, st_ in stores.items()
 }
-
-
-def pending():
-    plan = [(x, view.split, s) for s in seeds for x in settings[s]]
-    return [p for p in plan if not stores[p[2]].has(p[0], p[1])]
+plan = compare_plan(settings, view.split)
 
 
 def render(k):
@@ -59,7 +59,7 @@ def render(k):
             st.plotly_chart(fig, width="stretch", key=f"groups-{metric}-{k}")
 
 
-v.live(render, pending, view, current=[(settings[view.seed][-1], view.split, view.seed)])
+v.live(render, plan, view, current=[(settings[view.seed][-1], view.split, view.seed)])
 
 st.subheader("Task-vector geometry")
 if not view.can_evaluate:

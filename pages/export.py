@@ -5,9 +5,10 @@ import datetime as _dt
 import pandas as pd
 import streamlit as st
 
-import app_cache as ac
 from pages import _view as v
 from taskfair import grid, plots
+from taskfair.sweep import export_plan, overall, reference_settings, task_addition_settings
+from taskfair.sweep.views import front, recommend
 
 view = v.setup(
     "export",
@@ -21,26 +22,18 @@ with c1:
     lam = v.lam_slider()
 with c2:
     metric = v.metric_radio("Pareto axis")
-curve = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
-refs = ac.references(store)
-current = ac.task_addition(store, lam, view.normalize)
-
-
-def pending():
-    plan = (
-        [(current, view.split)] + [(s, view.split) for s in curve] + [(r, view.split) for r in refs]
-    )
-    plan += [(s, o) for o in store.splits if o != view.split for s in [*curve, *refs]]
-    return [p for p in v.dedupe(plan) if not store.has(*p)]
+curve = task_addition_settings(store.groups, grid.LAMBDA_GRID, view.normalize)
+refs = [r for r in reference_settings(store.names) if r.method != "base"]
+current = task_addition_settings(store.groups, [lam], view.normalize)[0]
+plan = export_plan(curve, refs, current, view.split, store.splits)
 
 
 def figures(frame, base, cur) -> list:
-    rec = ac.recommend(store, curve, refs, metric)
+    rec = recommend(store, curve, refs, metric)
     shown = None
     if rec is not None:
-        shown = ac.overall(
-            store.rows(ac.task_addition(store, rec["lam"], view.normalize), view.split)
-        )
+        at = task_addition_settings(store.groups, [rec["lam"]], view.normalize)[0]
+        shown = overall(store.rows(at, view.split))
     figs = [
         (
             "Accuracy and fairness versus λ",
@@ -59,7 +52,7 @@ def figures(frame, base, cur) -> list:
                 x=metric,
                 split=view.split,
                 normalize=view.normalize,
-                front=ac.front(frame, metric),
+                front=front(frame, metric),
                 recommended=shown,
                 current=cur or None,
                 baselines=base,
@@ -75,7 +68,7 @@ def figures(frame, base, cur) -> list:
                 ),
             )
         )
-    cmp = ac.known_rows(store, [*refs, current], view.split)
+    cmp = store.known_rows([*refs, current], view.split)
     if not cmp.empty:
         figs.append(
             (
@@ -87,12 +80,12 @@ def figures(frame, base, cur) -> list:
 
 
 def render(k):
-    frame = ac.known_rows(store, curve, view.split)
-    base = ac.known_rows(store, refs, view.split)
+    frame = store.known_rows(curve, view.split)
+    base = store.known_rows(refs, view.split)
     rows = store.rows(current, view.split)
-    cur = ac.overall(rows)
+    cur = overall(rows)
     everything = pd.concat(
-        [ac.known_rows(store, [*curve, *refs, current], s) for s in store.splits], ignore_index=True
+        [store.known_rows([*curve, *refs, current], s) for s in store.splits], ignore_index=True
     )
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     name = f"taskfair-{view.bundle.name}-seed{view.seed}-{view.normalize}-{view.split}-lam{lam:g}"
@@ -148,4 +141,4 @@ def render(k):
     st.dataframe(everything.head(200), width="stretch", hide_index=True, key=f"rows-{k}")
 
 
-v.live(render, pending, view, current=[(current, view.split)])
+v.live(render, plan, view, current=[(current, view.split)])

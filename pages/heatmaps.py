@@ -1,13 +1,11 @@
 """Per-group heatmaps: groups × λ for accuracy and group-vs-rest DPD / EOD (Figure 3)."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
-import app_cache as ac
 from pages import _view as v
 from taskfair import grid, plots
+from taskfair.sweep import curve_plan, injected_rows, injection_settings, task_addition_settings
 
 view = v.setup(
     "heatmaps",
@@ -32,29 +30,18 @@ chosen = st.radio(
 method = "task_addition" if chosen == "addition" else "injection"
 
 if method == "task_addition":
-    settings = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
+    settings = task_addition_settings(store.groups, grid.LAMBDA_GRID, view.normalize)
     norm_label = view.normalize
 else:
-    from taskfair.sweep import injection_settings
-
     settings = injection_settings(store.groups, grid.INJECTION_GRID)
     norm_label = "none (injection)"
-
-
-def pending():
-    coarse = [s for s in settings if s.lam in grid.COARSE_GRID or method == "injection"]
-    rest = [s for s in settings if s not in set(coarse)]
-    return [(s, view.split) for s in coarse + rest if not store.has(s, view.split)]
+# Injection's grid is small: its points in order (group by group), the curve coarse first.
+plan = curve_plan(settings, view.split, coarse=method == "task_addition")
 
 
 def frame() -> pd.DataFrame:
-    rows = ac.known_rows(store, settings, view.split)
-    if rows.empty or method == "task_addition":
-        return rows
-    # Injection: the row of the injected group itself, so a cell reads "inject τ_g at λ:
-    # what happens to g".
-    injected = rows["coeffs"].map(lambda c: next(g for g in json.loads(c) if g != "fft"))
-    return rows[(rows["group"] == injected) | (rows["group"] == "__overall__")]
+    rows = store.known_rows(settings, view.split)
+    return rows if method == "task_addition" else injected_rows(rows)
 
 
 def render(k):
@@ -74,4 +61,4 @@ def render(k):
         st.plotly_chart(fig, width="stretch", key=f"heat-{metric}-{k}")
 
 
-v.live(render, pending, view)
+v.live(render, plan, view)

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-import app_cache as ac
 from pages import _view as v
 from taskfair import grid, plots
+from taskfair.sweep import injection_plan, mix_setting, overall, reference_settings
 
 view = v.setup(
     "injection",
@@ -53,28 +53,25 @@ with controls:
             "Injection adds λ_g τ_g to FFT as is: the sidebar's normalisation does not apply."
         )
 
-refs = ac.references(store, with_base=True)
+refs = reference_settings(store.names)
 ref_by_method = {s.method: s for s in refs}
 if lams:
-    current = ac.mix(store, lams, anchor, normalize)
+    current = mix_setting(store.groups, lams, anchor, normalize)
     others = {g: x for g, x in lams.items() if g != along}
-    curve = ac.injection_curve(store, along, grid.INJECTION_GRID, others, anchor, normalize)
+    curve = [
+        mix_setting(store.groups, {**others, along: lam}, anchor, normalize)
+        for lam in grid.INJECTION_GRID
+    ]
     points = list(zip(grid.INJECTION_GRID, curve, strict=True))
 else:  # nothing toggled: the anchor itself
     current = ref_by_method["fft" if anchor == "fft" else "base"]
     curve, points, others = [], [], {}
-
-
-def pending():
-    plan = [(current, view.split)] + [(s, view.split) for _, s in points]
-    plan += [(r, view.split) for r in refs]
-    return [p for p in v.dedupe(plan) if not store.has(*p)]
+plan = injection_plan(current, curve, refs, view.split)
 
 
 def rows_at(x, setting):
-    rows = store.rows(setting, view.split)
-    if rows is None and points:
-        rows = ac.curve_preview(store, points, view.split, x, setting)
+    rows = store.curve_point(points, view.split, x, setting) if points else None
+    rows = store.rows(setting, view.split) if rows is None else rows
     return None if rows is None else rows.assign(lam=x)
 
 
@@ -83,8 +80,8 @@ def render(k):
     rows = rows_at(x_now, current)
     parts = [r for x, s in points if (r := rows_at(x, s)) is not None]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    base = ac.known_rows(store, refs, view.split)
-    cur = ac.overall(rows)
+    base = store.known_rows(refs, view.split)
+    cur = overall(rows)
     mix_text = " + ".join(f"{x:g}·τ_{g}" for g, x in lams.items()) or "nothing"
     label = "exact" if cur.get("exact") else ("preview" if cur else "not evaluated yet")
     st.markdown(f"**Current mix**: {'θ_FFT' if anchor == 'fft' else 'θ₀'} + {mix_text} — *{label}*")
@@ -112,4 +109,4 @@ def render(k):
 
 
 with main:
-    v.live(render, pending, view, current=[(current, view.split)])
+    v.live(render, plan, view, current=[(current, view.split)])

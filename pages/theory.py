@@ -6,6 +6,8 @@ import app_cache as ac
 from pages import _view as v
 from taskfair import grid, plots
 from taskfair.analysis import bound
+from taskfair.sweep import curve_plan, overall, task_addition_settings
+from taskfair.sweep.views import lipschitz
 
 view = v.setup(
     "theory",
@@ -30,21 +32,16 @@ with c2:
         bind="query-params",
         horizontal=True,
     )
-curve = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
-
-
-def pending():
-    coarse = [s for s in curve if s.lam in grid.COARSE_GRID]
-    rest = [s for s in curve if s not in set(coarse)]
-    return [(s, view.split) for s in coarse + rest if not store.has(s, view.split)]
+curve = task_addition_settings(store.groups, grid.LAMBDA_GRID, view.normalize)
+plan = curve_plan(curve, view.split)
 
 
 def render(k):
-    measured = ac.known_rows(store, curve, view.split)
+    measured = store.known_rows(curve, view.split)
     est = None
     if view.can_evaluate:
         with st.spinner("Estimating L from the exact points…"):
-            est = ac.lipschitz(store, curve, view.split, estimator)
+            est = lipschitz(store, curve, view.split, ac.geometry(view.path, view.seed), estimator)
     if est is None:
         st.info("The bound needs the vector norms and at least two exact points (and the weights).")
         st.plotly_chart(
@@ -53,7 +50,7 @@ def render(k):
             key=f"bound-{k}",
         )
         return
-    top = ac.overall(store.rows(curve[-1], view.split)) if offset_form else {}
+    top = overall(store.rows(curve[-1], view.split)) if offset_form else {}
     offset = float(top.get("dpd") or 0.0) if offset_form else 0.0
     with st.spinner("Computing the vectors' norms (once)…"):
         geo = ac.geometry(view.path, view.seed)
@@ -84,4 +81,4 @@ def render(k):
             st.write(bound.EOD_NOTE)
 
 
-v.live(render, pending, view)
+v.live(render, plan, view)

@@ -1,11 +1,19 @@
 """Trade-off: steer the global λ of task addition and watch accuracy and fairness move."""
 
-import pandas as pd
 import streamlit as st
 
 import app_cache as ac
 from pages import _view as v
 from taskfair import grid, plots
+from taskfair.sweep import (
+    curve_settings,
+    lam_points,
+    method_setting,
+    overall,
+    reference_settings,
+    tradeoff_plan,
+)
+from taskfair.sweep.views import front, recommend
 
 view = v.setup(
     "tradeoff",
@@ -17,6 +25,7 @@ store = view.store
 c1, c2, c3 = st.columns([3, 1, 1])
 with c1:
     lam = v.lam_slider(help="Each value on the grid is merged and evaluated exactly (and cached).")
+    method, params = v.merge_method(store.groups)
 with c2:
     metric = v.metric_radio("Pareto axis")
 with c3:
@@ -26,50 +35,35 @@ with c3:
         help="95% intervals (200 resamples) for the current exact point's per-group rates.",
     )
 
-curve = ac.curve_settings(store, grid.LAMBDA_GRID, view.normalize)
-current = ac.task_addition(store, lam, view.normalize)
-refs = ac.references(store)
-other = [s for s in store.splits if s != view.split]
-
-
-def pending():
-    coarse = [s for s in curve if s.lam in grid.COARSE_GRID]
-    fine = [s for s in curve if s.lam not in grid.COARSE_GRID]
-    plan = (
-        [(current, view.split)]
-        + [(s, view.split) for s in coarse]  # a first complete (coarse) curve
-        + [(r, view.split) for r in refs]  # its baselines
-        + [(s, view.split) for s in fine]  # the refined curve
-        + [(s, o) for o in other for s in coarse + fine]  # validation: the recommended λ
-        + [(r, o) for o in other for r in refs]
-    )
-    return [p for p in v.dedupe(plan) if not store.has(*p)]
-
-
-def point(setting, split):
-    """Exact rows if evaluated, else a preview between the nearest exact λ (or None)."""
-    rows = store.rows(setting, split)
-    if rows is None:
-        rows = ac.curve_preview(store, ac.lam_points(curve), split, setting.lam, setting)
-    return rows
+curve = curve_settings(method.name, store.groups, grid.LAMBDA_GRID, view.normalize, params)
+points = lam_points(curve)
+current = method_setting(
+    method.name, store.groups, {**params, "lam": lam, "normalize": view.normalize}
+)
+refs = [r for r in reference_settings(store.names) if r.method != "base"]
+plan = tradeoff_plan(curve, current, refs, view.split, store.splits)
 
 
 def curve_frame(split):
-    parts = [r for s in curve if (r := point(s, split)) is not None]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return store.curve_frame(points, split)
 
 
 def render(k):
-    rows = point(current, view.split)
+    rows = store.curve_point(points, view.split, lam, current)
     frame = curve_frame(view.split)
-    base = ac.known_rows(store, refs, view.split)
-    cur = ac.overall(rows)
+    base = store.known_rows(refs, view.split)
+    cur = overall(rows)
     left, right = st.columns([3, 2])
     with left:
         if frame.empty:
             st.info("No exact point yet: the first ones are being evaluated (coarse grid first).")
         fig = plots.tradeoff_figure(
-            frame, split=view.split, normalize=view.normalize, current=cur or None, baselines=base
+            frame,
+            split=view.split,
+            normalize=view.normalize,
+            current=cur or None,
+            baselines=base,
+            method_label=method.title.lower(),
         )
         st.plotly_chart(fig, width="stretch", key=f"curves-{k}")
     with right:
@@ -77,7 +71,7 @@ def render(k):
         st.markdown(f"**Current point** λ = {lam:g} ({view.normalize}, {view.split}) — *{label}*")
         v.metrics(cur)
         if cur and not cur.get("exact"):
-            err = ac.preview_error(store, ac.lam_points(curve), view.split)
+            err = store.preview_error(points, view.split)
             if err:
                 st.caption(
                     f"Preview: logits interpolated between the nearest exact λ. Measured error "
@@ -100,12 +94,13 @@ def render(k):
         for note in (store.warnings(current, view.split) if cur.get("exact") else [])[:3]:
             st.caption(f"⚠ {note}")
     st.subheader("Pareto view")
-    rec = ac.recommend(store, curve, refs, metric)
+    rec = recommend(store, curve, refs, metric)
     shown = None
     if rec is not None:
-        shown = ac.overall(
-            store.rows(ac.task_addition(store, rec["lam"], view.normalize), view.split)
+        at = method_setting(
+            method.name, store.groups, {**params, "lam": rec["lam"], "normalize": view.normalize}
         )
+        shown = overall(store.rows(at, view.split))
         shown = {**shown, "lam": rec["lam"]} if shown else None
     fig = plots.pareto_figure(
         frame,
@@ -113,7 +108,7 @@ def render(k):
         y="accuracy",
         split=view.split,
         normalize=view.normalize,
-        front=ac.front(frame, metric),
+        front=front(frame, metric),
         recommended=shown,
         current=cur or None,
         baselines=base,
@@ -134,4 +129,4 @@ def render(k):
             )
 
 
-v.live(render, pending, view, current=[(current, view.split)])
+v.live(render, plan, view, current=[(current, view.split)])

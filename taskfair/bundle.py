@@ -18,6 +18,7 @@ import pandas as pd
 
 from taskfair.errors import BundleError
 from taskfair.io import safe_child, sha256_file
+from taskfair.models import load_base
 from taskfair.vectors import TaskVector
 
 __all__ = [
@@ -28,12 +29,15 @@ __all__ = [
     "MANIFEST",
     "FORMAT_VERSION",
     "RESERVED_NAMES",
+    "EVAL_SPLITS",
 ]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
 RESERVED_NAMES = ("fft", "lora")
+#: The splits a bundle's evaluation rows hold (λ is chosen on val, reported on test).
+EVAL_SPLITS = ("val", "test")
 
 
 
@@ -161,8 +165,6 @@ class Bundle:
 
     # -- loading -------------------------------------------------------------------
     def load_base(self, device=None, **kwargs):
-        from taskfair.models import load_base
-
         if not self.has_weights:
             raise BundleError(
                 f"{self.name} was shipped without model weights: only precomputed sweeps "

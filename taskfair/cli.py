@@ -25,56 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "taskfair.viewer",
         "sweep a bundle and copy it for the hosted read-only viewer",
     ),
-    "prepare-data": ("taskfair.cli", "copy (or download and verify) a dataset into data/"),
-    "info": ("taskfair.cli", "print a bundle's summary"),
+    "prepare-data": ("taskfair.prepare", "copy (or download and verify) a dataset into data/"),
+    "info": ("taskfair.info", "print a bundle's summary"),
 }
-
-
-def _configure_prepare(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", nargs="?", default="hatexplain", help="hatexplain | utkface")
-    p.add_argument("--data-dir", default="data", help="where datasets are kept (default: data)")
-
-
-def _run_prepare(args) -> int:
-    from taskfair.fetch import prepare_data
-    from taskfair.progress import tqdm_progress
-
-    path = prepare_data(
-        args.name, data_dir=args.data_dir, progress=tqdm_progress(f"prepare {args.name}")
-    )
-    print(f"{args.name}: ready in {path}")
-    return 0
-
-
-def _configure_info(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bundle", help="bundle folder, e.g. models/demo")
-
-
-def _run_info(args) -> int:
-    import json
-
-    from taskfair.bundle import Bundle
-
-    b = Bundle.open(args.bundle)
-    m = b.manifest
-    print(
-        f"bundle {b.name}: model {m['model'].get('name')} ({b.modality}), dataset {m['dataset'].get('name')}, "
-        f"attribute {b.attribute} with groups {', '.join(b.groups)}; seeds {b.seeds}"
-    )
-    print(
-        json.dumps(
-            {
-                "split_sizes": m["dataset"].get("split_sizes"),
-                "results": m.get("results", {}),
-                "timings": m.get("timings", {}),
-            },
-            indent=2,
-        )
-    )
-    return 0
-
-
-_LOCAL = {"prepare-data": (_configure_prepare, _run_prepare), "info": (_configure_info, _run_info)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,15 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     runners = {}
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        if name in _LOCAL:
-            configure, run = _LOCAL[name]
-        elif name == chosen:  # import only the module of the command being run
+        if name == chosen:  # import only the module of the command being run
             mod = importlib.import_module(module)
-            configure, run = mod.configure, mod.run
-        else:
-            continue
-        configure(p)
-        runners[name] = run
+            mod.configure(p)
+            runners[name] = mod.run
     args = parser.parse_args(argv)
     try:
         return int(runners[args.command](args) or 0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tqdm.auto import tqdm
+
 __all__ = ["Progress", "tqdm_progress", "report"]
 
 Progress = Callable[[int, int, str], None]
@@ -26,8 +28,6 @@ def tqdm_progress(desc: str = "", **tqdm_kwargs) -> Progress:
     The bar is created on the first call, so that ``total`` is known, and closed when
     ``done`` reaches ``total``.
     """
-    from tqdm.auto import tqdm
-
     state: dict = {"bar": None}
 
     def _progress(done: int, total: int, message: str = "") -> None:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from taskfair.errors import VectorError
 from taskfair.io import atomic_path
@@ -241,8 +243,6 @@ class TaskVector:
     # -- I/O -----------------------------------------------------------------------
     def save(self, path: str | os.PathLike, meta: Mapping | None = None) -> Path:
         """Write the vector as safetensors, atomically; ``meta`` updates the stored metadata."""
-        from safetensors.torch import save_file
-
         if meta:
             self.meta.update(meta)
         path = Path(path)
@@ -260,9 +260,6 @@ class TaskVector:
         expect_base_fingerprint: str | None = None,
     ) -> TaskVector:
         """Read a vector written by :meth:`save`, refusing anything that is not safetensors."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         path = Path(path)
         meta = read_header(path)
         try:

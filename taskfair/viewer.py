@@ -24,44 +24,36 @@ import datetime as _dt
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
-from taskfair.bundle import MANIFEST, Bundle, BundleError
+from tqdm.auto import tqdm
+
+from taskfair.bundle import EVAL_SPLITS, MANIFEST, Bundle
+from taskfair.errors import BundleError
 from taskfair.io import atomic_write_json, safe_child
-from taskfair.progress import Progress
+from taskfair.pixels import PIXELS_FILE
+from taskfair.progress import Progress, tqdm_progress
+from taskfair.sweep import Evaluator, PointStore, Setting, page_settings
 
 __all__ = ["viewer_settings", "export_viewer", "configure", "run"]
 
-SPLITS = ("val", "test")
 
-
-def viewer_settings(bundle: Bundle, seed: int) -> list:
+def viewer_settings(bundle: Bundle, seed: int) -> list[Setting]:
     """The settings the dashboard's pages read for one seed, without a model."""
-    from taskfair import grid
-    from taskfair.sweep import injection_settings, reference_settings, task_addition_settings
-
     names = bundle.vector_names(seed)
-    groups = [g for g in bundle.groups if g in names]
-    out = []
-    for normalize in ("sum", "mean"):
-        out += task_addition_settings(groups, grid.LAMBDA_GRID, normalize)
-    if "fft" in names:
-        out += injection_settings(groups, grid.INJECTION_GRID)
-    out += reference_settings(names)
-    return list(dict.fromkeys(out))
+    return page_settings([g for g in bundle.groups if g in names], names)
 
 
 def _splits(bundle: Bundle) -> list[str]:
     frame = bundle.eval_frame
-    return [s for s in SPLITS if (frame["split"] == s).any()]
+    return [s for s in EVAL_SPLITS if (frame["split"] == s).any()]
 
 
 def _missing(bundle: Bundle, seed: int, settings: Sequence, splits: Sequence[str]) -> list:
     """Settings with at least one split not in ``bundle``'s cache (keys computed without a model)."""
-    from taskfair.sweep import SweepCache, bundle_keys
-
-    keys, cache = bundle_keys(bundle, seed), SweepCache(bundle.sweeps_dir)
-    return [s for s in settings if any(keys.key(s, sp) not in cache for sp in splits)]
+    store = PointStore.for_bundle(bundle, seed)
+    return [s for s in settings if any(not store.has(s, sp) for sp in splits)]
 
 
 def _weight_files(bundle: Bundle) -> set[str]:
@@ -111,8 +103,6 @@ def export_viewer(
     ``sweep=False`` copies the points already cached and evaluates nothing: the pages
     then show previews (or nothing) where points are missing.
     """
-    from taskfair.sweep import Evaluator, SweepCache, run_sweep
-
     say = echo or (lambda _msg: None)
     bundle = Bundle.open(src, verify=True)
     out = Path(out)
@@ -127,10 +117,9 @@ def export_viewer(
         if todo and not sweep:
             say(f"seed {seed}: {len(todo)} settings left out (--cached-only)")
             continue
-        if todo:
-            ev = Evaluator.from_bundle(bundle, seed=seed, device=device)
-            run_sweep(ev, todo, splits, SweepCache(bundle.sweeps_dir), progress)
-            del ev  # one model in memory at a time
+        if todo:  # one model in memory at a time: the store loads it, and goes with it
+            load = partial(Evaluator.from_bundle, bundle, seed=seed, device=device)
+            PointStore.for_bundle(bundle, seed, load, source="viewer").sweep(todo, splits, progress)
         if _missing(bundle, seed, settings, splits):  # pragma: no cover - a key mismatch bug
             raise RuntimeError("The sweep's cache keys differ from the bundle's: report a bug.")
 
@@ -148,8 +137,6 @@ def export_viewer(
                 if f.is_file() and not f.name.startswith("."):  # skip unfinished temp files
                     _copy(f, tmp / "sweeps" / f.name)
                     n_points += f.suffix == ".parquet"
-        from taskfair.pixels import PIXELS_FILE
-
         if weights and (bundle.root / PIXELS_FILE).is_file():  # decoded eval images: a cache
             _copy(bundle.root / PIXELS_FILE, tmp / PIXELS_FILE)
         m = copy.deepcopy(bundle.manifest)
@@ -209,10 +196,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from tqdm.auto import tqdm
-
-    from taskfair.progress import tqdm_progress
-
     out = export_viewer(
         args.bundle,
         args.out,

@@ -351,7 +351,7 @@ def test_concurrent_sessions_get_the_numbers_of_a_lone_session(bundle_dir, direc
     from taskfair.merge import task_addition_coeffs
     from taskfair.sweep import Setting
 
-    store = ac.PointStore(str(bundle_dir), ac._stamp(str(bundle_dir)), direct.seed)
+    store = ac.new_store(str(bundle_dir), direct.seed)
     g0 = direct.groups_[0]
     a = Setting("per_vector", None, "sum", {g0: 0.35})
     b = Setting("per_vector", None, "sum", task_addition_coeffs(direct.groups_, 0.85))

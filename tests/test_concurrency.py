@@ -82,7 +82,7 @@ def test_threads_on_one_evaluator_get_the_logits_of_a_lone_run(ev):
 def test_app_point_store_shared_by_sessions_matches_a_lone_run(
     ev, tiny_bundle, tmp_path, monkeypatch
 ):
-    """The app's own path (``app_cache.PointStore.evaluate``: tokenise, merge under the
+    """The app's own path (``app_cache.new_store(...).evaluate``: tokenise, merge under the
     lock, evaluate, score), one store shared by every thread as the app shares it. In
     viewer mode points live in memory only, so nothing is written to the bundle."""
     import app_cache as ac
@@ -90,7 +90,7 @@ def test_app_point_store_shared_by_sessions_matches_a_lone_run(
 
     monkeypatch.setenv("TASKFAIR_MODE", "viewer")
     before = {p: sha256_file(p) for p in Path(tiny_bundle).rglob("*") if p.is_file()}
-    store = ac.PointStore(str(tiny_bundle), ac._stamp(str(tiny_bundle)), ev.seed)
+    store = ac.new_store(str(tiny_bundle), ev.seed)
     shared_ev = ac.evaluator(str(tiny_bundle), ev.seed)
     settings = _settings(ev)
     alone = {s: ev.logits(s.coeff_dict, "test", s.normalize) for s in settings}

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from taskfair.metrics import OVERALL
+
 __all__ = ["Selection", "pareto_front", "select_lambda", "report_on_test"]
 
-OVERALL = "__overall__"
+
 _KEY = ["method", "lam", "normalize", "coeffs"]
 _METRICS = ["accuracy", "macro_accuracy", "worst_group_accuracy", "dpd", "eod"]
 _CANDIDATE_METHODS = ("task_addition", "injection", "per_vector")

@@ -16,6 +16,7 @@ from taskfair.metrics._report import (
     FairnessWarning,
     fairness_report,
     group_vs_rest,
+    overall_rows,
 )
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "PreviewScorer",
     "fairness_report",
     "group_vs_rest",
+    "overall_rows",
     "preview_report",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "FairnessWarning",
     "fairness_report",
     "group_vs_rest",
+    "overall_rows",
 ]
 
 #: Per-group columns of :attr:`FairnessReport.by_group`, in order.
@@ -188,6 +189,16 @@ class FairnessReport:
         for col in ("n", "n_pos", "n_neg"):
             frame[col] = frame[col].astype("int64")
         return frame
+
+
+def overall_rows(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The whole-data rows (``group == OVERALL``) of a tidy frame: one per point.
+
+    None or an empty frame gives an empty frame (with the columns, if any).
+    """
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=[] if frame is None else frame.columns)
+    return frame[frame["group"] == OVERALL]
 
 
 def fairness_report(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from taskfair.metrics import OVERALL, overall_rows
+
 __all__ = [
     "OVERALL",
     "METRIC_LABELS",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 # The overall row's group name in tidy sweep frames; the one spelling in this package.
-OVERALL = "__overall__"
+
 
 METRIC_LABELS: dict[str, str] = {
     "accuracy": "Accuracy",
@@ -101,13 +103,6 @@ def axis_label(metric: str) -> str:
 def point_symbols(exact: Sequence[bool], solid: str = "circle") -> list[str]:
     """One marker symbol per point: ``solid`` when exact, its hollow form when previewed."""
     return [solid if e else f"{solid}-open" for e in exact]
-
-
-def overall_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The overall rows (``group == "__overall__"``) of a tidy frame."""
-    if df is None or df.empty:
-        return pd.DataFrame(columns=[] if df is None else df.columns)
-    return df[df["group"] == OVERALL]
 
 
 def curve_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:

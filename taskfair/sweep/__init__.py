@@ -23,7 +23,15 @@ from taskfair.sweep.plan import (
 )
 from taskfair.sweep.preview import FirstOrderPreview, InterpolationPreview, nearest_anchor
 from taskfair.sweep.preview_error import leave_one_out_error, measure_error
-from taskfair.sweep.rows import COLUMNS, OVERALL, concat_rows, overall, overall_rows, tidy_rows
+from taskfair.sweep.rows import (
+    COLUMNS,
+    OVERALL,
+    concat_rows,
+    injected_rows,
+    overall,
+    overall_rows,
+    tidy_rows,
+)
 from taskfair.sweep.run import (
     configure,
     curve_preview,
@@ -47,7 +55,7 @@ from taskfair.sweep.settings import (
     settings_for,
     task_addition_settings,
 )
-from taskfair.sweep.store import LOADING, PointStore, SplitRows
+from taskfair.sweep.store import LOADING, PointStore, SplitRows, work
 
 __all__ = [
     "CACHE_VERSION",
@@ -75,6 +83,7 @@ __all__ = [
     "export_plan",
     "first_order_error",
     "injection_plan",
+    "injected_rows",
     "injection_settings",
     "interpolation_error",
     "lam_points",
@@ -97,4 +106,5 @@ __all__ = [
     "task_addition_settings",
     "tidy_rows",
     "tradeoff_plan",
+    "work",
 ]

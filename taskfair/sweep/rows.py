@@ -15,6 +15,7 @@ grouped or not); ``vs_rest_*`` are NaN on the overall row (``group == OVERALL``)
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from taskfair.metrics import (
     FairnessWarning,
     PreviewScorer,
     fairness_report,
+    overall_rows,
 )
 from taskfair.sweep.keys import CACHE_VERSION
 from taskfair.sweep.settings import Setting
@@ -37,6 +39,7 @@ __all__ = [
     "OVERALL",
     "concat_rows",
     "empty_frame",
+    "injected_rows",
     "overall",
     "overall_rows",
     "point_meta",
@@ -134,14 +137,19 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else empty_frame()
 
 
-def overall_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The whole-split rows (one per point)."""
-    return rows[rows["group"] == OVERALL]
-
-
 def overall(rows: pd.DataFrame | None) -> dict:
     """The overall row of one point as a dict (``lam``, metrics, ``exact``); NaN → None."""
     if rows is None or rows.empty:
         return {}
     r = overall_rows(rows).iloc[0].to_dict()
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+
+
+def injected_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Injection points' rows of the injected group itself (and the overall rows): a cell
+    then reads "inject τ_g at λ: what happens to g". The injected group is the one vector
+    a point names besides the FFT anchor."""
+    if rows.empty:
+        return rows
+    injected = rows["coeffs"].map(lambda c: next((g for g in json.loads(c) if g != "fft"), None))
+    return rows[(rows["group"] == injected) | (rows["group"] == OVERALL)]

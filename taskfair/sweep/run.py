@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskfair.bundle import Bundle
+from taskfair.bundle import EVAL_SPLITS, Bundle
 from taskfair.grid import INJECTION_GRID, LAMBDA_GRID
 from taskfair.io import atomic_path
 from taskfair.merge import NORMALIZATIONS
@@ -54,7 +54,7 @@ __all__ = [
 def run_sweep(
     evaluator: Evaluator,
     settings: Iterable[Setting],
-    splits: Sequence[str] = ("val", "test"),
+    splits: Sequence[str] = EVAL_SPLITS,
     cache: SweepCache | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def run_sweep(
 
 def reference_points(
     evaluator: Evaluator,
-    splits: Sequence[str] = ("val", "test"),
+    splits: Sequence[str] = EVAL_SPLITS,
     cache: SweepCache | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def sweep_bundle(
     method: str = "task_addition",
     normalize: str = "sum",
     lams: Iterable[float] | None = None,
-    splits: Sequence[str] = ("val", "test"),
+    splits: Sequence[str] = EVAL_SPLITS,
     seed: int | None = None,
     progress: Progress | None = None,
     *,

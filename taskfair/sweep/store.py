@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from taskfair.bundle import EVAL_SPLITS
 from taskfair.metrics import PreviewScorer, fairness_report
 from taskfair.progress import Progress, report
 from taskfair.sweep.cache import SweepCache
@@ -32,7 +34,7 @@ from taskfair.sweep.preview_error import leave_one_out_error
 from taskfair.sweep.rows import concat_rows, point_meta, tidy_rows
 from taskfair.sweep.settings import Setting
 
-__all__ = ["LOADING", "MAX_PREVIEWS", "PointStore", "SplitRows"]
+__all__ = ["LOADING", "MAX_PREVIEWS", "PointStore", "SplitRows", "work"]
 
 #: The progress message sent while the model and vectors load (once per store).
 LOADING = "loading"
@@ -117,7 +119,7 @@ class PointStore:
         """The store of a bundle's seed; keys computed from the manifest (no model).
         ``dtype`` is the evaluator's (float32 unless it evaluates in another)."""
         frame = bundle.eval_frame
-        splits = [s for s in ("val", "test") if (frame["split"] == s).any()]
+        splits = [s for s in EVAL_SPLITS if (frame["split"] == s).any()]
         names = bundle.vector_names(seed)
 
         def split_rows(split: str) -> SplitRows:
@@ -259,7 +261,7 @@ class PointStore:
     def sweep(
         self,
         settings: Sequence[Setting],
-        splits: Sequence[str] = ("val", "test"),
+        splits: Sequence[str] = EVAL_SPLITS,
         progress: Progress | None = None,
     ) -> pd.DataFrame:
         """Every setting on every split exactly, as one tidy frame.
@@ -350,3 +352,24 @@ class PointStore:
             sp.labels, logits.argmax(axis=1), sensitive_features=sp.groups, n_boot=n_boot
         )
         return rep.by_group
+
+
+def work(
+    store_of: Callable[[Item], PointStore],
+    items: Sequence[Item],
+    budget_s: float,
+    progress_for: Callable[[int, int, Item], Progress | None] = lambda i, n, item: None,
+) -> int:
+    """Evaluate ``items`` in order until ``budget_s`` seconds are spent (at least one).
+
+    ``store_of(item)`` is the item's store (a view over several seeds has one per seed);
+    ``progress_for(i, n, item)`` gives item ``i``'s per-batch progress callback. Returns
+    how many items were evaluated.
+    """
+    start, done = time.monotonic(), 0
+    for i, item in enumerate(items):
+        if done and time.monotonic() - start > budget_s:
+            break
+        store_of(item).evaluate(item[0], item[1], progress_for(i, len(items), item))
+        done += 1
+    return done

@@ -1,0 +1,104 @@
+"""What the pages show beyond rows, computed from a point store: the recommended λ, the
+Pareto front, the vectors' geometry and the bound's estimated L.
+
+Every function reads exact points only; the dashboard caches their results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from taskfair.analysis import (
+    LipschitzEstimate,
+    estimate_lipschitz,
+    gram_matrix,
+    pareto_front,
+    select_lambda,
+)
+from taskfair.metrics import OVERALL, overall_rows
+from taskfair.sweep.settings import Setting
+from taskfair.sweep.store import PointStore
+
+__all__ = ["RECOMMEND_WITHIN", "front", "lipschitz", "recommend", "vector_geometry"]
+
+#: The recommendation's accuracy margin: the fairest λ within this of FFT's accuracy.
+RECOMMEND_WITHIN = 0.02
+
+
+def front(frame: pd.DataFrame | None, metric: str) -> pd.DataFrame | None:
+    """The Pareto front (lower ``metric``, higher accuracy) of the exact points of one split."""
+    if frame is None or frame.empty:
+        return None
+    exact = frame[frame["exact"].astype(bool)]
+    if exact.empty:
+        return None
+    pts = pareto_front(exact, x=metric, y="accuracy", split=None)
+    return pts.assign(group=OVERALL)
+
+
+def recommend(
+    store: PointStore, curve: Sequence[Setting], refs: Sequence[Setting], metric: str
+) -> dict | None:
+    """λ chosen on validation (smallest ``metric`` within :data:`RECOMMEND_WITHIN` of FFT's
+    accuracy), once the validation grid and FFT are exact; None before that. Never looks
+    at test. Returns ``{"lam", "selection", "text"}``."""
+    if "val" not in store.splits or any(not store.has(s, "val") for s in [*curve, *refs]):
+        return None
+    val = store.known_rows([*curve, *refs], "val")
+    reference = None
+    if not (val["method"] == "fft").any():  # no FFT vector: the best task-addition point
+        reference = float(overall_rows(val)["accuracy"].max())
+    methods = tuple(dict.fromkeys(s.method for s in curve))
+    sel = select_lambda(
+        val, metric=metric, within=RECOMMEND_WITHIN, reference_accuracy=reference, methods=methods
+    )
+    ref_name = "FFT" if reference is None else "the best λ"
+    return {
+        "lam": sel.lam,
+        "selection": sel,
+        "text": f"{sel.reason} ({ref_name}); chosen on **val** over {len(curve)} λ.",
+    }
+
+
+def vector_geometry(vectors: Mapping) -> dict:
+    """Norms, Gram matrix and pairwise cosines of task vectors ``{name: TaskVector}``."""
+    names, gram = gram_matrix(vectors)
+    norms = np.sqrt(np.clip(np.diag(gram), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = gram / np.outer(norms, norms)
+    return {
+        "names": names,
+        "gram": gram,
+        "norms": dict(zip(names, norms.tolist(), strict=True)),
+        "cosine": cos,
+    }
+
+
+def lipschitz(
+    store: PointStore,
+    settings: Sequence[Setting],
+    split: str,
+    geometry: Mapping,
+    estimator: str = "per_example",
+) -> LipschitzEstimate | None:
+    """An empirical (lower) estimate of L from the exact points of a curve, or None with
+    fewer than two (see :data:`taskfair.analysis.ESTIMATOR_NOTE`). ``geometry`` is
+    :func:`vector_geometry` of the store's vectors."""
+    exact = [(s, lg) for s in settings if (lg := store.logits(s, split)) is not None]
+    if len(exact) < 2:
+        return None
+    names = list(store.groups)
+    idx = [geometry["names"].index(n) for n in names]
+    gram = np.asarray(geometry["gram"])[np.ix_(idx, idx)]
+    return estimate_lipschitz(
+        [lg for _, lg in exact],
+        [s.effective for s, _ in exact],
+        names,
+        gram,
+        pairs="adjacent",
+        estimator=estimator,
+        groups=store.split(split).groups if estimator == "group_mean" else None,
+    )
