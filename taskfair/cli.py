@@ -36,7 +36,7 @@ def _configure_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def _run_prepare(args) -> int:
-    from taskfair.fetch import prepare_data
+    from taskfair.data import prepare_data
     from taskfair.progress import tqdm_progress
 
     path = prepare_data(

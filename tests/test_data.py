@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskfair import data as data_mod
 from taskfair.data import NO_GROUP, SPLITS, DataError, Dataset, assign_splits, load_dataset
+from taskfair.data import columns as data_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

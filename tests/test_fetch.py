@@ -1,4 +1,4 @@
-"""taskfair.fetch: shared-copy preparation, verified downloads (fake opener), conversion.
+"""taskfair.data.fetch: shared-copy preparation, verified downloads (fake opener), conversion.
 
 No test touches the network: downloads go through an injected opener.
 """
@@ -14,9 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from taskfair import fetch
-from taskfair.data import DataError, load_dataset
-from taskfair.fetch import (
+from taskfair.data import DataError, fetch, load_dataset
+from taskfair.data.fetch import (
     HATEXPLAIN_CSV,
     ChecksumError,
     convert_hatexplain_json,

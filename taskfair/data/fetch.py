@@ -32,8 +32,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from taskfair.data import DataError
-from taskfair.errors import ChecksumError
+from taskfair.errors import ChecksumError, DataError
 from taskfair.io import atomic_path, atomic_write_bytes, atomic_write_json, safe_child, sha256_file
 from taskfair.progress import Progress, report
 
@@ -82,7 +81,7 @@ KNOWN_SHA256: dict[str, dict[str, str]] = {
     },
 }
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _SOURCE_RECORD = "SOURCE.json"  # written beside a converted download: origin + checksums
 
 #: ``opener(url)`` returns a readable binary response (``.read(n)``; optional
