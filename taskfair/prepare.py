@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from taskfair.fetch import prepare_data
+from taskfair.data import prepare_data
 from taskfair.progress import tqdm_progress
 
 __all__ = ["configure", "run"]

@@ -34,10 +34,10 @@ def minilm_tokenizer():
 @pytest.fixture(scope="session")
 def hatexplain_csv() -> Path:
     """The HateXplain CSV: ``data/hatexplain/`` if prepared, else prepared now (copied from
-    ``../shared/data`` or downloaded by :func:`taskfair.fetch.prepare_data`)."""
+    ``../shared/data`` or downloaded by :func:`taskfair.data.prepare_data`)."""
     csv = ROOT / "data" / "hatexplain" / "hatexplain_magpie_preprocessed.csv"
     if not csv.is_file():
-        from taskfair.fetch import prepare_data
+        from taskfair.data import prepare_data
 
         try:
             prepare_data("hatexplain", data_dir=ROOT / "data")
@@ -65,10 +65,10 @@ def tiny_bundle(tmp_path_factory, hatexplain_csv) -> Path:
 @pytest.fixture(scope="session")
 def utkface_dir() -> Path:
     """``data/utkface/`` (labels.csv + images/): prepared now if missing, copied from
-    ``../shared/data/utkface`` by :func:`taskfair.fetch.prepare_data` (never downloaded)."""
+    ``../shared/data/utkface`` by :func:`taskfair.data.prepare_data` (never downloaded)."""
     folder = ROOT / "data" / "utkface"
     if not (folder / "labels.csv").is_file():
-        from taskfair.fetch import prepare_data
+        from taskfair.data import prepare_data
 
         try:
             prepare_data("utkface", data_dir=ROOT / "data")

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskfair import data as data_mod
 from taskfair.data import NO_GROUP, SPLITS, DataError, Dataset, assign_splits, load_dataset
+from taskfair.data import civil_comments as data_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -405,6 +405,51 @@ def test_civil_comments_folder_of_split_files_and_hub_fallback(tmp_path, monkeyp
     assert calls == [tmp_path / "empty" / "civil_comments"]
     with pytest.raises(DataError, match="No Civil Comments data"):
         load_dataset("civil_comments", data_dir=tmp_path / "empty", use_hub=False)
+
+
+def test_civil_comments_hub_snapshot_is_kept_only_when_whole(tmp_path, monkeypatch):
+    """The hub fallback writes into a temporary folder that becomes data/civil_comments/
+    only once it holds tables: a snapshot that fails half-way, or that holds no table,
+    leaves nothing for a later load to read. No network: the hub client's
+    snapshot_download is replaced by a fake that writes into the folder it is given."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    frame = _civil_frame()
+    calls = []
+
+    def fake_snapshot(mode):
+        def snapshot_download(*, repo_id, repo_type, allow_patterns, local_dir):
+            calls.append((repo_id, repo_type, local_dir))
+            if mode != "empty":
+                frame.to_parquet(Path(local_dir) / "train-00000.parquet", index=False)
+            if mode == "fail":
+                raise OSError("connection reset")
+            (Path(local_dir) / "README.md").write_text("a dataset card\n")
+
+        return snapshot_download
+
+    data_dir = tmp_path / "data"
+    folder = data_dir / "civil_comments"
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot("fail"))
+    with pytest.raises(DataError, match="from the hub failed .*connection reset.*path="):
+        load_dataset("civil_comments", data_dir=data_dir)
+    assert not folder.exists() and list(data_dir.iterdir()) == []
+    with pytest.raises(DataError, match="No Civil Comments data"):
+        load_dataset("civil_comments", data_dir=data_dir, use_hub=False)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot("empty"))
+    with pytest.raises(DataError, match="holds no table files"):
+        load_dataset("civil_comments", data_dir=data_dir)
+    assert list(data_dir.iterdir()) == []
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot("whole"))
+    ds = load_dataset("civil_comments", data_dir=data_dir)
+    assert len(ds.frame) == len(frame) and ds.attributes == ["gender", "race"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "train-00000.parquet"]
+    assert list(data_dir.iterdir()) == [folder]  # no temporary folder left beside it
+    assert [c[:2] for c in calls] == [("badrmarani/civil-comments-wilds", "dataset")] * 3
+    assert all(Path(c[2]).parent == data_dir and Path(c[2]) != folder for c in calls)
+    load_dataset("civil_comments", data_dir=data_dir)  # now local: the hub is not asked again
+    assert len(calls) == 3
 
 
 # --------------------------------------------------------------------------- images

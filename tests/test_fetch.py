@@ -1,4 +1,4 @@
-"""taskfair.fetch: shared-copy preparation, verified downloads (fake opener), conversion.
+"""taskfair.data.fetch: shared-copy preparation, verified downloads (fake opener), conversion.
 
 No test touches the network: downloads go through an injected opener.
 """
@@ -14,15 +14,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from taskfair import fetch
-from taskfair.data import DataError, load_dataset
-from taskfair.fetch import (
+from taskfair.data import (
     HATEXPLAIN_CSV,
     ChecksumError,
+    DataError,
     convert_hatexplain_json,
     download_verified,
+    fetch,
     git_blob_sha1,
     git_blob_sha1_file,
+    hatexplain,
+    load_dataset,
     prepare_data,
     raw_github_url,
     shared_data_dirs,
@@ -232,7 +234,7 @@ def test_prepare_hatexplain_download_and_convert(tmp_path, monkeypatch):
     data = _sample_bytes()
     opener = _Opener(data)
     # The real blob id pins the real 12 MB file; here the sample stands in for it.
-    monkeypatch.setattr(fetch, "HATEXPLAIN_JSON_BLOB", git_blob_sha1(data))
+    monkeypatch.setattr(hatexplain, "HATEXPLAIN_JSON_BLOB", git_blob_sha1(data))
     folder = prepare_data(
         "hatexplain", tmp_path / "data", shared_dir=tmp_path / "no-shared", opener=opener
     )
@@ -242,7 +244,7 @@ def test_prepare_hatexplain_download_and_convert(tmp_path, monkeypatch):
         "01d742279dac941981f53806154481c0e15ee686/Data/dataset.json"
     ]
     assert opener.urls[0] == raw_github_url(
-        fetch.HATEXPLAIN_REPO, fetch.HATEXPLAIN_COMMIT, "Data/dataset.json"
+        hatexplain.HATEXPLAIN_REPO, hatexplain.HATEXPLAIN_COMMIT, "Data/dataset.json"
     )
     record = json.loads((folder / "SOURCE.json").read_text())
     assert record["sha256"][HATEXPLAIN_CSV] == sha256_file(folder / HATEXPLAIN_CSV)

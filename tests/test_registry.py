@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_app import bundle_dir, direct, figures, settle, traces  # noqa: F401 (fixtures)
+from streamlit.testing.v1 import AppTest
+from test_app import ROOT, TIMEOUT, bundle_dir, figures, settle  # noqa: F401 (fixture)
 
 from taskfair.merge import MergeMethod, Param, get_method, method_names, register, unregister
 from taskfair.sweep import PointKeys, Setting, curve_settings, method_setting
@@ -83,11 +84,7 @@ def test_keyed_parameters_enter_the_cache_key_and_the_papers_keys_are_unchanged(
     assert "params" not in ta.record()
 
 
-def test_a_registered_method_gets_its_controls_on_the_tradeoff_page(toy, bundle_dir, monkeypatch):  # noqa: F811
-    from streamlit.testing.v1 import AppTest
-
-    from test_app import ROOT, TIMEOUT
-
+def test_a_registered_method_gets_its_controls_on_the_tradeoff_page(toy, bundle_dir, monkeypatch):  # noqa: F811, E501
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle_dir))
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
