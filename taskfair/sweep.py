@@ -591,7 +591,7 @@ class Evaluator:
     def _encode_images_cached(self, split: str):
         """Every split's images decoded at once (one disk cache for the frame), then sliced."""
         from taskfair.evaluate import EncodedImages, encode
-        from taskfair.pixels import cached_decode
+        from taskfair.models import cached_decode
 
         proc = self.handle.processor
         if not (hasattr(proc, "decode") and hasattr(proc, "normalize")):
@@ -789,7 +789,7 @@ def _bundle_max_length(bundle) -> int | None:
 
 
 def _bundle_pixel_cache(bundle) -> Path | None:
-    from taskfair.pixels import PIXELS_FILE
+    from taskfair.models import PIXELS_FILE
 
     return bundle.root / PIXELS_FILE if bundle.modality == "image" else None
 

@@ -148,7 +148,7 @@ def export_viewer(
                 if f.is_file() and not f.name.startswith("."):  # skip unfinished temp files
                     _copy(f, tmp / "sweeps" / f.name)
                     n_points += f.suffix == ".parquet"
-        from taskfair.pixels import PIXELS_FILE
+        from taskfair.models import PIXELS_FILE
 
         if weights and (bundle.root / PIXELS_FILE).is_file():  # decoded eval images: a cache
             _copy(bundle.root / PIXELS_FILE, tmp / PIXELS_FILE)
