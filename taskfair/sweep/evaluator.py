@@ -20,8 +20,7 @@ from taskfair.data import SPLITS
 from taskfair.evaluate import EncodedImages, TokenBudgetBatches, encode, predict_encoded
 from taskfair.merge import Merger
 from taskfair.metrics import fairness_report
-from taskfair.models import state_fingerprint
-from taskfair.pixels import cached_decode
+from taskfair.models import cached_decode, state_fingerprint
 from taskfair.progress import Progress
 from taskfair.sweep.keys import (
     PointKeys,
@@ -69,9 +68,9 @@ class Evaluator:
     compile:
         Evaluate through ``torch.compile(model, dynamic=True)`` (opt-in; see below).
     pixel_cache:
-        Images only: a file (:data:`taskfair.pixels.PIXELS_FILE` in a bundle) where the
+        Images only: a file (:data:`taskfair.models.PIXELS_FILE` in a bundle) where the
         decoded uint8 pixels of every row of ``frame`` are kept across processes
-        (:func:`taskfair.pixels.cached_decode`); None decodes in memory only.
+        (:func:`taskfair.models.cached_decode`); None decodes in memory only.
 
     Each split is encoded once, on first use. ``n_evaluations`` counts (setting, split)
     evaluations, so callers can check what a cache saved.

@@ -20,8 +20,7 @@ import pandas as pd
 
 from taskfair.data import SPLITS
 from taskfair.io import safe_child, sha256_file
-from taskfair.models import resolve_dtype
-from taskfair.pixels import PIXELS_FILE
+from taskfair.models import PIXELS_FILE, resolve_dtype
 from taskfair.sweep.settings import Setting
 
 __all__ = [

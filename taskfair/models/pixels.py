@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from taskfair.io import atomic_path
 from taskfair.progress import Progress
@@ -59,8 +61,6 @@ def pixel_key(spec: dict, paths: Sequence[str]) -> str:
 def load_pixels(path: str | os.PathLike, key: str, n: int, size: int) -> torch.Tensor | None:
     """The cached uint8 ``(n, 3, size, size)`` pixels at ``path`` when its key matches,
     else None (missing, unreadable, another key, another shape)."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.is_file():
         return None
@@ -78,8 +78,6 @@ def load_pixels(path: str | os.PathLike, key: str, n: int, size: int) -> torch.T
 
 def save_pixels(path: str | os.PathLike, pixels: torch.Tensor, key: str) -> bool:
     """Write uint8 ``pixels`` with ``key`` atomically; False when the folder is not writable."""
-    from safetensors.torch import save_file
-
     if pixels.dtype != torch.uint8:
         raise ValueError(f"Only uint8 pixels are cached, not {pixels.dtype}.")
     try:
@@ -99,7 +97,7 @@ def cached_decode(
     """``preprocessor.decode(paths)`` (uint8 ``(n, 3, S, S)``), read from ``cache_path``
     when it holds these paths under this preprocessor, else decoded and written there.
 
-    ``preprocessor`` is a :class:`taskfair.vision.ImagePreprocessor` (``decode``,
+    ``preprocessor`` is a :class:`taskfair.models.ImagePreprocessor` (``decode``,
     ``to_spec``, ``image_size``). With a valid cache no image file is opened.
     """
     paths = [str(p) for p in paths]
