@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tiny_models import tiny_bert
 
-from taskfair import bench
+from taskfair.bench import driver as bench
 
 KEYS = (
     "naive_s_per_lambda",

@@ -114,7 +114,7 @@ def _round_trip(model, merged: dict, folder: Path):
 
 
 def _phase_naive(spec: dict, lams: list[float], out_dir: Path) -> dict:
-    from taskfair.bench import _max_rss_mb, _PeakRss, _sync
+    from taskfair.bench.driver import _max_rss_mb, _PeakRss, _sync
     from taskfair.evaluate import encode
     from taskfair.models import logits_of
 
@@ -159,7 +159,7 @@ def _phase_naive(spec: dict, lams: list[float], out_dir: Path) -> dict:
 
 def _phase_ours(spec: dict, lams: list[float], grid: list[float], out_dir: Path) -> dict:
     from taskfair import vision
-    from taskfair.bench import _PeakRss, _sync
+    from taskfair.bench.driver import _PeakRss, _sync
     from taskfair.preview import InterpolationPreview, PreviewScorer, measure_error
     from taskfair.sweep import Evaluator, task_addition_settings
 
@@ -249,7 +249,7 @@ def _run_phase(phase: str, spec: dict, lams, grid, out_dir: Path, timeout: float
     cmd = [
         sys.executable,
         "-m",
-        "taskfair.bench_vision",
+        "taskfair.bench.image",
         "--phase",
         phase,
         "--spec",
@@ -262,7 +262,7 @@ def _run_phase(phase: str, spec: dict, lams, grid, out_dir: Path, timeout: float
         str(out_dir),
     ]
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
@@ -271,7 +271,7 @@ def _run_phase(phase: str, spec: dict, lams, grid, out_dir: Path, timeout: float
 
 
 def _phase_main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m taskfair.bench_vision")
+    p = argparse.ArgumentParser(prog="python -m taskfair.bench.image")
     p.add_argument("--phase", required=True, choices=["naive", "ours"])
     p.add_argument("--spec", required=True)
     p.add_argument("--lams", required=True)
@@ -295,7 +295,7 @@ def _phase_main(argv=None) -> int:
 
 def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress=print) -> dict:
     """(a), (b), (c) on an image bundle (``spec["path"]``); the JSON-able result dict."""
-    from taskfair.bench import matmul_gflops
+    from taskfair.bench.driver import matmul_gflops
 
     if rows is None and not quick:
         from taskfair.bundle import Bundle

@@ -501,7 +501,7 @@ def _run_phase(phase: str, spec: dict, lams, grid, out_dir: Path, timeout: float
     cmd = [
         sys.executable,
         "-m",
-        "taskfair.bench",
+        "taskfair.bench.driver",
         "--phase",
         phase,
         "--spec",
@@ -514,7 +514,7 @@ def _run_phase(phase: str, spec: dict, lams, grid, out_dir: Path, timeout: float
         str(out_dir),
     ]
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = (
         root + os.pathsep + env.get("PYTHONPATH", "") if env.get("PYTHONPATH") else root
     )
@@ -525,7 +525,7 @@ def _run_phase(phase: str, spec: dict, lams, grid, out_dir: Path, timeout: float
 
 
 def _phase_main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m taskfair.bench")
+    p = argparse.ArgumentParser(prog="python -m taskfair.bench.driver")
     p.add_argument("--phase", required=True, choices=["naive", "ours"])
     p.add_argument("--spec", required=True)
     p.add_argument("--lams", required=True)
@@ -736,7 +736,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from taskfair import bench_vision
+    from taskfair.bench import image as bench_vision
 
     if args.bundle and not args.synthetic and bench_vision.is_image_bundle(args.bundle):
         return bench_vision.run(args)  # same columns, image equivalents (decode, conv FLOPs)

@@ -1,0 +1,1 @@
+"""``python -m taskfair bench``: the paper's per-λ pipeline against ours, text and images."""
