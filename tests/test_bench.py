@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tiny_models import tiny_bert
 
-from taskfair.bench import driver as bench
+from taskfair import bench
 
 KEYS = (
     "naive_s_per_lambda",
@@ -24,7 +24,7 @@ KEYS = (
 
 def test_flops_formula_counts_real_tokens():
     model = tiny_bert()  # 2 layers, d = 32
-    shape = bench._model_shape(model)
+    shape = bench.encoder_shape(model)
     assert shape["layers"] == 2 and shape["hidden"] == 32
     assert shape["p_head"] == 32 * 32 + 32 + 32 * 2 + 2  # pooler + classifier
     one = bench.encoder_flops(model, [10])
