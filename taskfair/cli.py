@@ -20,7 +20,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("taskfair.build", "train base, FFT, LoRA and per-subgroup vectors into a bundle"),
     "sweep": ("taskfair.sweep", "evaluate lambda grids exactly (cached) on a bundle"),
-    "bench": ("taskfair.bench", "benchmark the paper's per-lambda pipeline against ours"),
+    "bench": ("taskfair.bench.command", "benchmark the paper's per-lambda pipeline against ours"),
     "export-viewer": (
         "taskfair.viewer",
         "sweep a bundle and copy it for the hosted read-only viewer",

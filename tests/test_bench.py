@@ -24,7 +24,7 @@ KEYS = (
 
 def test_flops_formula_counts_real_tokens():
     model = tiny_bert()  # 2 layers, d = 32
-    shape = bench._model_shape(model)
+    shape = bench.encoder_shape(model)
     assert shape["layers"] == 2 and shape["hidden"] == 32
     assert shape["p_head"] == 32 * 32 + 32 + 32 * 2 + 2  # pooler + classifier
     one = bench.encoder_flops(model, [10])
