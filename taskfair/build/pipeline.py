@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from taskfair.build.config import BuildConfig, load_config
 from taskfair.bundle import FORMAT_VERSION, MANIFEST, RESERVED_NAMES
-from taskfair.config import BuildConfig, load_config
 from taskfair.errors import BuildError
 from taskfair.io import atomic_path, atomic_write_json, safe_child, sha256_file
 from taskfair.progress import Progress, report
@@ -50,7 +50,6 @@ __all__ = [
 EVAL_FILE = "eval.parquet"
 BASE_DIR = "base"
 _LOCK = ".build.lock"
-
 
 
 @dataclass
@@ -334,7 +333,7 @@ def _echo(echo: Callable[[str], None] | None, text: str) -> None:
 
 
 def _hparams(cfg: BuildConfig, epochs: int):
-    from taskfair.train import HParams
+    from taskfair.build.train import HParams
 
     return HParams(
         lr=cfg.lr,
@@ -374,9 +373,7 @@ def build_bundle(
 
 
 def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -> BuildResult:
-    from taskfair.evaluate import encode
-    from taskfair.models import load_base, load_model, resolve_device, save_base
-    from taskfair.train import (
+    from taskfair.build.train import (
         LoraHParams,
         Rows,
         TrainResult,
@@ -385,6 +382,8 @@ def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -
         lora_finetune,
         subset_encoded,
     )
+    from taskfair.evaluate import encode
+    from taskfair.models import load_base, load_model, resolve_device, save_base
     from taskfair.vectors import TaskVector, read_header
 
     result = BuildResult(root=root, manifest={})

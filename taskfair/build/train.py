@@ -67,7 +67,6 @@ CONV_FAMILIES: tuple[tuple[str, ...], ...] = (("_expand_conv", "_project_conv"),
 HEAD_NAMES: tuple[str, ...] = ("pre_classifier", "classifier", "score", "_fc")
 
 
-
 @dataclass
 class Rows:
     """Encoded inputs with their labels: ``labels`` int64 ``(n,)`` in {0, 1}."""

@@ -53,7 +53,6 @@ _NOT_HASHED = ("device", "eval_batch_size", "name")
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 
 
-
 def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
     return ConfigError(f"config field {field_name!r}: {problem}. {fix}")
 

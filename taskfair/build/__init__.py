@@ -1,0 +1,39 @@
+"""Building a bundle: config, training, the resumable build pipeline."""
+
+from taskfair.build.config import BuildConfig, DatasetConfig, load_config
+from taskfair.build.pipeline import BuildResult, build_bundle, stratified_sample
+from taskfair.build.train import (
+    HParams,
+    LoraHParams,
+    Rows,
+    detect_head_modules,
+    detect_lora_targets,
+    evaluate_rows,
+    find_blocks,
+    finetune,
+    freeze_for,
+    lora_finetune,
+)
+from taskfair.errors import BuildError, ConfigError, TrainError
+
+__all__ = [
+    "BuildConfig",
+    "BuildError",
+    "BuildResult",
+    "ConfigError",
+    "DatasetConfig",
+    "HParams",
+    "LoraHParams",
+    "Rows",
+    "TrainError",
+    "build_bundle",
+    "detect_head_modules",
+    "detect_lora_targets",
+    "evaluate_rows",
+    "find_blocks",
+    "finetune",
+    "freeze_for",
+    "load_config",
+    "lora_finetune",
+    "stratified_sample",
+]
