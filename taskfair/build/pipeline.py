@@ -373,15 +373,8 @@ def build_bundle(
 
 
 def _build(cfg, root, manifest, dataset, progress, echo, on_artifact, t_start) -> BuildResult:
-    from taskfair.build.train import (
-        LoraHParams,
-        Rows,
-        TrainResult,
-        evaluate_rows,
-        finetune,
-        lora_finetune,
-        subset_encoded,
-    )
+    from taskfair.build.rows import Rows, evaluate_rows, subset_encoded
+    from taskfair.build.train import LoraHParams, TrainResult, finetune, lora_finetune
     from taskfair.evaluate import encode
     from taskfair.models import load_base, load_model, resolve_device, save_base
     from taskfair.vectors import TaskVector, read_header
