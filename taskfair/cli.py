@@ -19,7 +19,7 @@ __all__ = ["main", "COMMANDS"]
 # name -> (module providing configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": (
-        "taskfair.build.pipeline",
+        "taskfair.build.command",
         "train base, FFT, LoRA and per-subgroup vectors into a bundle",
     ),
     "sweep": ("taskfair.sweep", "evaluate lambda grids exactly (cached) on a bundle"),
