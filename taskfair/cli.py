@@ -18,7 +18,10 @@ __all__ = ["main", "COMMANDS"]
 
 # name -> (module providing configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "build": ("taskfair.build", "train base, FFT, LoRA and per-subgroup vectors into a bundle"),
+    "build": (
+        "taskfair.build.command",
+        "train base, FFT, LoRA and per-subgroup vectors into a bundle",
+    ),
     "sweep": ("taskfair.sweep", "evaluate lambda grids exactly (cached) on a bundle"),
     "bench": ("taskfair.bench.command", "benchmark the paper's per-lambda pipeline against ours"),
     "export-viewer": (

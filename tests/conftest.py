@@ -51,8 +51,7 @@ def tiny_bundle(tmp_path_factory, hatexplain_csv) -> Path:
     """A tiny, complete bundle (``configs/tiny.yaml``: packaged MiniLM on HateXplain,
     attribute ``target``, 48 training rows, 40 val + 60 test eval rows with every group
     present), built once per test session. Treat it as read-only."""
-    from taskfair.build import build_bundle
-    from taskfair.config import load_config
+    from taskfair.build import build_bundle, load_config
 
     cfg = load_config(ROOT / "configs" / "tiny.yaml")
     options = dict(cfg.dataset.options, path=str(hatexplain_csv))
@@ -82,8 +81,7 @@ def tiny_image_bundle(tmp_path_factory, utkface_dir) -> Path:
     """A tiny, complete image bundle (``configs/tiny-vision.yaml``: packaged
     EfficientNet-Lite0 on UTKFace at 64 px, label age >= 30, attribute ``gender``, 48
     training faces, 40 val + 60 test eval rows), built once per test session. Read-only."""
-    from taskfair.build import build_bundle
-    from taskfair.config import load_config
+    from taskfair.build import build_bundle, load_config
 
     cfg = load_config(ROOT / "configs" / "tiny-vision.yaml")
     options = dict(cfg.dataset.options, path=str(utkface_dir))

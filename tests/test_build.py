@@ -14,9 +14,16 @@ import tiny_models
 import yaml
 
 from taskfair import cli
-from taskfair.build import BuildError, build_bundle, stratified_sample
+from taskfair.build import (
+    BuildConfig,
+    BuildError,
+    ConfigError,
+    DatasetConfig,
+    build_bundle,
+    load_config,
+    stratified_sample,
+)
 from taskfair.bundle import Bundle, BundleError
-from taskfair.config import BuildConfig, ConfigError, DatasetConfig, load_config
 from taskfair.io import sha256_file
 from taskfair.models import ModelLoadError
 from taskfair.vectors import read_header

@@ -56,7 +56,7 @@ def _encoded(n: int, size: int, seed: int = 0) -> EncodedImages:
 
 
 def _rows(n: int, size: int, seed: int = 0):
-    from taskfair.train import Rows
+    from taskfair.build import Rows
 
     labels = torch.Generator().manual_seed(seed + 1)
     y = torch.randint(0, 2, (n,), generator=labels).numpy()
@@ -160,8 +160,8 @@ def test_utkface_threshold_groups_and_stratified_split(utkface_dir, threshold):
 
 
 def test_hf_vit_folder_detected_as_image_with_seeded_head_and_exact_round_trip(tmp_path):
+    from taskfair.build import detect_head_modules, detect_lora_targets
     from taskfair.models import load_base, load_model, save_base
-    from taskfair.train import detect_head_modules, detect_lora_targets
 
     folder = _tiny_vit_folder(tmp_path / "vit", num_labels=5)  # the checkpoint's head: 5 classes
     handle = load_model(str(folder), head_seed=3)
@@ -190,8 +190,8 @@ def test_hf_vit_folder_detected_as_image_with_seeded_head_and_exact_round_trip(t
 
 
 def test_merge_invariants_on_a_tiny_vit(tmp_path):
+    from taskfair.build import HParams, Rows, finetune
     from taskfair.models import load_model
-    from taskfair.train import HParams, Rows, finetune
 
     handle = load_model(str(_tiny_vit_folder(tmp_path / "vit")), head_seed=0)
     gen = torch.Generator().manual_seed(0)
@@ -203,7 +203,7 @@ def test_merge_invariants_on_a_tiny_vit(tmp_path):
 
 
 def test_cnn_vector_holds_batchnorm_statistics_and_lambda_one_reproduces_them():
-    from taskfair.train import HParams, finetune
+    from taskfair.build import HParams, finetune
 
     torch.manual_seed(0)
     base = EfficientNetLite0(num_classes=2).eval()
@@ -222,7 +222,7 @@ def test_cnn_vector_holds_batchnorm_statistics_and_lambda_one_reproduces_them():
 
 
 def test_frozen_layers_keep_their_batchnorm_statistics():
-    from taskfair.train import HParams, finetune
+    from taskfair.build import HParams, finetune
 
     torch.manual_seed(0)
     base = EfficientNetLite0(num_classes=2).eval()
@@ -237,7 +237,7 @@ def test_frozen_layers_keep_their_batchnorm_statistics():
 
 
 def test_lora_on_the_cnn_adapts_pointwise_convs_and_trains_the_head():
-    from taskfair.train import HParams, LoraHParams, detect_lora_targets, lora_finetune
+    from taskfair.build import HParams, LoraHParams, detect_lora_targets, lora_finetune
 
     torch.manual_seed(0)
     base = EfficientNetLite0(num_classes=2).eval()

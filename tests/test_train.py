@@ -8,9 +8,7 @@ import pytest
 import tiny_models
 import torch
 
-from taskfair.evaluate import EncodedText, predict_encoded
-from taskfair.merge import Merger
-from taskfair.train import (
+from taskfair.build import (
     HParams,
     LoraHParams,
     Rows,
@@ -23,6 +21,8 @@ from taskfair.train import (
     freeze_for,
     lora_finetune,
 )
+from taskfair.evaluate import EncodedText, predict_encoded
+from taskfair.merge import Merger
 from taskfair.vectors import TaskVector
 
 BUILDERS = {

@@ -172,7 +172,7 @@ def curve_preview(
     group: str | None = None,
     cache: SweepCache | None = None,
 ):
-    """An :class:`~taskfair.preview.InterpolationPreview` over a global-λ (or injection) curve.
+    """An :class:`~taskfair.sweep.InterpolationPreview` over a global-λ (or injection) curve.
 
     Its grid points are evaluated exactly (or read from ``cache``); between them the
     preview interpolates the per-example logits.
@@ -201,7 +201,7 @@ def interpolation_error(
     cached like any point). ``holdout="leave_one_out"``: each interior grid point is
     predicted from its two neighbours, i.e. across twice the grid spacing, and compared
     with its exact value: free (no new evaluation) and pessimistic. Returns
-    :func:`taskfair.preview.measure_error`'s dict plus ``scheme``, ``method``, ``split``.
+    :func:`taskfair.sweep.measure_error`'s dict plus ``scheme``, ``method``, ``split``.
     """
     if lams is None:
         lams = LAMBDA_GRID if method == "task_addition" else INJECTION_GRID
@@ -262,7 +262,7 @@ def first_order_error(
 
     ``anchor`` and ``points`` are per-vector coefficients as given to the merger under
     ``normalize``; the held-out ``points`` are evaluated exactly (and cached as
-    ``per_vector`` points). Returns :func:`taskfair.preview.measure_error`'s dict plus
+    ``per_vector`` points). Returns :func:`taskfair.sweep.measure_error`'s dict plus
     ``anchor``, ``setup_s`` (the anchor's evaluation and its JVPs) and ``scheme``.
     """
     anchor_setting = Setting("per_vector", None, normalize, anchor)

@@ -24,6 +24,7 @@ Example (``configs/demo.yaml``)::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -33,10 +34,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from taskfair.errors import ConfigError
 
 __all__ = [
-    "ConfigError",
     "DatasetConfig",
     "LoraConfig",
     "EvalRows",
@@ -51,7 +53,6 @@ __all__ = [
 _NOT_HASHED = ("device", "eval_batch_size", "name")
 
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
-
 
 
 def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
@@ -297,6 +298,15 @@ class BuildConfig:
     def train_layers_n(self) -> int | None:
         return parse_train_layers(self.train_layers)
 
+    def epochs_for(self, kind: str) -> int:
+        """Epochs of a run of ``kind`` (``fft`` | ``lora`` | ``subgroup``): ``lora.epochs``
+        and ``group_epochs`` override ``epochs`` when set."""
+        if kind == "lora":
+            return self.lora.epochs or self.epochs
+        if kind == "subgroup":
+            return self.group_epochs or self.epochs
+        return self.epochs
+
     def to_dict(self) -> dict:
         """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back."""
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -342,8 +352,6 @@ def _known(data: Mapping, cls, prefix: str | None) -> dict:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        import difflib
-
         where = f"{prefix}." if prefix else ""
         hints = []
         for k in unknown:
@@ -371,8 +379,6 @@ def _known(data: Mapping, cls, prefix: str | None) -> dict:
 
 def load_config(path: str | os.PathLike) -> BuildConfig:
     """Read a YAML build config; any problem raises :class:`ConfigError`."""
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"No config file at {p}: give a YAML file such as configs/demo.yaml.")

@@ -1,0 +1,215 @@
+"""Build a bundle: a base model and a grouped dataset -> base, eval rows, task vectors.
+
+:func:`build_bundle` runs these steps, in order, into ``out`` (layout in
+``docs/ARCHITECTURE.md``):
+
+========== ===================================================================
+data       load the dataset and check attribute, groups and group sizes; a refusal
+           writes nothing. A complete bundle whose files are all intact ends here.
+manifest   ``manifest.json`` with ``complete: false`` and the config hash, first, so
+           that a folder is never resumed or overwritten by a different config
+base       ``base/``: the base model with its seeded classification head
+eval       ``eval.parquet``: the val and test rows the bundle is evaluated on
+           (stratified, deterministic, capped by ``eval_rows``)
+seed-S/…   per seed: ``fft`` (all training rows, capped), ``lora`` (peft, merged)
+           and one vector per subgroup (that group's training rows only), each with
+           its training log
+results    test accuracy of base, FFT, ... and the majority-class baseline, computed
+           after training and never fed back into it; then ``complete: true``
+========== ===================================================================
+
+The artifact steps (base, eval, each vector) are :mod:`taskfair.build.steps`: each one
+is skipped when its files are recorded and intact, and otherwise built, written
+atomically and recorded with its sha256 and its time as soon as it exists, so a rerun of
+the same command resumes at the first missing artifact. Epoch selection uses validation
+rows only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from taskfair.build.config import BuildConfig
+from taskfair.build.dataset import dataset_section, load_checked, majority_label
+from taskfair.build.manifest import (
+    ManifestWriter,
+    check_out,
+    check_same_data,
+    folder_lock,
+    intact,
+    new_manifest,
+    read_manifest,
+)
+from taskfair.build.rows import evaluate_rows
+from taskfair.build.sampling import train_samples
+from taskfair.build.steps import (
+    BaseStep,
+    BuildState,
+    EvalStep,
+    Inputs,
+    Step,
+    VectorStep,
+    vector_steps,
+)
+from taskfair.data import Dataset
+from taskfair.models import resolve_device
+from taskfair.progress import Progress
+
+__all__ = ["BuildResult", "build_bundle"]
+
+
+@dataclass
+class BuildResult:
+    """What a build call did: ``trained`` lists the artifacts made in this call
+    (``base``, ``eval``, ``seed-S/<name>``), ``skipped`` those found intact."""
+
+    root: Path
+    manifest: dict
+    trained: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def build_bundle(
+    config: BuildConfig,
+    out: str | os.PathLike,
+    *,
+    dataset: Dataset | None = None,
+    progress: Progress | None = None,
+    echo: Callable[[str], None] | None = None,
+    on_artifact: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build (or resume) the bundle of ``config`` in ``out``; see the module docstring.
+
+    ``dataset``: an already loaded :class:`taskfair.data.Dataset` (else the config's is
+    loaded). ``progress(done, total, message)`` advances over training examples of the
+    runs still to do. ``echo`` receives human-readable status lines. ``on_artifact(key)``
+    is called after each artifact is recorded (tests inject interruptions there).
+    """
+    t_start = time.perf_counter()
+    root = Path(out)
+    found = read_manifest(root)
+    check_out(root, found, config)
+    echo = echo if echo is not None else _silent
+    with folder_lock(root):
+        result = BuildResult(root=root, manifest={})
+        # -- data: checked before anything is written
+        ds, groups = load_checked(config, dataset)
+        echo(ds.summary())
+        data = dataset_section(ds, config, groups)
+        check_same_data(root, found, data["fingerprint"])
+        if _complete_and_intact(root, found, echo):
+            result.manifest, result.skipped = found, ["all"]
+            return result
+        # -- manifest: complete=false + config hash, before anything else is written
+        vectors = vector_steps(config, groups)
+        manifest = new_manifest(config, root, found, data, [v.entry() for v in vectors])
+        writer = ManifestWriter(root, manifest, result.trained, t_start, on_artifact)
+        writer.save()
+        device = resolve_device(None if config.device == "auto" else config.device)
+        state = BuildState(config, root, ds, groups, writer, device, echo, progress)
+        # -- base, eval, vectors, results
+        _build(state, vectors, result)
+        result.manifest = manifest
+        result.seconds = time.perf_counter() - t_start
+        return result
+
+
+def _silent(text: str) -> None:
+    pass
+
+
+def _complete_and_intact(root: Path, found: dict | None, echo: Callable[[str], None]) -> bool:
+    """Whether the bundle in ``root`` is complete with every recorded file intact."""
+    if found is None or not found.get("complete"):
+        return False
+    artifacts = found.get("artifacts", {})
+    if all(intact(root, rel, artifacts) for rel in artifacts):
+        echo(f"{root}: already complete and intact; nothing to do.")
+        return True
+    echo(f"{root}: complete but some files are missing or changed; rebuilding them.")
+    return False
+
+
+def _build(state: BuildState, vectors: list[VectorStep], result: BuildResult) -> None:
+    """The artifact steps in order, then the results; ``complete: true`` at the end."""
+    cfg, m = state.cfg, state.m
+    # Groundwork first, each built as soon as it is found missing: every vector is
+    # relative to the base, and whether a vector on disk still holds depends on it.
+    for step in (BaseStep(), EvalStep()):
+        if not _reuse(state, step, result):
+            _run(state, step)
+    state.samples = train_samples(state.ds, cfg, state.groups)
+    m["dataset"]["train_rows_used"] = {k: len(v) for k, v in state.samples.items()}
+    m["dataset"]["majority_label"] = majority_label(state.ds)
+    # The vectors: check them all, then encode once every row the missing ones need.
+    todo = [step for step in vectors if not _reuse(state, step, result)]
+    state.writer.save()
+    if todo or "test_accuracy" not in m["results"].get("base", {}):
+        state.inputs = Inputs(state, todo)
+    state.work_total = sum(step.work(state) for step in todo)
+    if todo:
+        keys = ", ".join(step.key for step in todo)
+        state.echo(f"training {len(todo)} run(s) on {state.device}: {keys}")
+    for step in todo:
+        _run(state, step)
+    _results(state)
+    m["complete"] = True
+    state.writer.save()
+
+
+def _reuse(state: BuildState, step: Step, result: BuildResult) -> bool:
+    if step.reuse(state):
+        result.skipped.append(step.key)
+        return True
+    return False
+
+
+def _run(state: BuildState, step: Step) -> None:
+    t0 = time.perf_counter()
+    files = step.run(state)
+    state.writer.record(step.key, files, time.perf_counter() - t0)
+    message = step.done_message(state)
+    if message:
+        state.echo(message)
+
+
+def _results(state: BuildState) -> None:
+    """The manifest's ``results``: base and majority-baseline test accuracy (evaluated
+    when anything was trained or they are missing), and the FFT summary over seeds."""
+    cfg, m = state.cfg, state.m
+    results = m["results"]
+    if state.inputs is not None:
+        t0 = time.perf_counter()
+        majority = m["dataset"]["majority_label"]
+        test = state.inputs.test
+        base_m = evaluate_rows(state.handle.model, test, cfg.eval_batch_size)
+        results["base"] = {"test_accuracy": base_m["accuracy"], "test_loss": base_m["loss"]}
+        results["majority"] = {
+            "label": majority,
+            "test_accuracy": float((test.labels == majority).mean()),
+        }
+        m["timings"]["results"] = round(time.perf_counter() - t0, 3)
+    vec_results = results.get("vectors", {})
+    ffts = [
+        vec_results[f"seed-{s}/fft"]["test_accuracy"]
+        for s in cfg.seeds
+        if f"seed-{s}/fft" in vec_results
+    ]
+    results["fft_test_accuracy"] = float(np.mean(ffts)) if ffts else None
+    results["majority_test_accuracy"] = results["majority"]["test_accuracy"]
+    results["base_test_accuracy"] = results["base"]["test_accuracy"]
+    results["fft_beats_majority"] = (
+        bool(ffts) and results["fft_test_accuracy"] > results["majority_test_accuracy"]
+    )
+    results["test_rows"] = int(m["eval"]["rows"].get("test", 0))
+    results["note"] = (
+        "test metrics are computed on eval.parquet's test rows after training; "
+        "epoch selection used validation rows only"
+    )

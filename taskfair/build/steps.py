@@ -1,0 +1,405 @@
+"""The steps of a build, each one artifact: the base, the evaluation rows, each vector.
+
+A step answers two questions. ``reuse(state)``: is my artifact recorded and intact? If
+so it takes from it what later steps need (the base model, the eval rows) and the
+build skips it. ``run(state)``: build the artifact and return the files to record.
+Steps share one :class:`BuildState`; :mod:`taskfair.build.pipeline` runs them in order
+and records each one's files and time as soon as it finishes.
+
+A new kind of artifact is a new step class here and one entry in the pipeline's list.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from taskfair.build.config import BuildConfig
+from taskfair.build.manifest import BASE_DIR, EVAL_FILE, ManifestWriter
+from taskfair.build.rows import Rows, evaluate_rows, subset_encoded
+from taskfair.build.sampling import eval_sample
+from taskfair.build.train import HParams, LoraHParams, TrainResult, finetune, lora_finetune
+from taskfair.data import Dataset
+from taskfair.evaluate import encode
+from taskfair.io import atomic_path, atomic_write_json
+from taskfair.models import ModelHandle, keep_decoded, load_base, load_model, save_base
+from taskfair.progress import Progress, report
+from taskfair.vectors import TaskVector, read_header
+
+__all__ = ["BuildState", "Inputs", "Step", "BaseStep", "EvalStep", "VectorStep", "vector_steps"]
+
+
+@dataclass
+class BuildState:
+    """What the steps of one build share. The first block is known when the build
+    starts; ``handle``/``fingerprint`` are set by the base step, ``eval_frame`` by the
+    eval step, ``samples`` (training rows by vector name) before the vectors are planned,
+    ``inputs`` before the first vector trains."""
+
+    cfg: BuildConfig
+    root: Path
+    ds: Dataset
+    groups: list[str]
+    writer: ManifestWriter
+    device: torch.device
+    echo: Callable[[str], None]
+    progress: Progress | None = None
+    handle: ModelHandle | None = None
+    fingerprint: str | None = None
+    eval_frame: pd.DataFrame | None = None
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
+    inputs: Inputs | None = None
+    work_total: int = 0  # training examples (rows x epochs) of the vectors still to build
+    work_done: int = 0
+
+    @property
+    def m(self) -> dict:
+        """The manifest being written."""
+        return self.writer.m
+
+
+class Step:
+    """One artifact of the bundle; see the module docstring."""
+
+    key: str = ""
+
+    def reuse(self, state: BuildState) -> bool:
+        raise NotImplementedError
+
+    def run(self, state: BuildState) -> list[str]:
+        raise NotImplementedError
+
+    def work(self, state: BuildState) -> int:
+        """Training examples this step processes, for the build's progress bar."""
+        return 0
+
+    def done_message(self, state: BuildState) -> str | None:
+        """A status line for the console once the step is recorded."""
+        return None
+
+
+# --------------------------------------------------------------------------- groundwork
+
+
+class BaseStep(Step):
+    """``base/``: the base model with its seeded classification head. Every vector is
+    relative to it, so a base rebuilt differently invalidates every vector."""
+
+    key = "base"
+
+    def _rels(self, state: BuildState) -> list[str]:
+        return sorted(k for k in state.writer.artifacts if k.startswith(BASE_DIR + "/"))
+
+    def reuse(self, state: BuildState) -> bool:
+        recorded = state.m["base"].get("fingerprint")
+        rels = self._rels(state)
+        if not (rels and recorded and all(state.writer.intact(rel) for rel in rels)):
+            return False
+        # Resume from the base on disk: the vectors already built are relative to it.
+        state.handle = load_base(state.root / BASE_DIR, device=state.device)
+        state.fingerprint = recorded
+        return True
+
+    def run(self, state: BuildState) -> list[str]:
+        cfg, root, m = state.cfg, state.root, state.m
+        recorded = m["base"].get("fingerprint")
+        state.writer.forget(self._rels(state))
+        state.handle = load_model(
+            cfg.model,
+            device=state.device,
+            head_seed=cfg.head_seed,
+            max_length=cfg.max_length,
+            image_size=cfg.image_size,
+        )
+        state.echo(f"base: {cfg.model} with a head seeded by {cfg.head_seed} -> {root / BASE_DIR}")
+        state.fingerprint = save_base(state.handle, root / BASE_DIR)
+        if recorded and recorded != state.fingerprint:
+            # A different base (e.g. another version of the packaged model): every vector
+            # built so far points the wrong way from it, so all are rebuilt.
+            state.writer.forget(
+                [k for k in state.writer.artifacts if k.startswith(("vectors/", "logs/"))]
+            )
+            m["results"] = {}
+        m["base"] = {"path": BASE_DIR, "fingerprint": state.fingerprint}
+        m["model"] = dict(state.handle.spec, fingerprint=state.fingerprint)
+        return sorted(
+            p.relative_to(root).as_posix() for p in (root / BASE_DIR).rglob("*") if p.is_file()
+        )
+
+
+class EvalStep(Step):
+    """``eval.parquet``: the val and test rows sweeps evaluate (and training selects
+    epochs on), stratified and capped by ``eval_rows``."""
+
+    key = "eval"
+
+    def reuse(self, state: BuildState) -> bool:
+        if not state.writer.intact(EVAL_FILE):
+            return False
+        # The rows on disk are the ones sweeps will use: train-time validation uses them too.
+        frame = pd.read_parquet(state.root / EVAL_FILE)
+        image_root = state.m["eval"].get("image_root")
+        if state.ds.modality == "image" and image_root:
+            frame["image"] = [str(Path(image_root) / p) for p in frame["image"]]
+        state.eval_frame = frame
+        return True
+
+    def run(self, state: BuildState) -> list[str]:
+        cfg = state.cfg
+        frame = state.eval_frame = eval_sample(state.ds, cfg)
+        to_write, image_root = frame, None
+        if state.ds.modality == "image":
+            # Relative paths under one root keep the bundle movable with its images.
+            image_root = os.path.commonpath(list(frame["image"]))
+            to_write = frame.assign(image=[os.path.relpath(p, image_root) for p in frame["image"]])
+        with atomic_path(state.root / EVAL_FILE) as tmp:
+            to_write.to_parquet(tmp, index=False)
+        state.m["eval"] = {
+            "path": EVAL_FILE,
+            "rows": {s: int((frame["split"] == s).sum()) for s in ("val", "test")},
+            "image_root": image_root,
+            "sampling": f"stratified by label x {cfg.attribute}, data_seed {cfg.data_seed}",
+        }
+        return [EVAL_FILE]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class Inputs:
+    """Every row the pending vectors and the final evaluation need, encoded once: the
+    bundle's eval rows (``val``, ``test``) and the union of the pending runs' training
+    rows. Image builds also keep the decoded eval pixels as the bundle's pixel cache."""
+
+    def __init__(self, state: BuildState, todo: list[VectorStep]):
+        ds, cfg, handle, frame = state.ds, state.cfg, state.handle, state.eval_frame
+        content = ds.content_column
+        need = np.unique(np.concatenate([state.samples[s.name] for s in todo])) if todo else []
+        self._eval_split = frame["split"].to_numpy()
+        self._eval_groups = frame[cfg.attribute]
+        self._eval = encode(handle.processor, frame[content].tolist(), ds.modality, cfg.max_length)
+        if ds.modality == "image":
+            # The dashboard's evaluator then reads these pixels instead of decoding again.
+            keep_decoded(state.root, handle.processor, frame[content].tolist(), self._eval)
+        self._train = (
+            encode(
+                handle.processor, ds.frame.loc[need, content].tolist(), ds.modality, cfg.max_length
+            )
+            if len(need)
+            else None
+        )
+        self._pos = {int(i): k for k, i in enumerate(need)}
+        self._labels_eval = frame["label"].to_numpy()
+        self._train_labels = ds.frame["label"]
+        self.val = self._eval_rows(
+            np.flatnonzero(self._eval_split == "val"),
+            "the validation rows (eval.parquet, split val)",
+        )
+        self.test = self._eval_rows(np.flatnonzero(self._eval_split == "test"), "test")
+
+    def _eval_rows(self, idx: np.ndarray, description: str) -> Rows:
+        return Rows(subset_encoded(self._eval, idx), self._labels_eval[idx], description)
+
+    def group_val(self, group: str) -> Rows | None:
+        """The validation rows of ``group`` (``None`` when the eval rows hold none)."""
+        val_idx = np.flatnonzero(self._eval_split == "val")
+        in_group = val_idx[(self._eval_groups.iloc[val_idx] == group).fillna(False).to_numpy()]
+        if not len(in_group):
+            return None
+        return self._eval_rows(in_group, f"the validation rows of group {group!r}")
+
+    def train(self, idx: np.ndarray, description: str) -> Rows:
+        """The training rows ``idx`` (labels of the dataset's frame)."""
+        return Rows(
+            subset_encoded(self._train, np.array([self._pos[int(i)] for i in idx], dtype=int)),
+            self._train_labels.loc[idx].to_numpy(),
+            description,
+        )
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+def _hparams(cfg: BuildConfig, epochs: int) -> HParams:
+    return HParams(
+        lr=cfg.lr,
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        max_grad_norm=cfg.max_grad_norm,
+        train_layers=cfg.train_layers_n,
+        log_every=cfg.log_every,
+    )
+
+
+def _lora_hparams(cfg: BuildConfig) -> LoraHParams:
+    return LoraHParams(
+        r=cfg.lora.r,
+        alpha=cfg.lora.alpha,
+        dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        modules_to_save=cfg.lora.modules_to_save,
+    )
+
+
+@dataclass
+class VectorStep(Step):
+    """One task vector and its training log: ``kind`` ``fft`` (all training rows,
+    capped), ``lora`` (the same rows, peft, merged) or ``subgroup`` (``group``'s
+    training rows only, epoch selected on that group's validation rows)."""
+
+    name: str
+    kind: str  # fft | lora | subgroup
+    group: str | None
+    seed: int
+    _message: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"seed-{self.seed}/{self.name}"
+
+    @property
+    def vector_path(self) -> str:
+        return f"vectors/seed-{self.seed}/{self.name}.safetensors"
+
+    @property
+    def log_path(self) -> str:
+        return f"logs/seed-{self.seed}/{self.name}.json"
+
+    def entry(self) -> dict:
+        """The manifest's ``vectors`` entry."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "group": self.group,
+            "seed": self.seed,
+            "path": self.vector_path,
+            "log": self.log_path,
+        }
+
+    def reuse(self, state: BuildState) -> bool:
+        w = state.writer
+        if w.intact(self.vector_path) and w.intact(self.log_path):
+            return True
+        vec, log = state.root / self.vector_path, state.root / self.log_path
+        unrecorded = self.vector_path not in w.artifacts and self.log_path not in w.artifacts
+        if not (unrecorded and vec.is_file() and log.is_file()):
+            return False
+        # Written but not recorded (the process died between the two): keep it if it is
+        # ours, i.e. the same config and base.
+        try:
+            meta = read_header(vec)
+        except ValueError:
+            return False
+        ours = (
+            meta.get("config_hash") == state.cfg.config_hash()
+            and meta.get("base_fingerprint") == state.fingerprint
+        )
+        if ours:
+            w.adopt([self.vector_path, self.log_path])
+        return ours
+
+    def work(self, state: BuildState) -> int:
+        return len(state.samples[self.name]) * state.cfg.epochs_for(self.kind)
+
+    def run(self, state: BuildState) -> list[str]:
+        t0 = time.perf_counter()
+        cfg, inputs, base = state.cfg, state.inputs, state.handle.model
+        idx = state.samples[self.name]
+        train_rows = inputs.train(idx, f"{self.name} training rows")
+        offset, epochs = state.work_done, cfg.epochs_for(self.kind)
+
+        def progress(done: int, total: int, msg: str) -> None:
+            report(state.progress, offset + done, state.work_total, msg)
+
+        common = {
+            "seed": self.seed,
+            "progress": progress,
+            "label": f"seed {self.seed} · {self.name}",
+        }
+        hp = _hparams(cfg, epochs)
+        res: TrainResult
+        if self.kind == "lora":
+            res = lora_finetune(
+                base,
+                train_rows,
+                inputs.val,
+                hp,
+                _lora_hparams(cfg),
+                lr=cfg.lora.lr,
+                epochs=epochs,
+                **common,
+            )
+        else:
+            select = inputs.group_val(self.group) if self.kind == "subgroup" else None
+            res = finetune(base, train_rows, inputs.val, hp, select=select, **common)
+        state.work_done += len(idx) * epochs
+        vec = TaskVector.from_models(base, res.model, self._meta(state, res, len(idx)))
+        log = {
+            "name": self.name,
+            "kind": self.kind,
+            "group": self.group,
+            "seed": self.seed,
+            "rows_used": len(idx),
+            **res.log,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "vector_norm": vec.norm(),
+        }
+        atomic_write_json(state.root / self.log_path, log)
+        vec.save(state.root / self.vector_path)
+        # Test accuracy for the manifest, after training: it never feeds back into it.
+        test_m = evaluate_rows(res.model, inputs.test, cfg.eval_batch_size)
+        val_acc = log["epochs"][log["chosen_epoch"] - 1]["val_accuracy"]
+        state.m["results"].setdefault("vectors", {})[self.key] = {
+            "val_accuracy": val_acc,
+            "test_accuracy": test_m["accuracy"],
+            "test_loss": test_m["loss"],
+            "norm": log["vector_norm"],
+        }
+        self._message = f"{self.key}: val accuracy {val_acc:.3f}, {log['seconds']:.0f}s"
+        return [self.vector_path, self.log_path]
+
+    def _meta(self, state: BuildState, res: TrainResult, rows: int) -> dict:
+        """The vector file's header: what it was trained from, on and with."""
+        cfg, ds = state.cfg, state.ds
+        return {
+            "base_fingerprint": state.fingerprint,
+            "name": self.name,
+            "kind": self.kind,
+            "group": self.group,
+            "seed": self.seed,
+            "dataset": state.m["dataset"]["fingerprint"],
+            "dataset_name": ds.name,
+            "attribute": cfg.attribute,
+            "architecture": state.handle.spec.get("arch"),
+            "config_hash": cfg.config_hash(),
+            "rows": rows,
+            "chosen_epoch": res.log["chosen_epoch"],
+            "hparams": res.log["hparams"]
+            | ({"lora": res.log["lora"]} if "lora" in res.log else {}),
+        }
+
+    def done_message(self, state: BuildState) -> str | None:
+        return self._message
+
+
+def vector_steps(cfg: BuildConfig, groups: list[str]) -> list[VectorStep]:
+    """Per seed, in order: FFT, LoRA, then one vector per group."""
+    return [
+        VectorStep(name, kind, group, seed)
+        for seed in cfg.seeds
+        for name, kind, group in [
+            ("fft", "fft", None),
+            ("lora", "lora", None),
+            *[(g, "subgroup", g) for g in groups],
+        ]
+    ]
