@@ -41,7 +41,7 @@ import streamlit as st
 
 import app_cache as ac
 from taskfair import grid
-from taskfair.bundle import EVAL_SPLITS
+from taskfair.data import EVAL_SPLITS
 from taskfair.errors import USER_ERRORS
 from taskfair.merge import NORMALIZATIONS, MergeMethod, curve_methods, get_method
 from taskfair.metrics import OVERALL

@@ -29,15 +29,12 @@ __all__ = [
     "MANIFEST",
     "FORMAT_VERSION",
     "RESERVED_NAMES",
-    "EVAL_SPLITS",
 ]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
 RESERVED_NAMES = ("fft", "lora")
-#: The splits a bundle's evaluation rows hold (λ is chosen on val, reported on test).
-EVAL_SPLITS = ("val", "test")
 
 
 

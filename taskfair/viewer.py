@@ -29,7 +29,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from taskfair.bundle import EVAL_SPLITS, MANIFEST, Bundle
+from taskfair.bundle import MANIFEST, Bundle
+from taskfair.data import EVAL_SPLITS
 from taskfair.errors import BundleError
 from taskfair.io import atomic_write_json, safe_child
 from taskfair.models import PIXELS_FILE

@@ -15,6 +15,7 @@ from taskfair.bundle import RESERVED_NAMES
 from taskfair.data import NO_GROUP, SPLITS, load_dataset
 from taskfair.errors import BuildError
 from taskfair.io import safe_child
+from taskfair.metrics import OVERALL
 
 __all__ = ["load_checked", "dataset_section", "majority_label"]
 
@@ -82,7 +83,7 @@ def dataset_section(ds, cfg: BuildConfig, groups: list[str]) -> dict:
             for g, r in zip(part["group"], part["positive_rate"], strict=True)
         }
         labels = frame.loc[frame["split"] == s, "label"]
-        rates["__overall__"] = round(float(labels.mean()), 6) if len(labels) else None
+        rates[OVERALL] = round(float(labels.mean()), 6) if len(labels) else None
         base_rates[s] = rates
     sizes = frame["split"].value_counts()
     return {

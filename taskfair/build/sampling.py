@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from taskfair.build.config import BuildConfig
+from taskfair.data import EVAL_SPLITS
 
 __all__ = ["stratified_sample", "strata", "eval_sample", "train_samples"]
 
@@ -76,7 +77,7 @@ def eval_sample(ds, cfg: BuildConfig) -> pd.DataFrame:
     split, attribute, index reset."""
     frame = ds.frame
     parts = []
-    for split in ("val", "test"):
+    for split in EVAL_SPLITS:
         cap = getattr(cfg.eval_rows, split)
         rows = frame.index[frame["split"] == split].to_numpy()
         sub = frame.loc[rows]

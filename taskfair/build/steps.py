@@ -26,7 +26,7 @@ from taskfair.build.manifest import BASE_DIR, EVAL_FILE, ManifestWriter
 from taskfair.build.rows import Rows, evaluate_rows, subset_encoded
 from taskfair.build.sampling import eval_sample
 from taskfair.build.train import HParams, LoraHParams, TrainResult, finetune, lora_finetune
-from taskfair.data import Dataset
+from taskfair.data import EVAL_SPLITS, Dataset
 from taskfair.evaluate import encode
 from taskfair.io import atomic_path, atomic_write_json
 from taskfair.models import ModelHandle, keep_decoded, load_base, load_model, save_base
@@ -163,7 +163,7 @@ class EvalStep(Step):
             to_write.to_parquet(tmp, index=False)
         state.m["eval"] = {
             "path": EVAL_FILE,
-            "rows": {s: int((frame["split"] == s).sum()) for s in ("val", "test")},
+            "rows": {s: int((frame["split"] == s).sum()) for s in EVAL_SPLITS},
             "image_root": image_root,
             "sampling": f"stratified by label x {cfg.attribute}, data_seed {cfg.data_seed}",
         }

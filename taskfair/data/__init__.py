@@ -24,7 +24,7 @@ from those modules.
 """
 
 from taskfair.data.civil_comments import load_civil_comments
-from taskfair.data.dataset import NO_GROUP, SPLITS, Dataset
+from taskfair.data.dataset import EVAL_SPLITS, NO_GROUP, SPLITS, Dataset
 from taskfair.data.dispatch import BUILTIN_DATASETS, load_dataset
 from taskfair.data.download import (
     Opener,
@@ -54,6 +54,7 @@ __all__ = [
     # the dataset type and its constants
     "DEFAULT_FRACTIONS",
     "NO_GROUP",
+    "EVAL_SPLITS",
     "SPLITS",
     "BUILTIN_DATASETS",
     "DataError",

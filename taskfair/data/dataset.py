@@ -25,9 +25,11 @@ import pandas as pd
 
 from taskfair.errors import DataError
 
-__all__ = ["NO_GROUP", "RESERVED_COLUMNS", "SPLITS", "Dataset", "is_missing"]
+__all__ = ["EVAL_SPLITS", "NO_GROUP", "RESERVED_COLUMNS", "SPLITS", "Dataset", "is_missing"]
 
 SPLITS = ("train", "val", "test")
+#: The splits a bundle is evaluated on: λ is chosen on val and reported on test.
+EVAL_SPLITS = SPLITS[1:]
 #: Label used in group tables for rows that belong to no group of an attribute.
 NO_GROUP = "(no group)"
 #: Column names a Dataset's frame uses itself; an attribute may not take one of them.

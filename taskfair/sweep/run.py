@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskfair.bundle import EVAL_SPLITS, Bundle
+from taskfair.bundle import Bundle
+from taskfair.data import EVAL_SPLITS
 from taskfair.grid import INJECTION_GRID, LAMBDA_GRID
 from taskfair.io import atomic_path
 from taskfair.merge import NORMALIZATIONS

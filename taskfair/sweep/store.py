@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from taskfair.bundle import EVAL_SPLITS
+from taskfair.data import EVAL_SPLITS
 from taskfair.metrics import PreviewScorer, fairness_report
 from taskfair.progress import Progress, report
 from taskfair.sweep.cache import SweepCache
