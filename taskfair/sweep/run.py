@@ -154,7 +154,12 @@ def _grid_logits(evaluator, settings, split, cache) -> list[np.ndarray]:
     return out
 
 
+def _default_grid(method: str) -> tuple[float, ...]:
+    return LAMBDA_GRID if method == "task_addition" else INJECTION_GRID
+
+
 def _curve_settings(evaluator, method, normalize, lams, group):
+    lams = _default_grid(method) if lams is None else lams
     if method == "task_addition":
         return task_addition_settings(evaluator.subgroups, lams, normalize)
     if method == "injection":
@@ -178,8 +183,6 @@ def curve_preview(
     Its grid points are evaluated exactly (or read from ``cache``); between them the
     preview interpolates the per-example logits.
     """
-    if lams is None:
-        lams = LAMBDA_GRID if method == "task_addition" else INJECTION_GRID
     settings = _curve_settings(evaluator, method, normalize, lams, group)
     logits = _grid_logits(evaluator, settings, split, cache)
     return InterpolationPreview([s.lam for s in settings], logits)
@@ -204,9 +207,7 @@ def interpolation_error(
     with its exact value: free (no new evaluation) and pessimistic. Returns
     :func:`taskfair.sweep.measure_error`'s dict plus ``scheme``, ``method``, ``split``.
     """
-    if lams is None:
-        lams = LAMBDA_GRID if method == "task_addition" else INJECTION_GRID
-    lams = sorted(round_lam(x) for x in lams)
+    lams = sorted(round_lam(x) for x in (_default_grid(method) if lams is None else lams))
     if len(lams) < 3 and holdout == "leave_one_out":
         raise ValueError("Leave-one-out needs at least 3 grid points.")
     settings = _curve_settings(evaluator, method, normalize, lams, group)
