@@ -102,7 +102,6 @@ def test_a_registered_method_gets_its_controls_on_the_tradeoff_page(toy, bundle_
     assert (strength.min, strength.max, strength.value) == (0.0, 2.0, 1.0)
     strength.set_value(0.0)
     at = settle(at)
-    assert at.query_params.get("merge") == ["toy_scaled"]
     # At strength 0 every λ is the base model: the drawn curve is flat and exact.
     fig = figures(at)[0]
     curve = [t for t in fig["data"] if (t.get("meta") or {}).get("role") == "curve"]
@@ -110,3 +109,11 @@ def test_a_registered_method_gets_its_controls_on_the_tradeoff_page(toy, bundle_
     ys = {round(y, 12) for t in curve[:1] for y in t["y"]}
     assert len(ys) == 1, ys
     json.dumps(fig)  # the figure stays serialisable with the toy method's label
+    # The method and its parameter live in the URL: a link reproduces them.
+    link = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for k, val in {"page": "tradeoff", "merge": "toy_scaled", "toy_scaled_strength": "0.0"}.items():
+        link.query_params[k] = val
+    link.run()
+    assert not link.exception, [e.message for e in link.exception]
+    assert [s.value for s in link.selectbox if s.label == "Merge method"] == ["toy_scaled"]
+    assert [s.value for s in link.slider if s.label.startswith("strength")] == [0.0]
