@@ -57,6 +57,9 @@ cleanup() {
     for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$DOCKERD_PID" 2>/dev/null
   fi
+  # What the engine left mounted in its folders (its network namespace), innermost first.
+  awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r mnt; do umount "$mnt" 2>/dev/null || umount -l "$mnt"; done
   rm -rf --one-file-system "$WORK" 2>/dev/null
   say "cleaned up (containers, images${DOCKERD_PID:+, the engine started here})"
 }
