@@ -74,12 +74,18 @@ trap cleanup EXIT
 # ----------------------------------------------------------------------------- 1. engine
 apt_install() { # PACKAGE...: Debian packages, installed if missing
   local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  for pkg in "$@"; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  timeout 300 apt-get update -qq &&
-    timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! { timeout 300 apt-get update -qq &&
+    timeout 900 apt-get install -y -qq "${missing[@]}"; } \
+    >"$WORK/apt.log" 2>&1; then
+    tail -n 20 "$WORK/apt.log" >&2
+    return 1
+  fi
 }
 
 if timeout 20 docker info >/dev/null 2>&1; then
