@@ -64,6 +64,7 @@ cleanup() {
   say "cleaned up (containers, images${DOCKERD_PID:+, the engine started here})"
 }
 trap cleanup EXIT
+trap 'say "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
 
 [ -x "$PY" ] || { echo "ci-build: $PY not found: run make install first" >&2; exit 1; }
 [ -x /usr/bin/chromium ] || {
@@ -115,14 +116,15 @@ apt_install debootstrap || { echo "ci-build: debootstrap is needed (apt-get inst
 
 # ----------------------------------------------------------------------------- 2. base image
 pip_setting() { # NAME: the first value of pip's setting NAME (global, env or site)
-  "$PY" -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.$1='\(.*\)'\$/\1/p" | head -n 1
+  { "$PY" -m pip config list 2>/dev/null || true; } |
+    sed -n "s/^[^=]*\.$1='\(.*\)'\$/\1/p" | head -n 1 || true # none: empty
 }
 debian_mirror() { # the first Debian mirror in the machine's apt sources (not security)
   {
     cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2}'
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
       sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p'
-  } | grep -v security | head -n 1
+  } | awk '!/security/ {print; exit}' || true # none: empty
 }
 MIRROR=$(debian_mirror)
 [ -n "$MIRROR" ] || { echo "ci-build: no Debian mirror in the apt sources" >&2; exit 1; }
