@@ -3,16 +3,17 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
 PORT ?= 8501
 DEMO ?= models/demo
 VISION ?= models/demo-vision
 
 .PHONY: install data demo demo-vision build-demo build-demo-vision test lint bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The project itself, editable, with every extra; requirements.txt pins what CI tests.
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements.txt -e ".[app,vision,ray,dev]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

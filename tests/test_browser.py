@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -20,34 +19,32 @@ import time
 from pathlib import Path
 
 import pytest
+from real_browser import (
+    CHROMIUM,
+    NO_CHROMIUM,
+    SLIDER,
+    browser_page,
+    exact_at,
+    free_port,
+    metric,
+    press_slider_to,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
-SLIDER = "λ (task addition)"
 PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
 DONE = "Every point of this view is exact and cached."  # pages/_view.py's DONE
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium); "
-        "CI installs it",
-    ),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
 def _server(bundle: Path, log: Path):
     """The app on a free loopback port; terminated (then killed) on exit."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TASKFAIR_BUNDLE=str(bundle))
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
@@ -77,39 +74,6 @@ def _server(bundle: Path, log: Path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
-
-
-@contextlib.contextmanager
-def _browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(60_000)
-            yield page
-        finally:
-            browser.close()
-
-
-def _metric(page, label: str) -> str:
-    return (
-        page.locator("[data-testid=stMetric]", has_text=label)
-        .first.locator("[data-testid=stMetricValue]")
-        .inner_text()
-    )
-
-
-def _exact_at(page, lam: float, timeout_ms: int = 120_000) -> None:
-    """Until the current point shown is λ=``lam``, evaluated exactly."""
-    page.get_by_text(re.compile(rf"Current point λ = {lam:g} \(.*\) — exact")).wait_for(
-        timeout=timeout_ms
-    )
 
 
 def _wait_idle(page, timeout_s: float = 240.0, quiet_s: float = 2.0, done: bool = True) -> None:
@@ -154,27 +118,19 @@ def test_slider_moves_dpd(tiny_bundle):
     steps = 1
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with _server(tiny_bundle, ARTIFACTS / "server.log") as url, _browser() as page:
+    with _server(tiny_bundle, ARTIFACTS / "server.log") as url, browser_page() as page:
         page.goto(f"{url}/?page=tradeoff&lam={start}")
         slider = page.get_by_role("slider", name=SLIDER)
         slider.wait_for(timeout=90_000)
-        _exact_at(page, start)
-        before = _metric(page, "DPD")
+        exact_at(page, start)
+        before = metric(page, "DPD")
         assert before == f"{dpd[start]:.3f}"
         page.screenshot(path=str(ARTIFACTS / "tradeoff-before.png"))
 
-        slider.focus()
-        for _ in range(steps):
-            slider.press("ArrowRight")
-        page.wait_for_function(
-            "(t) => Math.abs(parseFloat(document.querySelector('[data-testid=stSliderThumbValue]')"
-            "?.innerText) - t) < 1e-9",
-            arg=target,
-            timeout=30_000,
-        )
+        press_slider_to(page, slider, target, steps)
         want = f"{dpd[target]:.3f}"
-        _exact_at(page, target)  # the preview first, then the exact point on release
-        after = _metric(page, "DPD")
+        exact_at(page, target)  # the preview first, then the exact point on release
+        after = metric(page, "DPD")
         page.screenshot(path=str(ARTIFACTS / "tradeoff-after.png"))
         assert after != before and after == want
         assert f"lam={target:g}" in page.url  # the link now reproduces the view
@@ -191,7 +147,7 @@ def test_page_screenshots(request):
     chosen = os.environ.get("TASKFAIR_SCREENSHOT_BUNDLE")
     # The tiny bundle is built only when no other bundle is named.
     bundle = Path(chosen) if chosen else Path(request.getfixturevalue("tiny_bundle"))
-    with _server(bundle, ARTIFACTS / "server-screenshots.log") as url, _browser() as page:
+    with _server(bundle, ARTIFACTS / "server-screenshots.log") as url, browser_page() as page:
         for slug in PAGES:
             page.goto(f"{url}/?page={slug}")
             page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)

@@ -81,6 +81,7 @@ def test_dockerfile_builds_a_cpu_image_by_default_and_runs_as_non_root():
     assert env["TASKFAIR_MODE"] == "viewer"
     assert env["HF_HUB_OFFLINE"] == "1"
     assert env["STREAMLIT_CLIENT_SHOW_ERROR_DETAILS"] == "none"
+    assert env["STREAMLIT_SERVER_ADDRESS"] == "0.0.0.0"  # -p PORT:8501 reaches it
     cmd = json.loads(dict(ins)["CMD"])
     assert cmd[:3] == ["streamlit", "run", "app.py"]
 
@@ -127,10 +128,10 @@ def test_image_steps_install_and_serve_the_viewer(tiny_bundle, tmp_path):
         # The image's bundle is /app/models/demo; here the session's tiny bundle.
         "TASKFAIR_BUNDLE": str(tiny_bundle),
         "STREAMLIT_SERVER_PORT": str(port),
+        # Loopback only in a test; the image listens on every interface.
+        "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
     }
     cmd = json.loads(dict(_instructions())["CMD"])
-    # Loopback only in a test; the image listens on every interface.
-    cmd = [a.replace("--server.address=0.0.0.0", "--server.address=127.0.0.1") for a in cmd]
     cmd[0] = str(venv / "bin" / cmd[0])  # the venv's streamlit, as PATH gives it in the image
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
