@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 
-
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -108,7 +107,9 @@ def safe_child(root: str | os.PathLike, name: str) -> Path:
     try:
         child = (root_r / p).resolve()
     except OSError as exc:  # a part too long for the file system, a loop of links
-        raise UnsafePathError(f"Refusing {name!r}: the file system cannot use it ({exc.strerror}).") from None
+        raise UnsafePathError(
+            f"Refusing {name!r}: the file system cannot use it ({exc.strerror})."
+        ) from None
     if child != root_r and root_r not in child.parents:
         raise UnsafePathError(f"Refusing {name!r}: it resolves outside {where}.")
     return child
