@@ -283,6 +283,23 @@ def test_numbers_that_are_not_numbers_in_a_build_config(tmp_path, field, value, 
     assert problem in line, line
 
 
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (("--lams", "0,abc"), "--lams: 'abc' is not a finite number"),
+        (("--lams", "nan"), "--lams: 'nan' is not a finite number"),
+        (("--seed", "x"), "--seed 'x': this bundle's seeds are [0]"),
+        (("--splits", "train"), "--splits 'train': give a comma-separated subset of"),
+    ],
+)
+def test_sweep_arguments_that_cannot_be_used(bundle, args, problem):
+    """Before: ``float('abc')`` / ``int('x')`` tracebacks, and a NaN λ evaluated."""
+    before = _hashes(bundle)
+    line = _cli_error("sweep", "--bundle", str(bundle), *args)
+    assert problem in line, line
+    assert _hashes(bundle) == before
+
+
 # ----------------------------------------------------------------------------- 1. CSVs
 
 
