@@ -5,10 +5,15 @@ itself is one of those parameters (``?page=tradeoff``), so a copied link opens t
 view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo).
 """
 
+import logging
+
 import streamlit as st
 
 import app_auth
+import app_cache
 from pages import _view
+
+log = logging.getLogger("taskfair.app")
 
 # slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
 PAGES = {
@@ -22,6 +27,12 @@ PAGES = {
 }
 
 st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")
+VIEWER = app_cache.viewer_mode()
+if VIEWER:
+    # A public viewer shows strangers no traceback (server paths, code), whatever the
+    # deployment's config says: uncaught errors show Streamlit's generic notice, and the
+    # details go to the server's log.
+    st.set_option("client.showErrorDetails", "none")
 # Optional password (st.secrets["password"] or TASKFAIR_PASSWORD): before any page exists.
 if not app_auth.gate():
     st.stop()
@@ -40,5 +51,13 @@ page = st.navigation(
 # The shared sidebar (bundle, split, normalisation) is drawn here, in the entrypoint,
 # and not by each page: only the entrypoint's widgets keep their URL parameters when
 # the user switches pages, so a link copied on any page keeps the whole view.
-_view.frame()
-page.run()
+if not VIEWER:
+    _view.frame()
+    page.run()
+else:
+    try:
+        _view.frame()
+        page.run()
+    except Exception:  # a bug: Streamlit's own control flow is a BaseException, not caught
+        log.exception("page %s failed", page.url_path)
+        st.error(_view.UNEXPECTED, icon=":material/error:")

@@ -22,10 +22,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from taskfair.bundle import MANIFEST, Bundle, resolve_bundle
+from taskfair.bundle import MANIFEST, Bundle
 from taskfair.errors import UnsafePathError
 from taskfair.models import resolve_device
+from taskfair.names import check_name, shown
 from taskfair.sweep import Evaluator, PointStore, Setting
+from taskfair.sweep.admission import Admission
 from taskfair.sweep.views import vector_geometry
 
 ROOT = Path(__file__).resolve().parent
@@ -63,17 +65,23 @@ def bundle_choices() -> dict[str, str]:
 
 
 def check_bundle_name(name: str) -> str | None:
-    """Why a user-given bundle name (from a link) cannot be opened, or None if it can."""
+    """Why a user-given bundle name (from a link) cannot be opened, or None if it can.
+
+    Only the picker's names open. Nothing here touches the file system: a name the
+    system would refuse (a NUL byte, 10,000 characters) is refused by the rule of
+    :func:`taskfair.names.check_name` first, and any other name is answered the same
+    whether or not a folder of that name exists on the server. The viewer answers every
+    unknown name alike (it never says which rule a name broke).
+    """
     choices = bundle_choices()
     if name in choices:
         return None
-    try:
-        path = resolve_bundle(name, MODELS_ROOT) if not viewer_mode() else None
-    except UnsafePathError as exc:
-        return str(exc)
-    if path is not None and Path(path).is_dir() and (Path(path) / MANIFEST).is_file():
-        return None
-    return f"There is no bundle named {name!r}. Available: {', '.join(choices) or 'none'}."
+    if not viewer_mode():
+        try:
+            check_name(name, "bundle name")
+        except UnsafePathError as exc:
+            return str(exc)
+    return f"There is no bundle named {shown(name)}. Available: {', '.join(choices) or 'none'}."
 
 
 def _stamp(path: str) -> float:
@@ -105,8 +113,16 @@ def evaluator(path: str, seed: int) -> Evaluator:
 
 
 def can_evaluate(bundle: Bundle) -> bool:
-    """Exact evaluation needs the weights; a viewer copy without them serves its cache."""
-    return bundle.has_weights
+    """Whether this server evaluates points exactly: it needs the weights, and never in
+    viewer mode, which serves the shipped points (and previews between them) only, so
+    that no visitor can make the server compute."""
+    return bundle.has_weights and not viewer_mode()
+
+
+@st.cache_resource(show_spinner=False)
+def admission() -> Admission:
+    """The server's one admission to exact evaluation (bounded per session and overall)."""
+    return Admission()
 
 
 def device_name() -> str:
@@ -123,6 +139,7 @@ def new_store(path: str, seed: int) -> PointStore:
     bundle); a bundle without weights can only serve its cache.
     """
     bundle = open_bundle(path)
+    # Viewer mode: no evaluator at all, so nothing a page asks for can be evaluated.
     load = (lambda: evaluator(path, seed)) if can_evaluate(bundle) else None
     return PointStore.for_bundle(bundle, int(seed), load, persist=not viewer_mode())
 

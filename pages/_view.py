@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import app_cache as ac
 from taskfair import grid
@@ -45,6 +46,8 @@ from taskfair.data import EVAL_SPLITS
 from taskfair.errors import USER_ERRORS
 from taskfair.merge import NORMALIZATIONS, MergeMethod, curve_methods, get_method
 from taskfair.metrics import OVERALL
+from taskfair.names import shown
+from taskfair.safe_text import escape_markdown, redact_paths
 from taskfair.sweep import LOADING, PointStore, work
 from taskfair.sweep.plan import Item
 
@@ -65,6 +68,11 @@ def refine_slice_s() -> float:
 
 
 TICK = "0.5s"
+# Shown while the server's evaluation slots are all taken by other sessions.
+BUSY = (
+    "The server is evaluating for other visitors: exact points follow when a slot frees. "
+    "Previews are shown meanwhile."
+)
 # Shown when a view has nothing left to evaluate (the browser test waits for it, too).
 DONE = "✓ Every point of this view is exact and cached."
 # As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
@@ -95,9 +103,23 @@ class View:
         return [p for p in plan if not self.store_of(p).has(p[0], p[1])]
 
 
+#: What a viewer shows for a failure that is not the user's (the details are logged).
+UNEXPECTED = (
+    "Something went wrong on this page (the server's log has the details). Reload the "
+    "page, or open another view from the navigation."
+)
+
+
+def say(text: object) -> str:
+    """``text`` from outside the app (a message, a name from a link or a file) ready for
+    Markdown: escaped, so it reads as written; in viewer mode, server paths hidden."""
+    text = str(text)
+    return escape_markdown(redact_paths(text) if ac.viewer_mode() else text)
+
+
 def error(exc: BaseException) -> None:
     """A user-caused failure: one clear message, the app stays up."""
-    st.error(f"{type(exc).__name__}: {exc}", icon=":material/error:")
+    st.error(say(f"{type(exc).__name__}: {exc}"), icon=":material/error:")
 
 
 _VIEW = "_taskfair_view"
@@ -131,7 +153,7 @@ def frame() -> View:
         raw = st.query_params.get("bundle")
         if raw is not None and raw not in choices:
             # A bound widget would silently drop an unknown value; say why instead.
-            st.error(ac.check_bundle_name(raw) or f"Unknown bundle {raw!r}.")
+            st.error(say(ac.check_bundle_name(raw) or f"Unknown bundle {shown(raw)}."))
         if not choices:
             st.error(
                 "No bundle found. Build the demo with `make demo`, or build one with "
@@ -147,7 +169,7 @@ def frame() -> View:
             help="A built bundle: base model, task vectors, evaluation rows, cached sweeps.",
         )
     try:
-        with st.spinner(f"Opening {name} and checking its checksums…"):
+        with st.spinner(f"Opening {say(name)} and checking its checksums…"):
             bundle = ac.open_bundle(choices[name])
     except USER_ERRORS as exc:
         error(exc)
@@ -204,10 +226,15 @@ def frame() -> View:
             st.caption(
                 f"Device: **{ac.device_name()}** · mode: {'viewer' if ac.viewer_mode() else 'full'}"
             )
-        else:
+        elif not bundle.has_weights:
             st.info(
                 "This bundle has no model weights: exact points come from its cached sweeps "
                 "and anything else is a preview."
+            )
+        else:
+            st.info(
+                "Read-only viewer: exact points are the bundle's shipped sweeps; anything "
+                "between them is a preview (hollow markers). Nothing is evaluated here."
             )
     view = View(choices[name], bundle, int(seed), split, normalize, attribute, can)
     st.session_state[_VIEW] = view
@@ -232,7 +259,34 @@ def lam_slider(
         bind="query-params",
         help=help,
     )
-    return round(float(value), 10)
+    return on_grid_value(value)
+
+
+def on_grid_value(value: float) -> float:
+    """A slider's value, with a grid point's float noise (and ``-0.0``) removed; a value
+    off the grid (only a link can give one) is returned as is (see :func:`off_grid`)."""
+    value = round(float(value), 10)
+    return grid.snap(value) if grid.on_grid(value) else value
+
+
+def off_grid(*values: float) -> bool:
+    """Whether any of these λ values is off the sliders' grid: it came from a typed or
+    edited link, and is evaluated exactly only on an explicit click (never in viewer
+    mode, which serves the shipped points and previews between them)."""
+    return any(not grid.on_grid(x) for x in values)
+
+
+def off_grid_note(values: dict[str, float]) -> None:
+    """Say which values of the link are off the grid and what is shown for them."""
+    odd = ", ".join(f"{k} = {x:g}" for k, x in values.items() if not grid.on_grid(x))
+    if odd:
+        st.caption(
+            say(
+                f"{odd} (from the link) lies between the grid's points: shown as a preview "
+                "between the nearest exact points"
+                + ("." if ac.viewer_mode() else "; evaluate it exactly with the button.")
+            )
+        )
 
 
 def merge_method(groups: Sequence[str]) -> tuple[MergeMethod, dict]:
@@ -290,12 +344,19 @@ def metric_radio(label: str = "Fairness metric") -> str:
     return chosen.lower()
 
 
+def _session() -> str:
+    """This browser session's id (one per tab), for the admission bound."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else str(id(st.session_state))
+
+
 def live(
     render: Callable[[int], None],
     plan: Sequence[Item],
     view: View,
     *,
     current: Sequence[Item] = (),
+    explicit: bool = False,
 ) -> None:
     """Draw now, then evaluate the plan's missing points and redraw, without freezing.
 
@@ -308,29 +369,56 @@ def live(
     the body is a fragment that reruns itself every :data:`TICK` while work remains,
     each run spending about :data:`REFINE_SLICE_S` on exact evaluation, so the figure
     grows point by point and a slider move interrupts it between two batches.
+
+    ``explicit``: the current points came from a link, off the grid: they are evaluated
+    only when the button is pressed (never on release, never in the background), so a
+    link cannot make the server evaluate arbitrary points. Evaluation is admitted per
+    session and overall (:mod:`taskfair.sweep.admission`); a refused session shows
+    previews, says the server is busy and asks again on its next refresh.
     """
-    auto = st.session_state.get("auto_exact", True)
+    auto = st.session_state.get("auto_exact", True) and not explicit
     refine = st.session_state.get("refine", True)
+    current_set = set(current)
 
     def pending() -> list[Item]:
-        return view.missing(plan) if view.can_evaluate else []
+        todo = view.missing(plan) if view.can_evaluate else []
+        # Off-grid current points only ever on the button: not in the background either.
+        return [p for p in todo if p not in current_set] if explicit else todo
 
     todo = pending()
     want_current = [p for p in current if p in set(todo)]
     background = [p for p in todo if p not in set(want_current)]
-    run_every = TICK if view.can_evaluate and refine and background else None
+    run_every = (
+        TICK if view.can_evaluate and ((refine and background) or (auto and want_current)) else None
+    )
 
     @st.fragment(run_every=run_every)
     def body():
         note = st.empty()  # the preview notice and its button (kept while refining)
         status = st.empty()  # progress, then what is left
+        alert = st.empty()  # a cache that cannot be written
         holder = st.empty()
         with holder.container():
             render(0)
+
+        def unwritten() -> None:  # shown on every run while the store cannot write
+            if view.store.write_error:
+                alert.warning(say(view.store.write_error), icon=":material/warning:")
+
+        unwritten()
         todo_now = pending()
         cur = [p for p in current if p in set(todo_now)]
+        if explicit and view.can_evaluate:
+            cur = view.missing(list(current))
         go_current = bool(cur) and auto
-        if cur and not auto:
+        if cur and explicit:
+            with note.container():
+                st.info(
+                    "This link asks for a point off the grid: it is shown as a **preview** "
+                    "(hollow marker). Evaluate it exactly with the button."
+                )
+                go_current = st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
+        elif cur and not auto:
             with note.container():
                 st.info(
                     "Showing a **preview** at the current setting (hollow marker). Evaluate it "
@@ -363,14 +451,22 @@ def live(
 
                     return progress
 
-                try:
-                    n = work(view.store_of, items, refine_slice_s(), progress_for)
-                except USER_ERRORS as exc:
-                    error(exc)
-                    return
+                with ac.admission().ticket(_session()) as admitted:
+                    if not admitted:
+                        n = 0
+                    else:
+                        try:
+                            n = work(view.store_of, items, refine_slice_s(), progress_for)
+                        except USER_ERRORS as exc:
+                            error(exc)
+                            return
+            if not admitted:  # the fragment's timer asks again; a button press must be repeated
+                status.caption(BUSY + (" This view retries by itself." if run_every else ""))
+                return
             status.empty()
             with holder.container():
                 render(1)
+            unwritten()
             if len(todo_now) - n > 0 and refine:
                 status.caption(
                     f"Refining: {len(todo_now) - n} point(s) left (exact points are cached)."

@@ -17,6 +17,7 @@ view = v.setup(
 )
 seeds = view.bundle.seeds
 lam = v.lam_slider(help="Task addition's λ for the comparison (shared with the Trade-off page).")
+v.off_grid_note({"λ": lam})
 stores = {s: ac.store(view.path, s) for s in seeds}
 settings = {
     s: [
@@ -59,10 +60,16 @@ def render(k):
             st.plotly_chart(fig, width="stretch", key=f"groups-{metric}-{k}")
 
 
-v.live(render, plan, view, current=[(settings[view.seed][-1], view.split, view.seed)])
+v.live(
+    render,
+    plan,
+    view,
+    current=[(settings[view.seed][-1], view.split, view.seed)],
+    explicit=v.off_grid(lam),
+)
 
 st.subheader("Task-vector geometry")
-if not view.can_evaluate:
+if not view.bundle.has_weights:
     st.info("Vector norms and cosines need the bundle's weights, which this copy does not ship.")
 else:
     try:

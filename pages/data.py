@@ -6,8 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+import app_cache as ac
 from pages import _view as v
 from taskfair import plots
+from taskfair.safe_text import redact_paths
 
 view = v.setup(
     "data", "Data & model", "What this bundle is: model, data, groups, and how it was trained."
@@ -20,7 +22,11 @@ frame = b.eval_frame
 
 
 def _s(x, default="?"):
-    return default if x in (None, "", [], {}) else x
+    """A manifest value as Markdown text (escaped; server paths hidden in viewer mode)."""
+    return default if x in (None, "", [], {}) else v.say(x)
+
+
+md = v.say
 
 
 def _results() -> str:
@@ -39,16 +45,16 @@ st.subheader("In words")
 size = spec.get("max_length") and f"inputs truncated to {spec['max_length']} tokens"
 size = size or (spec.get("image_size") and f"images resized to {spec['image_size']} px")
 st.markdown(
-    f"- **Model**: `{_s(spec.get('name'))}` ({_s(spec.get('arch'), 'architecture not recorded')}, "
+    f"- **Model**: {_s(spec.get('name'))} ({_s(spec.get('arch'), 'architecture not recorded')}, "
     f"{b.modality}), from {_s(spec.get('source'))}; {size or 'input size not recorded'}; two-class head "
     f"initialised with seed {_s(spec.get('head_seed'))} and shared by every fine-tune. Base fingerprint "
     f"`{b.base_fingerprint[:12]}…`.\n"
     f"- **Dataset**: {_s(ds.get('name'))}"
-    + (f" ({ds['source']})" if ds.get("source") else "")
-    + f"; label: {_s(ds.get('label_name'), 'positive class = 1')}. Sensitive attribute **{b.attribute}** "
-    f"with groups {', '.join(f'`{g}`' for g in b.groups)}. Rows in no group count for accuracy only.\n"
+    + (f" ({_s(ds['source'])})" if ds.get("source") else "")
+    + f"; label: {_s(ds.get('label_name'), 'positive class = 1')}. Sensitive attribute **{md(b.attribute)}** "
+    f"with groups {', '.join(f'*{md(g)}*' for g in b.groups)}. Rows in no group count for accuracy only.\n"
     f"- **Vectors** (seed{'s' if len(b.seeds) > 1 else ''} {', '.join(map(str, b.seeds))}): "
-    + ", ".join(f"`{n}`" for n in b.vector_names())
+    + ", ".join(f"*{md(n)}*" for n in b.vector_names())
     + " — τ = θ_fine-tuned − θ₀; `fft` on all training rows, `lora` merged into the base, one per "
     "subgroup on that subgroup's rows.\n"
     f"- **Weights shipped**: {'yes' if b.has_weights else 'no (viewer copy: cached sweeps only)'}."
@@ -94,9 +100,9 @@ with c2:
 ev_rows = frame.groupby(["split", frame[b.attribute].astype(object).fillna("(no group)")]).size()
 used = ds.get("train_rows_used") or {}
 st.markdown(
-    f"**Evaluated on** {', '.join(f'{n} {s}' for s, n in frame['split'].value_counts().items())} rows "
-    f"({m.get('eval', {}).get('sampling', 'sampling not recorded')}). **Trained on** "
-    + (", ".join(f"{k}: {v}" for k, v in used.items()) or "(not recorded)")
+    f"**Evaluated on** {', '.join(f'{n} {md(s)}' for s, n in frame['split'].value_counts().items())} rows "
+    f"({md(m.get('eval', {}).get('sampling', 'sampling not recorded'))}). **Trained on** "
+    + (", ".join(f"{md(k)}: {md(n)}" for k, n in used.items()) or "(not recorded)")
     + " rows."
 )
 with st.expander("Evaluation rows per group"):
@@ -136,16 +142,16 @@ if b.modality == "image" and "image" in frame.columns:
         rows = pd.concat([part[part["label"] == y].head(6) for y in (1, 0)])
         rows = rows[[Path(p).is_file() for p in rows["image"]]].groupby("label").head(3)
         if len(rows):
-            st.markdown(f"**{g}**")
+            st.markdown(f"**{md(g)}**")
             st.image(
                 rows["image"].tolist(),
                 width=96,
-                caption=[f"{ds.get('label_name') or 'label'}: {y}" for y in rows["label"]],
+                caption=[f"{md(ds.get('label_name') or 'label')}: {y}" for y in rows["label"]],
             )
             shown += len(rows)
     if shown:
         st.caption(
-            f"Three evaluation rows per label of each group, from {ds.get('source') or 'the data'}."
+            f"Three evaluation rows per label of each group, from {_s(ds.get('source'), 'the data')}."
         )
     else:
         st.info(
@@ -162,4 +168,6 @@ elif "text" in frame.columns:
 
 with st.expander("Manifest (raw)"):
     shown = {k: m[k] for k in m if k not in ("artifacts",)}
-    st.code(json.dumps(shown, indent=2, default=str)[:20000], language="json")
+    text = json.dumps(shown, indent=2, default=str)[:20000]
+    # A code block shows text as is; a public viewer still hides where the server's files are.
+    st.code(redact_paths(text) if ac.viewer_mode() else text, language="json")

@@ -20,6 +20,7 @@ store = view.store
 c1, c2 = st.columns([3, 1])
 with c1:
     lam = v.lam_slider()
+    v.off_grid_note({"λ": lam})
 with c2:
     metric = v.metric_radio("Pareto axis")
 curve = task_addition_settings(store.groups, grid.LAMBDA_GRID, view.normalize)
@@ -90,7 +91,7 @@ def render(k):
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     name = f"taskfair-{view.bundle.name}-seed{view.seed}-{view.normalize}-{view.split}-lam{lam:g}"
     st.markdown(
-        f"**View**: bundle `{view.bundle.name}`, seed {view.seed}, attribute `{view.attribute}`, "
+        f"**View**: bundle *{v.say(view.bundle.name)}*, seed {view.seed}, attribute *{v.say(view.attribute)}*, "
         f"normalisation **{view.normalize}**, split **{view.split}**, λ = {lam:g}, Pareto axis "
         f"{metric.upper()}. {len(everything)} exact rows available."
     )
@@ -141,4 +142,4 @@ def render(k):
     st.dataframe(everything.head(200), width="stretch", hide_index=True, key=f"rows-{k}")
 
 
-v.live(render, plan, view, current=[(current, view.split)])
+v.live(render, plan, view, current=[(current, view.split)], explicit=v.off_grid(lam))

@@ -30,9 +30,10 @@ with controls:
     st.markdown("**Subgroup vectors**")
     lams = {}
     for i, g in enumerate(store.groups):
-        on = st.checkbox(f"τ_{g}", value=(i == 0), key=f"on_{g}", bind="query-params")
+        # Widget labels are Markdown: a group name is shown as the text it is.
+        on = st.checkbox(v.say(f"τ_{g}"), value=(i == 0), key=f"on_{g}", bind="query-params")
         lam_g = st.slider(
-            f"λ_{g}",
+            v.say(f"λ_{g}"),
             min_value=grid.LAMBDA_MIN,
             max_value=grid.LAMBDA_MAX,
             value=0.4,
@@ -43,11 +44,12 @@ with controls:
             label_visibility="collapsed",
         )
         if on:
-            lams[g] = round(float(lam_g), 10)
+            lams[g] = v.on_grid_value(lam_g)
     along = (
         st.selectbox("Curve along", list(lams), key="along", bind="query-params") if lams else None
     )
     normalize = view.normalize if anchor == "base" else "sum"
+    v.off_grid_note({f"λ_{g}": x for g, x in lams.items()})
     if anchor == "fft":
         st.caption(
             "Injection adds λ_g τ_g to FFT as is: the sidebar's normalisation does not apply."
@@ -82,7 +84,7 @@ def render(k):
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     base = store.known_rows(refs, view.split)
     cur = overall(rows)
-    mix_text = " + ".join(f"{x:g}·τ_{g}" for g, x in lams.items()) or "nothing"
+    mix_text = v.say(" + ".join(f"{x:g}·τ_{g}" for g, x in lams.items()) or "nothing")
     label = "exact" if cur.get("exact") else ("preview" if cur else "not evaluated yet")
     st.markdown(f"**Current mix**: {'θ_FFT' if anchor == 'fft' else 'θ₀'} + {mix_text} — *{label}*")
     v.metrics(cur)
@@ -109,4 +111,4 @@ def render(k):
 
 
 with main:
-    v.live(render, plan, view, current=[(current, view.split)])
+    v.live(render, plan, view, current=[(current, view.split)], explicit=v.off_grid(*lams.values()))

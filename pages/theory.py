@@ -39,7 +39,7 @@ plan = curve_plan(curve, view.split)
 def render(k):
     measured = store.known_rows(curve, view.split)
     est = None
-    if view.can_evaluate:
+    if view.bundle.has_weights:
         with st.spinner("Estimating L from the exact points…"):
             est = lipschitz(store, curve, view.split, ac.geometry(view.path, view.seed), estimator)
     if est is None:

@@ -25,6 +25,7 @@ store = view.store
 c1, c2, c3 = st.columns([3, 1, 1])
 with c1:
     lam = v.lam_slider(help="Each value on the grid is merged and evaluated exactly (and cached).")
+    v.off_grid_note({"λ": lam})
     method, params = v.merge_method(store.groups)
 with c2:
     metric = v.metric_radio("Pareto axis")
@@ -129,4 +130,4 @@ def render(k):
             )
 
 
-v.live(render, plan, view, current=[(current, view.split)])
+v.live(render, plan, view, current=[(current, view.split)], explicit=v.off_grid(lam))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from taskfair.bundle_schema import check_manifest
 from taskfair.errors import BundleError
 from taskfair.io import safe_child, sha256_file
 from taskfair.models import load_base
@@ -35,7 +36,6 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
 RESERVED_NAMES = ("fft", "lora")
-
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,10 @@ class Bundle:
             )
         try:
             manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BundleError(f"{mpath} is not valid JSON ({exc}); rebuild the bundle.") from exc
+        if not isinstance(manifest, dict):
+            check_manifest(manifest, root.name)  # raises: says what the file holds instead
         if manifest.get("format_version") != FORMAT_VERSION:
             raise BundleError(
                 f"{root} has bundle format {manifest.get('format_version')!r}; this taskfair reads "
@@ -95,6 +97,7 @@ class Bundle:
                 f"The bundle at {root} is incomplete (its build did not finish): "
                 "rerun the same build command to resume it."
             )
+        check_manifest(manifest, root.name)
         bundle = cls(root, manifest)
         if verify:
             bundle.verify()
@@ -153,7 +156,11 @@ class Bundle:
         return (self.root / self.manifest["base"]["path"]).is_dir()
 
     def vector_entries(self, seed: int | None = None) -> list[VectorEntry]:
-        entries = [VectorEntry(**v) for v in self.manifest.get("vectors", [])]
+        known = VectorEntry.__dataclass_fields__
+        entries = [
+            VectorEntry(**{k: x for k, x in v.items() if k in known})
+            for v in self.manifest.get("vectors", [])
+        ]
         return [e for e in entries if seed is None or e.seed == seed]
 
     def vector_names(self, seed: int | None = None) -> list[str]:

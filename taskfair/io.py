@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 
-
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -90,16 +89,27 @@ def safe_child(root: str | os.PathLike, name: str) -> Path:
 
     Use it for every file or folder name that comes from a user or a URL.
     """
-    if not name or name.strip() != name:
-        raise UnsafePathError(f"Invalid name {name!r}: give a plain folder name such as 'demo'.")
+    # Messages name the folder by its last part only: a link's answer must not tell a
+    # visitor where the server keeps its files.
+    where = Path(root).name or "the folder"
+    if not isinstance(name, str) or not name or name.strip() != name or "\x00" in name:
+        raise UnsafePathError(
+            f"Invalid name {name!r}: give a plain folder name such as 'demo' (no NUL "
+            "characters, no leading or trailing spaces)."
+        )
     p = Path(name)
     if p.is_absolute() or ".." in p.parts or name.startswith("~"):
         raise UnsafePathError(
             f"Refusing the path {name!r}: names must be relative and may not contain '..'. "
-            f"Give a folder name inside {root}."
+            f"Give a folder name inside {where}."
         )
     root_r = Path(root).resolve()
-    child = (root_r / p).resolve()
+    try:
+        child = (root_r / p).resolve()
+    except OSError as exc:  # a part too long for the file system, a loop of links
+        raise UnsafePathError(
+            f"Refusing {name!r}: the file system cannot use it ({exc.strerror})."
+        ) from None
     if child != root_r and root_r not in child.parents:
-        raise UnsafePathError(f"Refusing {name!r}: it resolves outside {root_r}.")
+        raise UnsafePathError(f"Refusing {name!r}: it resolves outside {where}.")
     return child

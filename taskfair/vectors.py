@@ -33,7 +33,6 @@ _META_KEY = "taskfair"
 _MAX_HEADER = 100 * 1024 * 1024
 
 
-
 class TaskVector:
     """A dict of weight differences with arithmetic.
 
@@ -268,6 +267,14 @@ class TaskVector:
             raise VectorError(
                 f"{path} could not be read as safetensors ({exc}); rebuild it."
             ) from exc
+        bad = _non_finite(tensors)
+        if bad is not None:
+            key, count, total = bad
+            raise VectorError(
+                f"{path.name} holds NaN or infinite values ({count:,} of {total:,} values, e.g. "
+                f"at {key}): the file was damaged or its training diverged, and a merge with it "
+                "would give meaningless numbers. Delete it and rerun the build to restore it."
+            )
         vec = cls(tensors, meta)
         fp = meta.get("base_fingerprint")
         if expect_base_fingerprint and fp and fp != expect_base_fingerprint:
@@ -276,6 +283,18 @@ class TaskVector:
                 f"{expect_base_fingerprint[:12]}). Use vectors from the same bundle."
             )
         return vec
+
+
+def _non_finite(tensors: Mapping[str, torch.Tensor]) -> tuple[str, int, int] | None:
+    """``(first key, non-finite values, values)`` of tensors holding NaN or inf, else None."""
+    first, count, total = None, 0, 0
+    for k, t in tensors.items():
+        total += t.numel()
+        n = int((~torch.isfinite(t)).sum()) if torch.is_floating_point(t) else 0
+        if n:
+            first = first or k
+            count += n
+    return None if first is None else (first, count, total)
 
 
 def read_header(path: str | os.PathLike) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bad_input import _bundle_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -83,15 +84,18 @@ def test_app_point_store_shared_by_sessions_matches_a_lone_run(
     ev, tiny_bundle, tmp_path, monkeypatch
 ):
     """The app's own path (``app_cache.new_store(...).evaluate``: tokenise, merge under the
-    lock, evaluate, score), one store shared by every thread as the app shares it. In
-    viewer mode points live in memory only, so nothing is written to the bundle."""
+    lock, evaluate, score), one store shared by every thread as the app shares it. Full
+    mode (the viewer evaluates nothing) on a hard-linked copy of the session's bundle,
+    whose points are written to the copy's own sweep cache: the session bundle is not
+    touched, and each point is written once."""
     import app_cache as ac
     from taskfair.io import sha256_file
 
-    monkeypatch.setenv("TASKFAIR_MODE", "viewer")
+    monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     before = {p: sha256_file(p) for p in Path(tiny_bundle).rglob("*") if p.is_file()}
-    store = ac.new_store(str(tiny_bundle), ev.seed)
-    shared_ev = ac.evaluator(str(tiny_bundle), ev.seed)
+    copy = _bundle_copy(Path(tiny_bundle), tmp_path / "shared")
+    store = ac.new_store(str(copy), ev.seed)
+    shared_ev = ac.evaluator(str(copy), ev.seed)
     settings = _settings(ev)
     alone = {s: ev.logits(s.coeff_dict, "test", s.normalize) for s in settings}
     n0 = shared_ev.n_evaluations
@@ -108,19 +112,23 @@ def test_app_point_store_shared_by_sessions_matches_a_lone_run(
         assert rows.drop(columns="exact").equals(want.drop(columns="exact")), s.label()
     # Three sessions asking for one point at once evaluate it once (per-point lock).
     assert shared_ev.n_evaluations - n0 == len(settings)
+    assert len(list((copy / "sweeps").glob("*.parquet"))) == len(settings)
     after = {p: sha256_file(p) for p in Path(tiny_bundle).rglob("*") if p.is_file()}
-    assert after == before  # viewer mode wrote nothing into the bundle
+    assert after == before  # the session's bundle is as it was
 
 
-def test_two_app_sessions_at_once_show_their_own_numbers(ev, tiny_bundle, monkeypatch):
+def test_two_app_sessions_at_once_show_their_own_numbers(ev, tiny_bundle, tmp_path, monkeypatch):
     """Two AppTest sessions (one server process, shared caches) at different λ, run at
     the same time from two threads: each shows the numbers of its own λ."""
     from streamlit.testing.v1 import AppTest
 
     from taskfair.merge import task_addition_coeffs
 
-    monkeypatch.setenv("TASKFAIR_BUNDLE", str(tiny_bundle))
-    monkeypatch.setenv("TASKFAIR_MODE", "viewer")  # read-only: the session bundle stays as is
+    # Full mode (the viewer evaluates nothing) on a hard-linked copy: points are written
+    # to the copy's own sweep cache, so the session bundle stays as it is.
+    copy = _bundle_copy(Path(tiny_bundle), tmp_path / "two")
+    monkeypatch.setenv("TASKFAIR_BUNDLE", str(copy))
+    monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     groups = ev.subgroups
     lams = (0.2, 0.8)
 

@@ -173,16 +173,19 @@ def test_viewer_without_weights_serves_every_page_from_the_cache(exported, monke
     assert _hashes(copy) == before  # served read-only
 
 
-def test_viewer_with_weights_evaluates_in_memory_only(exported, monkeypatch):
-    """With weights, a setting off the cached grid is evaluated exactly, but the bundle
-    folder is never written (points live in the server's memory)."""
+def test_viewer_with_weights_evaluates_nothing(exported, monkeypatch):
+    """With weights too, the viewer serves the shipped points only: a setting off the
+    cached grid (a per-vector mix, not in the export) is not evaluated, so no visitor can
+    make the server compute, and the bundle folder is never written."""
+    import app_cache as ac
+
     copy = exported["copies"]["weights"]
     before = _hashes(copy)
     at = _app(copy, monkeypatch, page="injection", anchor="base")
-    at.session_state["refine"] = False
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    assert any("— *exact*" in m.value for m in at.markdown)  # per-vector mix: not in the export
+    assert any("— *not evaluated yet*" in m.value for m in at.markdown)
+    assert not ac.store(str(copy), 0).can_evaluate
     assert _hashes(copy) == before
 
 

@@ -27,6 +27,12 @@ def configure(parser) -> None:
     parser.add_argument(
         "--device", default=None, help="override the config's device (auto|cpu|cuda)"
     )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="--out holds a bundle of another config (or an unfinished one): remove it and "
+        "build this config instead of refusing",
+    )
 
 
 def _fmt_seconds(s: float) -> str:
@@ -79,6 +85,7 @@ def run(args) -> int:
         args.out,
         progress=tqdm_progress("build", unit="rows"),
         echo=tqdm.write,
+        replace=args.replace,
     )
     print(summary(res.manifest))
     if res.trained:

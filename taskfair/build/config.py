@@ -27,6 +27,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from typing import Any
 import yaml
 
 from taskfair.errors import ConfigError
+from taskfair.names import name_problem, shown
 
 __all__ = [
     "DatasetConfig",
@@ -59,6 +61,28 @@ def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
     return ConfigError(f"config field {field_name!r}: {problem}. {fix}")
 
 
+# Upper bounds of the whole-number fields: far above any sensible build, low enough that
+# a typo (an extra digit, `1e20`) is refused instead of running for ever or overflowing.
+_INT_MAX: dict[str, int] = {
+    "epochs": 1000,
+    "group_epochs": 1000,
+    "lora.epochs": 1000,
+    "lora.r": 4096,
+    "max_length": 8192,
+    "batch_size": 65536,
+    "eval_batch_size": 65536,
+    "log_every": 1_000_000,
+    "image_size": 4096,
+    "min_group_rows": 10**9,
+    "train_rows": 10**9,
+    "group_train_rows": 10**9,
+    "eval_rows.val": 10**9,
+    "eval_rows.test": 10**9,
+}
+#: Seeds feed numpy and torch generators, which take 32-bit seeds.
+_SEED_MAX = 2**32 - 1
+
+
 def _int(value: Any, name: str, minimum: int | None = None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -66,11 +90,17 @@ def _int(value: Any, name: str, minimum: int | None = None, allow_none: bool = F
         raise _fail(name, f"expected a whole number, got {value!r}", "Write e.g. `32`.")
     if minimum is not None and value < minimum:
         raise _fail(name, f"must be at least {minimum}, got {value}", f"Use a value >= {minimum}.")
+    maximum = _SEED_MAX if name.endswith("seed") or name == "seeds" else _INT_MAX.get(name)
+    if maximum is not None and value > maximum:
+        raise _fail(name, f"{value} is above the limit of {maximum}", f"Use a value <= {maximum}.")
 
 
 def _number(value: Any, name: str, low: float, high: float, open_low: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(name, f"expected a number, got {value!r}", "Write e.g. `5.0e-5`.")
+    if not math.isfinite(value):
+        # NaN compares false both ways, so the range check alone would let it through.
+        raise _fail(name, f"{value} is not a finite number", f"Pick a value in [{low}, {high}].")
     bad = value <= low if open_low else value < low
     if bad or value > high:
         side = "(" if open_low else "["
@@ -239,6 +269,10 @@ class BuildConfig:
                 )
         if self.name is not None and not isinstance(self.name, str):
             raise _fail("name", f"expected a string, got {self.name!r}", "Write e.g. `demo`.")
+        if self.name is not None and (problem := name_problem(self.name)) is not None:
+            raise _fail(
+                "name", f"{shown(self.name)} cannot name a bundle: {problem}", "Write e.g. `demo`."
+            )
         if isinstance(self.seeds, int) and not isinstance(self.seeds, bool):
             object.__setattr__(self, "seeds", (self.seeds,))
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:

@@ -14,8 +14,8 @@ from taskfair.build.config import BuildConfig
 from taskfair.bundle import RESERVED_NAMES
 from taskfair.data import NO_GROUP, SPLITS, load_dataset
 from taskfair.errors import BuildError
-from taskfair.io import safe_child
 from taskfair.metrics import OVERALL
+from taskfair.names import name_problem, shown
 
 __all__ = ["load_checked", "dataset_section", "majority_label"]
 
@@ -30,6 +30,7 @@ def load_checked(cfg: BuildConfig, dataset=None):
             f"Unknown attribute {cfg.attribute!r} for dataset {ds.name!r}: its attributes are "
             f"{ds.attributes}. Set `attribute:` in the config to one of them."
         )
+    _check_splits(ds)
     available = ds.groups(cfg.attribute)
     groups = list(cfg.groups) if cfg.groups is not None else available
     unknown = [g for g in groups if g not in available]
@@ -54,18 +55,32 @@ def load_checked(cfg: BuildConfig, dataset=None):
 
 
 def _check_group_name(g: str) -> None:
-    """A group names its vector and log files: it must be a plain file name."""
+    """A group names its vector and log files and a dashboard label: it must pass
+    :func:`taskfair.names.check_name` (checked before anything is written)."""
     if g in RESERVED_NAMES:
         raise BuildError(
             f"A subgroup may not be called {g!r} (reserved for the {g.upper()} vector): "
             "rename the group in the data."
         )
-    try:
-        safe_child(".", g)
-    except ValueError as exc:
-        raise BuildError(f"Group name {g!r} cannot name a file: {exc}") from None
-    if "/" in g or "\\" in g:
-        raise BuildError(f"Group name {g!r} cannot name a file: rename it without slashes.")
+    problem = name_problem(g)
+    if problem is not None:
+        raise BuildError(
+            f"Group name {shown(g)} cannot name a file: {problem}. Rename the group in the "
+            "data (or map its values to shorter names), or leave it out with `groups:`."
+        )
+
+
+def _check_splits(ds) -> None:
+    """Training, epoch selection and the dashboard need rows in every split."""
+    sizes = ds.frame["split"].value_counts()
+    empty = [s for s in SPLITS if int(sizes.get(s, 0)) == 0]
+    if empty:
+        raise BuildError(
+            f"The data has no rows in split(s) {empty} ({len(ds.frame)} rows in all: "
+            f"{', '.join(f'{s} {int(sizes.get(s, 0))}' for s in SPLITS)}). A build needs "
+            "train, val and test rows: give the table more rows, or a split column with "
+            "train/val/test values."
+        )
 
 
 def dataset_section(ds, cfg: BuildConfig, groups: list[str]) -> dict:

@@ -4,7 +4,10 @@ The manifest is written first (``complete: false`` and the config hash), so a fo
 never resumed or overwritten by a different config, and again after every artifact,
 with the artifact's sha256 (:class:`ManifestWriter`). What is recorded and intact
 (:func:`intact`) is what a rerun skips. :func:`check_out` refuses a folder that holds
-something else; :func:`folder_lock` keeps two builds out of one folder.
+something else, or a bundle of another config unless the build was asked to replace it
+(``--replace``: :func:`clear_bundle` then removes the old bundle's files);
+:func:`folder_lock` keeps two builds out of one folder, and :func:`drop_leftovers`
+removes the temporary files of a build that was killed mid-write.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +41,8 @@ __all__ = [
     "read_manifest",
     "check_out",
     "check_same_data",
+    "clear_bundle",
+    "drop_leftovers",
     "folder_lock",
     "intact",
     "new_manifest",
@@ -46,6 +52,18 @@ __all__ = [
 BASE_DIR = "base"
 EVAL_FILE = "eval.parquet"
 LOCK_FILE = ".build.lock"
+#: What a build writes into its folder (all that :func:`clear_bundle` removes).
+BUNDLE_ENTRIES = (
+    MANIFEST,
+    BASE_DIR,
+    EVAL_FILE,
+    "vectors",
+    "logs",
+    "sweeps",
+    "eval_pixels.safetensors",
+)
+#: How the build's refusals name the way out.
+REPLACE_HINT = "rerun with --replace to discard it and build this config"
 
 
 def versions() -> dict:
@@ -71,46 +89,106 @@ def read_manifest(root: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        found = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BuildError(
-            f"{path} is not valid JSON ({exc}): the folder is damaged. Delete {root} and rebuild."
+            f"{path} is not valid JSON ({exc}): the folder is damaged. Rerun with --replace to "
+            f"build it again from scratch (or delete {root})."
         ) from exc
+    if not isinstance(found, dict) or not isinstance(found.get("artifacts", {}), dict):
+        raise BuildError(
+            f"{path} is not a bundle manifest (it holds {type(found).__name__} data of another "
+            f"shape): the folder is damaged. Rerun with --replace to build it again from scratch "
+            f"(or delete {root})."
+        )
+    return found
 
 
-def check_out(root: Path, manifest: dict | None, cfg: BuildConfig) -> None:
-    """Refuse a folder that holds something else, or a bundle of a different config."""
+def check_out(root: Path, manifest: dict | None, cfg: BuildConfig, replace: bool = False) -> None:
+    """Refuse a folder that holds something else, or a bundle of a different config
+    (unless ``replace``: the build then starts afresh in it)."""
+    if root.exists() and not root.is_dir():
+        raise BuildError(f"{root} is a file, not a folder: choose another --out.")
     if manifest is None:
-        if root.exists() and any(p.name != LOCK_FILE for p in root.iterdir()):
+        if replace and (root / MANIFEST).is_file():
+            return  # a damaged manifest: --replace builds the folder again
+        if root.exists() and any(p.name != LOCK_FILE and not _leftover(p) for p in root.iterdir()):
             raise BuildError(
                 f"{root} is not empty and holds no {MANIFEST}: refusing to write a bundle into "
-                "it. Choose a new or empty --out folder."
+                "it (--replace only replaces a bundle). Choose a new or empty --out folder."
             )
+        return
+    if replace:
         return
     theirs = manifest.get("config_hash")
     if theirs != cfg.config_hash():
+        state = (
+            "a complete bundle"
+            if manifest.get("complete")
+            else f"an unfinished build ({len(manifest.get('artifacts') or {})} file(s) made)"
+        )
         raise BuildError(
-            f"{root} was built from a different config (config hash {str(theirs)[:12]}, this "
-            f"config {cfg.config_hash()[:12]}). Refusing to overwrite it: choose another --out, "
-            f"or delete {root} to rebuild it with this config."
+            f"{root} holds {state} of a different config (config hash {str(theirs)[:12]}, this "
+            f"config {cfg.config_hash()[:12]}). Refusing to overwrite it: {REPLACE_HINT}, or "
+            "choose another --out."
         )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BuildError(
             f"{root} has bundle format {manifest.get('format_version')!r}, this taskfair writes "
-            f"{FORMAT_VERSION}: delete it and rebuild."
+            f"{FORMAT_VERSION}: {REPLACE_HINT}."
         )
+
+
+def clear_bundle(root: Path) -> None:
+    """Remove what a build wrote into ``root`` (:data:`BUNDLE_ENTRIES` and leftovers),
+    manifest last, so an interrupted clear still reads as a bundle to replace. Anything
+    else in the folder is left alone."""
+    drop_leftovers(root)
+    for name in (*BUNDLE_ENTRIES[1:], BUNDLE_ENTRIES[0]):
+        p = root / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+def _leftover(p: Path) -> bool:
+    """A temporary file or folder of an atomic write (``.NAME.XXXX.tmp``, ``.base.XXXX``)
+    that a killed build left behind."""
+    return (
+        p.name.startswith(".")
+        and p.name != LOCK_FILE
+        and (p.name.endswith(".tmp") or p.name.startswith(f".{BASE_DIR}."))
+    )
+
+
+def drop_leftovers(root: Path) -> list[str]:
+    """Remove the temporary files of writes that never finished (a build killed mid-write)
+    from ``root`` and the folders a build writes (not ``sweeps/``: a sweep may be
+    writing there now). Called under the folder lock. Returns what was removed."""
+    removed = []
+    folders = [root, *(p for d in ("vectors", "logs") for p in (root / d).glob("*") if p.is_dir())]
+    folders += [root / "vectors", root / "logs"]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if _leftover(p):
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+                removed.append(p.relative_to(root).as_posix())
+    return removed
 
 
 def check_same_data(root: Path, manifest: dict | None, fingerprint: str) -> None:
     """Refuse to resume a bundle started on other data (the dataset fingerprint changed)."""
     if manifest is None:
         return
-    recorded = manifest.get("dataset", {}).get("fingerprint")
+    recorded = (manifest.get("dataset") or {}).get("fingerprint")
     if recorded and recorded != fingerprint:
         raise BuildError(
             f"The data changed since {root} was started (dataset fingerprint "
-            f"{recorded[:12]} -> {fingerprint[:12]}). Restore the data, or "
-            f"delete {root} and rebuild."
+            f"{str(recorded)[:12]} -> {fingerprint[:12]}). Restore the data, or rerun with "
+            "--replace to build the bundle again on the new data."
         )
 
 

@@ -4,8 +4,9 @@
 ``docs/ARCHITECTURE.md``):
 
 ========== ===================================================================
-data       load the dataset and check attribute, groups and group sizes; a refusal
-           writes nothing. A complete bundle whose files are all intact ends here.
+data       load the dataset and check attribute, groups, group names and sizes and
+           splits, before the folder is created or locked: a refusal writes nothing.
+           A complete bundle whose files are all intact ends here.
 manifest   ``manifest.json`` with ``complete: false`` and the config hash, first, so
            that a folder is never resumed or overwritten by a different config
 base       ``base/``: the base model with its seeded classification head
@@ -21,13 +22,16 @@ results    test accuracy of base, FFT, ... and the majority-class baseline, comp
 The artifact steps (base, eval, each vector) are :mod:`taskfair.build.steps`: each one
 is skipped when its files are recorded and intact, and otherwise built, written
 atomically and recorded with its sha256 and its time as soon as it exists, so a rerun of
-the same command resumes at the first missing artifact. Epoch selection uses validation
-rows only.
+the same command resumes at the first missing artifact (a killed build's temporary
+files are removed first). A folder holding a bundle of another config is refused, with
+``--replace`` (``replace=True``) named in the message: it clears that bundle and builds
+this one. Epoch selection uses validation rows only.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +45,8 @@ from taskfair.build.manifest import (
     ManifestWriter,
     check_out,
     check_same_data,
+    clear_bundle,
+    drop_leftovers,
     folder_lock,
     intact,
     new_manifest,
@@ -57,8 +63,11 @@ from taskfair.build.steps import (
     VectorStep,
     vector_steps,
 )
+from taskfair.bundle import FORMAT_VERSION
 from taskfair.data import Dataset
+from taskfair.errors import BuildError
 from taskfair.models import resolve_device
+from taskfair.names import name_problem, shown
 from taskfair.progress import Progress
 
 __all__ = ["BuildResult", "build_bundle"]
@@ -84,6 +93,7 @@ def build_bundle(
     progress: Progress | None = None,
     echo: Callable[[str], None] | None = None,
     on_artifact: Callable[[str], None] | None = None,
+    replace: bool = False,
 ) -> BuildResult:
     """Build (or resume) the bundle of ``config`` in ``out``; see the module docstring.
 
@@ -91,19 +101,63 @@ def build_bundle(
     loaded). ``progress(done, total, message)`` advances over training examples of the
     runs still to do. ``echo`` receives human-readable status lines. ``on_artifact(key)``
     is called after each artifact is recorded (tests inject interruptions there).
+    ``replace``: a folder holding a bundle of another config (or data) is cleared and
+    built afresh instead of refused.
     """
     t_start = time.perf_counter()
     root = Path(out)
-    found = read_manifest(root)
-    check_out(root, found, config)
+    problem = name_problem(root.resolve().name)
+    if problem is not None:
+        raise BuildError(
+            f"The --out folder's name {shown(root.resolve().name)} cannot name a bundle (the "
+            f"dashboard serves bundles by folder name): {problem}. Choose another --out."
+        )
+    try:
+        found, damaged = read_manifest(root), False
+    except BuildError:
+        if not replace:
+            raise
+        found, damaged = None, True
+    # An unfinished build that recorded nothing (it failed, or was killed, before its
+    # first artifact) holds nothing to lose: another config may take the folder over.
+    check_out(root, found, config, replace or _nothing_built(found))
     echo = echo if echo is not None else _silent
+    # -- data: checked before the folder is made or locked, so a refusal leaves nothing
+    ds, groups = load_checked(config, dataset)
+    echo(ds.summary())
+    data = dataset_section(ds, config, groups)
+    # --replace discards only what this build could not resume: a damaged folder, or a
+    # bundle of another config, format or data. The same bundle is resumed as always.
+    stale = (replace and damaged) or (
+        (replace or _nothing_built(found)) and _foreign(found, config, data["fingerprint"])
+    )
+    if not stale:
+        check_same_data(root, found, data["fingerprint"])
+    created = not root.exists()
+    try:
+        return _locked_build(
+            config, root, found, stale, ds, groups, data, echo, progress, on_artifact, t_start
+        )
+    except BaseException:
+        # A build that fails before its first artifact leaves nothing behind: the folder
+        # it made is removed (a folder that was there keeps what it had).
+        if created and _nothing_built(_read_manifest_quiet(root)):
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _locked_build(
+    config, root, found, stale, ds, groups, data, echo, progress, on_artifact, t_start
+):
+    """The steps of :func:`build_bundle` after the checks, under the folder lock."""
     with folder_lock(root):
         result = BuildResult(root=root, manifest={})
-        # -- data: checked before anything is written
-        ds, groups = load_checked(config, dataset)
-        echo(ds.summary())
-        data = dataset_section(ds, config, groups)
-        check_same_data(root, found, data["fingerprint"])
+        if stale:
+            echo(f"{root}: removing the bundle of another config that was there")
+            clear_bundle(root)
+            found = None
+        for rel in drop_leftovers(root):
+            echo(f"{root}: removed {rel}, left by an interrupted write")
         if _complete_and_intact(root, found, echo):
             result.manifest, result.skipped = found, ["all"]
             return result
@@ -123,6 +177,30 @@ def build_bundle(
 
 def _silent(text: str) -> None:
     pass
+
+
+def _nothing_built(found: dict | None) -> bool:
+    """An unfinished manifest with no artifact recorded (or no manifest at all)."""
+    return found is None or (not found.get("complete") and not found.get("artifacts"))
+
+
+def _read_manifest_quiet(root: Path) -> dict | None:
+    try:
+        return read_manifest(root)
+    except BuildError:
+        return None
+
+
+def _foreign(found: dict | None, config: BuildConfig, fingerprint: str) -> bool:
+    """Whether the bundle ``found`` in the folder is not one this build can resume."""
+    if found is None:
+        return False
+    recorded = (found.get("dataset") or {}).get("fingerprint")
+    return (
+        found.get("config_hash") != config.config_hash()
+        or found.get("format_version") != FORMAT_VERSION
+        or bool(recorded and recorded != fingerprint)
+    )
 
 
 def _complete_and_intact(root: Path, found: dict | None, echo: Callable[[str], None]) -> bool:

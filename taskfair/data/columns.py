@@ -84,9 +84,23 @@ def nonempty_mask(
 
 
 def first_rows(rows: Sequence[int], k: int = 5) -> str:
-    """The first ``k`` row numbers, comma-separated, with ", ..." when there are more."""
-    shown = ", ".join(str(int(r)) for r in rows[:k])
+    """The first ``k`` row numbers, comma-separated, with ", ..." when there are more.
+    Row labels that are not numbers (a table indexed by another column) are shown as is."""
+    shown = ", ".join(str(int(r)) if _is_int(r) else repr(r) for r in rows[:k])
     return shown + (", ..." if len(rows) > k else "")
+
+
+# How a missing label is spelled in exported tables (pandas, R, spreadsheets, JSON). A
+# label is a class, never one of these; "none" is left alone (it can be a class name).
+_MISSING_LABELS = ("", "nan", "na", "n/a", "null", "<na>")
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _norm_label(value: Any) -> str:
@@ -111,12 +125,14 @@ def binary_labels(
     directly; with ``positive_labels`` those values (compared case-insensitively as
     text) are 1 and all others 0; anything else is a DataError listing the values.
     """
-    missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    text = series.astype(str).str.strip()
+    missing = series.isna().to_numpy() | text.str.lower().isin(_MISSING_LABELS).to_numpy()
     if missing.any():
         rows = series.index[missing]
         raise DataError(
-            f"{source}: {len(rows)} rows have no value in label column {column!r} (first "
-            f"data rows, 0-based: {first_rows(rows)}). Fill or remove them."
+            f"{source}: {len(rows)} rows have no value in label column {column!r} (empty, "
+            f"NaN, NA or null; first data rows, 0-based: {first_rows(rows)}). Fill or remove "
+            "them."
         )
     norm = series.map(_norm_label)
     counts = norm.value_counts()

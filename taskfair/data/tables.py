@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -51,9 +52,7 @@ def read_table(path: Path) -> pd.DataFrame:
     kind = _table_kind(path)
     try:
         if kind in (".csv", ".tsv"):
-            return pd.read_csv(
-                path, sep="\t" if kind == ".tsv" else ",", dtype=str, keep_default_na=False
-            )
+            return _read_delimited(path, "\t" if kind == ".tsv" else ",")
         if kind in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if kind in (".jsonl", ".ndjson"):
@@ -61,6 +60,14 @@ def read_table(path: Path) -> pd.DataFrame:
         with open(path, "rb") as fh:
             head = fh.read(64).lstrip()
         return pd.read_json(path, lines=not head.startswith(b"["), dtype=False)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"Could not read {path}: it is not UTF-8 text (it holds the byte "
+            f"0x{e.object[e.start]:02x}, which UTF-8 text cannot). Save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`, "
+            "or 'CSV UTF-8' in a spreadsheet's Save As) and rerun."
+        ) from None
+    except DataError:
+        raise
     except (ValueError, OSError, pd.errors.ParserError) as e:
         fmt = kind[1:].upper()
         # pandas names the line; the fix is the user's: say what a readable file looks like.
@@ -72,6 +79,46 @@ def read_table(path: Path) -> pd.DataFrame:
             else f"Could not read {path} as {fmt}: {' '.join(str(e).split())}. Check the file "
             "is complete and really in that format."
         ) from e
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    """A CSV/TSV as written by hand or by spreadsheets, with the usual accidents caught.
+
+    * Two header cells with one name: pandas would rename the second (``label.1``) and
+      the loaders would silently read the first; refused, naming the column.
+    * One field more on every data row than in the header: pandas would take the first
+      column as the index and shift every column by one. A trailing separator on every
+      row (the extra field empty) is read as meant; an extra field with values is
+      refused (a header name is missing).
+    * Empty columns named by pandas (``Unnamed: 3``, from a trailing separator in the
+      header too) are dropped.
+    """
+    header = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, header=None, nrows=1)
+    names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if dupes:
+        raise DataError(
+            f"{path}: the header names the column(s) {dupes} more than once, so it is not "
+            "clear which one to read. Rename or remove the duplicates in the header row."
+        )
+    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    if not isinstance(df.index, pd.RangeIndex):
+        # Every row has one field more than the header (pandas made the first an index).
+        last = df.columns[-1] if len(df.columns) else None
+        if last is not None and (df[last].str.strip() == "").all():
+            with warnings.catch_warnings():
+                # The field pandas warns about losing is the empty one after the last comma.
+                warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, index_col=False)
+            log.info("%s: a trailing separator on every row; read without it", path)
+        else:
+            raise DataError(
+                f"{path}: every data row has {len(names) + 1} fields but the header names "
+                f"{len(names)} ({names}): a column name is missing from the header. Add it to "
+                "the header row (or remove the extra field from every row)."
+            )
+    unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ") and (df[c] == "").all()]
+    return df.drop(columns=unnamed)
 
 
 def table_files(folder: Path) -> list[Path]:

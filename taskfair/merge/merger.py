@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy as _copy
+import math
 import threading
 from collections.abc import Iterator, Mapping
 
@@ -76,6 +77,21 @@ class Merger:
             for k in self._keys
         ]
         self._anchor = [t.detach().clone() for t in self._targets]
+        bad = next(
+            (
+                k
+                for k, t in zip(self._keys, self._anchor, strict=True)
+                if t.is_floating_point() and not torch.isfinite(t).all()
+            ),
+            None,
+        )
+        if bad is not None:
+            # Checked once here, with the vectors at load and every coefficient per merge,
+            # so that every merged weight is finite.
+            raise VectorError(
+                f"The anchor model's weights hold NaN or infinite values (at {bad}): the base "
+                "model file is damaged. Delete the bundle's base/ folder and rerun the build."
+            )
         # Batch-norm running variances are statistics, not weights: a sum of vectors (or
         # lambda > 1) can push one below 0, where BN would take the square root of a
         # negative number. Merged variances are clamped at 0 (BN adds its eps).
@@ -104,6 +120,12 @@ class Merger:
         unknown = [n for n in coeffs if n not in self.vectors]
         if unknown:
             raise VectorError(f"Unknown task vector(s) {unknown}; available: {self.names}.")
+        odd = {n: c for n, c in coeffs.items() if not math.isfinite(float(c))}
+        if odd:
+            raise VectorError(
+                f"Coefficients must be finite numbers; got {odd}. Give each λ as a number, "
+                "e.g. 0.3."
+            )
         return {n: c for n, c in effective_coeffs(coeffs, normalize).items() if c != 0.0}
 
     @torch.no_grad()

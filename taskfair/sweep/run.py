@@ -11,6 +11,7 @@ exact evaluation at held-out points and store the result with the cache.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ import pandas as pd
 
 from taskfair.bundle import Bundle
 from taskfair.data import EVAL_SPLITS
+from taskfair.errors import ConfigError
 from taskfair.grid import INJECTION_GRID, LAMBDA_GRID
 from taskfair.io import atomic_path
 from taskfair.merge import NORMALIZATIONS
@@ -332,11 +334,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="also write the frame to this .parquet/.csv")
 
 
+def _lams(text: str | None) -> list[float] | None:
+    """``--lams``: comma-separated finite numbers."""
+    if text is None:
+        return None
+    out = []
+    for part in (x.strip() for x in text.split(",")):
+        try:
+            value = float(part) if part else None
+        except ValueError:
+            value = math.nan
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(
+                f"--lams: {part!r} is not a finite number. Give comma-separated numbers, "
+                "e.g. --lams 0,0.25,0.5."
+            )
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def _seeds(text: str | None, bundle: Bundle) -> list[int | None]:
+    """``--seed``: one of the bundle's seeds, or ``all``."""
+    if text is None:
+        return [None]
+    if text == "all":
+        return list(bundle.seeds)
+    if not text.strip().isdigit() or int(text) not in bundle.seeds:
+        raise ConfigError(
+            f"--seed {text!r}: this bundle's seeds are {bundle.seeds}. Give one of them, or all."
+        )
+    return [int(text)]
+
+
 def run(args) -> int:
     bundle = Bundle.open(args.bundle)
-    lams = None if args.lams is None else [float(x) for x in args.lams.split(",") if x.strip()]
+    lams = _lams(args.lams)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    seeds = bundle.seeds if args.seed == "all" else [None if args.seed is None else int(args.seed)]
+    if not splits or any(s not in EVAL_SPLITS for s in splits):
+        raise ConfigError(
+            f"--splits {args.splits!r}: give a comma-separated subset of {list(EVAL_SPLITS)}."
+        )
+    seeds = _seeds(args.seed, bundle)
     frames = []
     for seed in seeds:
         want_error = args.preview_error and args.method in ("task_addition", "all")

@@ -10,11 +10,18 @@ holds is immutable once stored, so one store can serve every session of a server
 Previews live here too, because they are functions of exact points: a curve's preview
 at ``x`` interpolates the logits of the two nearest exact points (memoised, bounded),
 and its measured error is the leave-one-out error over the exact points of the curve.
+
+Memory is bounded: at most :data:`MAX_POINTS` points (rows, logits, sidecar) and
+:data:`MAX_PREVIEWS` previews per store, least recently used dropped first (a dropped
+point is read from disk again when asked for, or evaluated again where it was never
+written). Points read from disk are verified first (:meth:`SweepCache.entry`, and their
+rows against their own logits and labels here); a point that fails is a cache miss.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,22 +31,31 @@ import numpy as np
 import pandas as pd
 
 from taskfair.data import EVAL_SPLITS
-from taskfair.metrics import PreviewScorer, fairness_report
+from taskfair.errors import VectorError
+from taskfair.metrics import OVERALL, PreviewScorer, fairness_report
 from taskfair.progress import Progress, report
 from taskfair.sweep.cache import SweepCache
 from taskfair.sweep.keys import PointKeys, bundle_keys
+from taskfair.sweep.lru import LRU
 from taskfair.sweep.plan import Item, coarse_first
 from taskfair.sweep.preview import InterpolationPreview, bracket
 from taskfair.sweep.preview_error import leave_one_out_error
 from taskfair.sweep.rows import concat_rows, point_meta, tidy_rows
 from taskfair.sweep.settings import Setting
 
-__all__ = ["LOADING", "MAX_PREVIEWS", "PointStore", "SplitRows", "work"]
+__all__ = ["LOADING", "MAX_POINTS", "MAX_PREVIEWS", "PointStore", "SplitRows", "work"]
+
+log = logging.getLogger(__name__)
 
 #: The progress message sent while the model and vectors load (once per store).
 LOADING = "loading"
-#: Preview rows memoised per store (each a small frame); cleared when full, so an odd
-#: mix of sliders cannot grow it without end.
+#: Exact points kept in memory per store, least recently used dropped first. A point is
+#: its rows (a few KB) and its logits (8 bytes per evaluation row): for the demo's 1,000
+#: test rows about 25 KB, so about 50 MB per store when full. Every grid of every page
+#: (a few hundred points) fits many times over.
+MAX_POINTS = 2048
+#: Preview rows memoised per store (each a small frame), least recently used dropped
+#: first, so an odd mix of sliders cannot grow it without end.
 MAX_PREVIEWS = 512
 
 
@@ -93,16 +109,21 @@ class PointStore:
         self.persist = persist
         self.names, self.groups, self.splits = list(names), list(groups), list(splits)
         self.source = source
-        self._rows: dict[str, pd.DataFrame] = {}
+        # One bound for the three: a point's logits and sidecar go when its rows go.
+        self._rows = LRU(MAX_POINTS, on_evict=self._forget)
         self._logits: dict[str, np.ndarray] = {}
-        self._meta: dict[str, dict] = {}  # sidecars of points evaluated here
-        self._key_memo: dict[tuple, str] = {}
-        self._previews: dict[tuple, pd.DataFrame] = {}
+        self._meta: dict[str, dict] = {}
+        self._key_memo = LRU(4 * MAX_POINTS)
+        self._previews = LRU(MAX_PREVIEWS)
+        #: Why the last write to the sweep cache failed (None while writes succeed): the
+        #: point is then served from memory only, and the dashboard says so.
+        self.write_error: str | None = None
         self._splits: dict[str, SplitRows] = {}
         self._scorers: dict[str, PreviewScorer] = {}
         self._loaded = False
         self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
+        self._key_locks = LRU(4 * MAX_POINTS)
+        self._rejected = LRU(MAX_POINTS)  # key -> the files' stamp when they were refused
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -176,28 +197,59 @@ class PointStore:
         """The exact rows of a point, or None if it is not evaluated yet."""
         k = self.key(setting, split)
         got = self._rows.get(k)
-        if got is None and self.cache is not None:
-            got = self.cache.get(k)
-            if got is not None:
-                self._rows[k] = got
+        if got is None and self._load(k, split):
+            got = self._rows.get(k)
         return got
 
     def logits(self, setting: Setting, split: str) -> np.ndarray | None:
         """The exact logits ``(n, 2)`` of a point, or None."""
         k = self.key(setting, split)
         got = self._logits.get(k)
-        if got is None and self.cache is not None:
-            got = self.cache.logits(k)
-            if got is not None:
-                self._logits[k] = got
+        if got is None and self._load(k, split):
+            got = self._logits.get(k)
         return got
+
+    def _load(self, k: str, split: str) -> bool:
+        """Read point ``k`` of ``split`` from the cache into memory, verified; whether it
+        was there and sound."""
+        if self.cache is None:
+            return False
+        stamp = self.cache.stamp(k)
+        if stamp is None or self._rejected.get(k) == stamp:
+            return False  # not cached, or cached and refused already (warned once)
+        sp = self.split(split)
+        entry = self.cache.entry(k, len(sp.labels))
+        problem = None if entry is None else _inconsistency(entry.rows, entry.logits, sp)
+        if problem is not None:
+            log.warning(
+                "sweep cache %s: point %s is ignored and will be recomputed: %s",
+                self.cache.root,
+                k[:12],
+                problem,
+            )
+        if entry is None or problem is not None:
+            self._rejected[k] = stamp
+            return False
+        self._keep(k, entry.rows, entry.logits, entry.meta)
+        return True
+
+    def _keep(self, k: str, rows: pd.DataFrame, logits: np.ndarray, meta: dict) -> None:
+        self._logits[k], self._meta[k] = logits, meta
+        self._rows[k] = rows  # last: inserting may evict another point (and its logits)
+
+    def _forget(self, k) -> None:
+        self._logits.pop(k, None)
+        self._meta.pop(k, None)
 
     def has(self, setting: Setting, split: str) -> bool:
         return self.rows(setting, split) is not None
 
     def meta(self, setting: Setting, split: str) -> dict:
         k = self.key(setting, split)
-        return self._meta.get(k) or (self.cache.meta(k) if self.cache is not None else None) or {}
+        got = self._meta.get(k)
+        if got is None and self._load(k, split):
+            got = self._meta.get(k)
+        return got or {}
 
     def warnings(self, setting: Setting, split: str) -> list[str]:
         """The metrics' notes on an exact point (degenerate groups), from its sidecar."""
@@ -248,15 +300,33 @@ class PointStore:
         # lets the dashboard stop this run between batches (the lock is released then).
         logits = ev.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
         for s in splits:
+            if not np.isfinite(logits[s]).all():
+                # Finite vectors and coefficients give finite weights; a model that still
+                # outputs NaN is not a result to show (or to cache) as exact.
+                raise VectorError(
+                    f"The merged model at {setting.label()} outputs NaN or infinite logits on "
+                    f"{s}: its weights are not finite there. Check the vectors (rerun the build "
+                    "to restore them) and the coefficients."
+                )
+        for s in splits:
             sp = self.split(s)
             rows, warns = tidy_rows(setting, s, self.seed, logits[s], sp.labels, sp.groups)
             k = self.key(setting, s)
             meta = point_meta(setting, s, self.keys, warns, self.source)
-            self._meta[k] = meta
             if self.persist and self.cache is not None:
-                with contextlib.suppress(OSError):  # read-only folder: keep it in memory
+                try:
                     self.cache.put(k, rows, logits[s], meta)
-            self._rows[k], self._logits[k] = rows, logits[s]
+                except OSError as exc:  # read-only folder, disk full: keep it in memory
+                    self.write_error = (
+                        f"The sweep cache could not be written ({exc.strerror or exc}): new "
+                        "exact points are kept in this server's memory only and are evaluated "
+                        "again after a restart. Free disk space or make the bundle's sweeps/ "
+                        "folder writable."
+                    )
+                    log.warning("sweep cache %s: %s", self.cache.root, self.write_error)
+                else:
+                    self.write_error = None
+            self._keep(k, rows, logits[s], meta)
 
     def sweep(
         self,
@@ -320,8 +390,6 @@ class PointStore:
         if got is None:
             logits = InterpolationPreview({lo[0]: lo[2], hi[0]: hi[2]}).logits(x)
             got = self.preview_rows(setting, split, logits)
-            if len(self._previews) >= MAX_PREVIEWS:
-                self._previews.clear()
             self._previews[memo] = got
         return got.copy()
 
@@ -373,3 +441,24 @@ def work(
         store_of(item).evaluate(item[0], item[1], progress_for(i, len(items), item))
         done += 1
     return done
+
+
+def _inconsistency(rows: pd.DataFrame, logits: np.ndarray, sp: SplitRows) -> str | None:
+    """Why a cached point's rows are not those of its logits on this split, or None: the
+    overall accuracy, and each group's size and selection rate, recomputed from the
+    logits (a cheap check that catches edited numbers and rows of another point)."""
+    preds = logits.argmax(axis=1)
+    top = rows[rows["group"] == OVERALL]
+    if len(top) != 1 or int(top["n"].iloc[0]) != len(preds):
+        return "its overall row does not count the split's rows"
+    if abs(float(top["accuracy"].iloc[0]) - float((preds == sp.labels).mean())) > 1e-9:
+        return "its overall accuracy is not that of its logits"
+    for g, n, rate in rows.loc[
+        rows["group"] != OVERALL, ["group", "n", "selection_rate"]
+    ].itertuples(index=False):
+        mask = (sp.groups == g).fillna(False).to_numpy(dtype=bool)
+        if int(mask.sum()) != int(n):
+            return f"its group {g!r} has {n} rows, the split {int(mask.sum())}"
+        if mask.any() and not pd.isna(rate) and abs(float(rate) - float(preds[mask].mean())) > 1e-9:
+            return f"its selection rate of group {g!r} is not that of its logits"
+    return None
