@@ -300,6 +300,8 @@ def _dataset_section(ds, cfg: BuildConfig, groups: list[str]) -> dict:
         "source": ds.source,
         "modality": ds.modality,
         "attribute": cfg.attribute,
+        # every sensitive attribute column of eval.parquet (the trained one first)
+        "attributes": [cfg.attribute, *(a for a in ds.attributes if a != cfg.attribute)],
         "groups": groups,
         "no_group_label": NO_GROUP,
         "label_name": ds.label_name,
@@ -321,7 +323,11 @@ def _eval_rows(ds, cfg: BuildConfig) -> pd.DataFrame:
             rows, _strata(sub, cfg.attribute), cap, cfg.data_seed, f"eval-{split}"
         )
         parts.append(frame.loc[keep])
-    out = pd.concat(parts)[[ds.content_column, "label", "split", cfg.attribute]]
+    # Every sensitive attribute of the data travels with the eval rows (the trained one
+    # first), so the dashboard can read metrics over intersections (e.g. gender x race);
+    # only the trained attribute enters the cache keys (taskfair.sweep.keys).
+    attributes = [cfg.attribute, *(a for a in ds.attributes if a != cfg.attribute)]
+    out = pd.concat(parts)[[ds.content_column, "label", "split", *attributes]]
     return out.reset_index(drop=True)
 
 
