@@ -26,12 +26,19 @@ import pandas as pd
 from taskfair.bundle import EVAL_SPLITS
 from taskfair.metrics import PreviewScorer, fairness_report
 from taskfair.progress import Progress, report
+from taskfair.sweep.bands import band_name, band_record, pair_name, pair_record, with_bands
 from taskfair.sweep.cache import SweepCache
 from taskfair.sweep.keys import PointKeys, bundle_keys
 from taskfair.sweep.plan import Item, coarse_first
 from taskfair.sweep.preview import InterpolationPreview, bracket
 from taskfair.sweep.preview_error import leave_one_out_error
-from taskfair.sweep.rows import concat_rows, point_meta, tidy_rows
+from taskfair.sweep.rows import (
+    concat_rows,
+    point_meta,
+    reference_rows,
+    tidy_rows,
+    with_degeneracy,
+)
 from taskfair.sweep.settings import Setting
 
 __all__ = ["LOADING", "MAX_PREVIEWS", "PointStore", "SplitRows", "work"]
@@ -72,6 +79,9 @@ class PointStore:
         The vector names, the subgroup vectors and the evaluation splits.
     source:
         Recorded in each new point's sidecar (``"sweep"``, ``"dashboard"``).
+    positive_label:
+        The name of class 1 (the manifest's ``label_name``, e.g. ``"toxic"``), used in
+        the words of a degenerate point's note.
     """
 
     def __init__(
@@ -86,8 +96,10 @@ class PointStore:
         groups: Sequence[str] = (),
         splits: Sequence[str] = (),
         source: str = "sweep",
+        positive_label: str | None = None,
     ):
         self.keys, self.cache, self.seed = keys, cache, keys.seed
+        self.positive_label = positive_label
         self._split_rows = split_rows
         self._evaluator = evaluator
         self.persist = persist
@@ -100,6 +112,9 @@ class PointStore:
         self._previews: dict[tuple, pd.DataFrame] = {}
         self._splits: dict[str, SplitRows] = {}
         self._scorers: dict[str, PreviewScorer] = {}
+        self._references: dict[str, pd.DataFrame] = {}
+        self._bands: dict[str, dict] = {}
+        self._pairs: dict[str, dict] = {}
         self._loaded = False
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -138,6 +153,7 @@ class PointStore:
             groups=[g for g in bundle.groups if g in names],
             splits=splits,
             source=source,
+            positive_label=bundle.manifest.get("dataset", {}).get("label_name"),
         )
 
     @classmethod
@@ -179,7 +195,8 @@ class PointStore:
         if got is None and self.cache is not None:
             got = self.cache.get(k)
             if got is not None:
-                self._rows[k] = got
+                # rows cached before the degeneracy columns existed get them derived here
+                got = self._rows[k] = with_degeneracy(got, self.positive_label)
         return got
 
     def logits(self, setting: Setting, split: str) -> np.ndarray | None:
@@ -249,7 +266,10 @@ class PointStore:
         logits = ev.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
         for s in splits:
             sp = self.split(s)
-            rows, warns = tidy_rows(setting, s, self.seed, logits[s], sp.labels, sp.groups)
+            rows, warns = tidy_rows(
+                setting, s, self.seed, logits[s], sp.labels, sp.groups,
+                positive_label=self.positive_label,
+            )  # fmt: skip
             k = self.key(setting, s)
             meta = point_meta(setting, s, self.keys, warns, self.source)
             self._meta[k] = meta
@@ -283,13 +303,19 @@ class PointStore:
         return out
 
     # -- previews ---------------------------------------------------------------------
-    def preview_rows(self, setting: Setting, split: str, logits: np.ndarray) -> pd.DataFrame:
-        """Tidy rows of a *preview* from its logits (``exact=False``), scored with the fast
-        scorer (the same numbers as fairlearn, about 100× faster)."""
+    def scorer(self, split: str) -> PreviewScorer:
+        """The count-table scorer of a split's labels and groups (built once)."""
         scorer = self._scorers.get(split)
         if scorer is None:
             sp = self.split(split)
-            scorer = self._scorers[split] = PreviewScorer(sp.labels, sp.groups)
+            scorer = PreviewScorer(sp.labels, sp.groups, self.positive_label)
+            self._scorers[split] = scorer
+        return scorer
+
+    def preview_rows(self, setting: Setting, split: str, logits: np.ndarray) -> pd.DataFrame:
+        """Tidy rows of a *preview* from its logits (``exact=False``), scored with the fast
+        scorer (the same numbers as fairlearn, about 100× faster)."""
+        scorer = self.scorer(split)
         sp = self.split(split)
         rows, _ = tidy_rows(
             setting, split, self.seed, logits, sp.labels, sp.groups, exact=False, scorer=scorer
@@ -325,9 +351,24 @@ class PointStore:
             self._previews[memo] = got
         return got.copy()
 
-    def curve_frame(self, points: Sequence[tuple[float, Setting]], split: str) -> pd.DataFrame:
-        """Rows of every point of a curve: exact where evaluated, previews between."""
-        return concat_rows([self.curve_point(points, split, x, s) for x, s in points])
+    def curve_frame(
+        self, points: Sequence[tuple[float, Setting]], split: str, bands: bool = False
+    ) -> pd.DataFrame:
+        """Rows of every point of a curve: exact where evaluated, previews between. With
+        ``bands``, each exact point's rows carry its bootstrap band columns
+        (:data:`taskfair.sweep.bands.BAND_COLUMNS`; NaN on previews)."""
+        frames = []
+        for x, s in points:
+            rows = self.curve_point(points, split, x, s)
+            if rows is not None and bands:
+                rows = with_bands(rows, self.bands(s, split))
+            frames.append(rows)
+        return concat_rows(frames)
+
+    def with_bands(self, setting: Setting, split: str) -> pd.DataFrame | None:
+        """The exact rows of a point with its band columns, or None if not exact."""
+        rows = self.rows(setting, split)
+        return None if rows is None else with_bands(rows, self.bands(setting, split))
 
     def preview_error(self, points: Sequence[tuple[float, Setting]], split: str) -> dict | None:
         """Measured error of the curve's interpolation preview: each interior exact point
@@ -341,7 +382,53 @@ class PointStore:
         err["scheme"] = "leave-one-out over exact points"
         return err
 
+    # -- reference predictors -----------------------------------------------------------
+    def reference_rows(self, split: str) -> pd.DataFrame:
+        """Tidy rows of the split's reference predictors (constant all-positive and
+        all-negative, label oracle), scored by fairlearn once per split."""
+        got = self._references.get(split)
+        if got is None:
+            sp = self.split(split)
+            got = reference_rows(split, sp.labels, sp.groups, self.positive_label)
+            got["seed"] = pd.array([self.seed] * len(got), dtype="Int64")
+            self._references[split] = got
+        return got
+
     # -- uncertainty ------------------------------------------------------------------
+    def _record(self, memo: dict, name: str, make: Callable[[], dict]) -> dict:
+        """A JSON record from memory, else the cache, else ``make()`` (then stored beside
+        the points when the cache is writable: a redraw never resamples twice)."""
+        got = memo.get(name)
+        if got is None and self.cache is not None:
+            got = self.cache.get_json(name)
+        if got is None:
+            got = make()
+            if self.persist and self.cache is not None:
+                with contextlib.suppress(OSError, ValueError):  # read-only: memory only
+                    self.cache.put_json(name, got)
+        memo[name] = got
+        return got
+
+    def bands(self, setting: Setting, split: str) -> dict | None:
+        """The 95% bootstrap band record of an exact point (count-table bootstrap over the
+        split's rows, from its cached logits: no model time), or None if not exact. See
+        :func:`taskfair.metrics.bootstrap_bands`."""
+        logits = self.logits(setting, split)
+        if logits is None:
+            return None
+        name = band_name(self.key(setting, split))
+        return self._record(self._bands, name, lambda: band_record(self.scorer(split), logits))
+
+    def paired(self, a: Setting, b: Setting, split: str) -> dict | None:
+        """Paired bootstrap of ``a − b`` (accuracy, DPD, EOD) on the same resampled rows,
+        from both points' cached logits; None unless both are exact. See
+        :func:`taskfair.metrics.paired_difference`."""
+        la, lb = self.logits(a, split), self.logits(b, split)
+        if la is None or lb is None:
+            return None
+        name = pair_name(self.key(a, split), self.key(b, split))
+        return self._record(self._pairs, name, lambda: pair_record(self.scorer(split), la, lb))
+
     def bootstrap(self, setting: Setting, split: str, n_boot: int = 200) -> pd.DataFrame | None:
         """Per-group bootstrap CIs (fairlearn) of an exact point; None if it is not exact."""
         logits = self.logits(setting, split)
