@@ -8,7 +8,8 @@ previews), :func:`degeneracy` / :func:`mark_degenerate` (constant predictors),
 (:func:`bootstrap_bands`, :func:`paired_difference`, :func:`seed_mean_bands`) and the
 constants below. Private modules: ``_report`` (point estimates), ``_bootstrap`` (CIs),
 ``_fast`` (the preview scorer), ``_inputs`` (coercion of labels and groups),
-``_degenerate``, ``_references``, ``_resample``.
+``_degenerate``, ``_references``, ``_resample``, ``_intersections`` (two attributes read
+as one: :func:`intersection_labels`, :func:`worst_cell`).
 """
 
 from taskfair.metrics._bootstrap import CI_METRICS
@@ -20,6 +21,12 @@ from taskfair.metrics._degenerate import (
     mark_degenerate,
 )
 from taskfair.metrics._fast import PreviewScorer, preview_report
+from taskfair.metrics._intersections import (
+    SEPARATOR,
+    SMALL_CELL_ROWS,
+    intersection_labels,
+    worst_cell,
+)
 from taskfair.metrics._references import (
     REFERENCE_LABELS,
     REFERENCE_PREDICTORS,
@@ -57,6 +64,8 @@ __all__ = [
     "REFERENCE_LABELS",
     "REFERENCE_PREDICTORS",
     "REPORT_COLUMNS",
+    "SEPARATOR",
+    "SMALL_CELL_ROWS",
     "FairnessReport",
     "FairnessWarning",
     "PreviewScorer",
@@ -64,6 +73,7 @@ __all__ = [
     "degeneracy",
     "fairness_report",
     "group_vs_rest",
+    "intersection_labels",
     "mark_degenerate",
     "overall_rows",
     "paired_difference",
@@ -72,4 +82,5 @@ __all__ = [
     "resample_indices",
     "resampled_scores",
     "seed_mean_bands",
+    "worst_cell",
 ]

@@ -85,9 +85,7 @@ class PreviewScorer:
             index=pd.Index(self.names, name="group", dtype=object),
         )[list(REPORT_COLUMNS)]
         present_acc = acc[present]
-        constant = degenerate_of(
-            table, float(preds.mean()) if n else math.nan, self.positive_label
-        )
+        constant = degenerate_of(table, float(preds.mean()) if n else math.nan, self.positive_label)
         return FairnessReport(
             accuracy=float((preds == self.y).mean()) if n else math.nan,
             macro_accuracy=float(present_acc.mean()) if present.any() else math.nan,

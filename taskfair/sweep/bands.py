@@ -29,6 +29,7 @@ from taskfair.metrics import (
     PreviewScorer,
     bootstrap_bands,
     paired_difference,
+    seed_mean_bands,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "difference_text",
     "pair_name",
     "pair_record",
+    "seed_band_record",
     "with_bands",
 ]
 
@@ -67,6 +69,13 @@ def band_record(scorer: PreviewScorer, logits: np.ndarray, n_boot: int = N_BOOT)
     :func:`taskfair.metrics.bootstrap_bands`), tagged with :data:`BANDS_VERSION`."""
     rec = bootstrap_bands(scorer, np.asarray(logits).argmax(axis=1), n_boot=n_boot)
     return _jsonable({**rec, "v": BANDS_VERSION})
+
+
+def seed_band_record(scorer: PreviewScorer, logits_by_seed, n_boot: int = N_BOOT) -> dict:
+    """The band record of the seed mean of one point (see
+    :func:`taskfair.metrics.seed_mean_bands`), from each seed's logits ``(n, 2)``."""
+    preds = [np.asarray(lg).argmax(axis=1) for lg in logits_by_seed]
+    return _jsonable({**seed_mean_bands(scorer, preds, n_boot=n_boot), "v": BANDS_VERSION})
 
 
 def pair_record(
@@ -125,6 +134,10 @@ def with_bands(rows: pd.DataFrame, record: Mapping | None) -> pd.DataFrame:
 _NAMES = {"accuracy": "Accuracy", "dpd": "DPD", "eod": "EOD"}
 
 
+def _num(x: float) -> str:
+    return f"{round(x, 3) + 0.0:.3f}"  # + 0.0: never "-0.000"
+
+
 def difference_text(metric: str, entry: Mapping, other: str = "FFT's") -> str:
     """One sentence of a paired difference ``a − b``, e.g. "EOD lower than FFT's by 0.120
     [0.050, 0.190]." (the interval in the sentence's direction), or "...: not a finding
@@ -138,7 +151,7 @@ def difference_text(metric: str, entry: Mapping, other: str = "FFT's") -> str:
     way = "higher than" if diff > 0 else "lower than" if diff < 0 else "equal to"
     text = f"{name} {way} {other}"
     text += f" by {abs(diff):.3f}" if diff else ""
-    text += f" [{lo:.3f}, {hi:.3f}]"
+    text += f" [{_num(lo)}, {_num(hi)}]"
     if not entry.get("finding"):
         return text + ": not a finding (the interval contains 0)."
     return text + "."

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from taskfair.bundle import EVAL_SPLITS
-from taskfair.metrics import PreviewScorer, fairness_report
+from taskfair.metrics import PreviewScorer, fairness_report, intersection_labels
 from taskfair.progress import Progress, report
 from taskfair.sweep.bands import band_name, band_record, pair_name, pair_record, with_bands
 from taskfair.sweep.cache import SweepCache
@@ -32,6 +32,7 @@ from taskfair.sweep.keys import PointKeys, bundle_keys
 from taskfair.sweep.plan import Item, coarse_first
 from taskfair.sweep.preview import InterpolationPreview, bracket
 from taskfair.sweep.preview_error import leave_one_out_error
+from taskfair.sweep.refine import disagreement, refine_order
 from taskfair.sweep.rows import (
     concat_rows,
     point_meta,
@@ -52,10 +53,13 @@ MAX_PREVIEWS = 512
 
 @dataclass(frozen=True)
 class SplitRows:
-    """Labels ``(n,)`` int64 0/1 and groups (name or missing, index 0..n-1) of one split."""
+    """Labels ``(n,)`` int64 0/1 and groups (name or missing, index 0..n-1) of one split;
+    ``attributes``: every sensitive attribute column of the rows (index 0..n-1), for
+    reading metrics over intersections (None when the rows keep only the trained one)."""
 
     labels: np.ndarray
     groups: pd.Series
+    attributes: pd.DataFrame | None = None
 
 
 class PointStore:
@@ -113,8 +117,9 @@ class PointStore:
         self._splits: dict[str, SplitRows] = {}
         self._scorers: dict[str, PreviewScorer] = {}
         self._references: dict[str, pd.DataFrame] = {}
-        self._bands: dict[str, dict] = {}
-        self._pairs: dict[str, dict] = {}
+        self._bands: dict[str, dict] = {}  # named records: bands, paired differences
+        self._disagree: dict[tuple[str, str], float] = {}
+        self._crossed: dict[tuple, pd.DataFrame] = {}
         self._loaded = False
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -141,7 +146,11 @@ class PointStore:
             part = frame[frame["split"] == split].reset_index(drop=True)
             if part.empty:
                 raise ValueError(f"{bundle.name} has no evaluation rows for split {split!r}.")
-            return SplitRows(part["label"].to_numpy(dtype=np.int64), part[bundle.attribute])
+            return SplitRows(
+                part["label"].to_numpy(dtype=np.int64),
+                part[bundle.attribute],
+                part[bundle.attributes] if len(bundle.attributes) > 1 else None,
+            )
 
         return cls(
             bundle_keys(bundle, int(seed), dtype),
@@ -382,6 +391,71 @@ class PointStore:
         err["scheme"] = "leave-one-out over exact points"
         return err
 
+    def refined_plan(
+        self, plan: Sequence[Item], points: Sequence[tuple[float, Setting]], split: str
+    ) -> list[Item]:
+        """``plan`` with its items of the curve ``points`` on ``split`` that are not exact
+        yet reordered by adaptive refinement (:func:`taskfair.sweep.refine.refine_order`):
+        the interval whose exact ends disagree most in fairness units first. The plan's
+        first item (the point the user looks at) and every other item keep their place."""
+        at = {s: x for x, s in points}
+        slots = [
+            i
+            for i, item in enumerate(plan)
+            if i and item[1] == split and item[0] in at and not self.has(item[0], split)
+        ]
+        exact = sorted(((x, s) for x, s in points if self.has(s, split)), key=lambda e: e[0])
+        if len(slots) < 2 or len(exact) < 2:
+            return list(plan)
+        scores = {}
+        for (a, sa), (b, sb) in zip(exact, exact[1:], strict=False):
+            pair = (self.key(sa, split), self.key(sb, split))
+            if pair not in self._disagree:
+                la, lb = self.logits(sa, split), self.logits(sb, split)
+                if la is None or lb is None:
+                    continue
+                self._disagree[pair] = disagreement(self.scorer(split), la, lb)["score"]
+            scores[a, b] = self._disagree[pair]
+        ordered = refine_order([(at[plan[i][0]], plan[i]) for i in slots], scores)
+        out = list(plan)
+        for i, (_, item) in zip(slots, ordered, strict=True):
+            out[i] = item
+        return out
+
+    # -- intersections ------------------------------------------------------------------
+    def intersection_scorer(self, split: str, attributes: Sequence[str]) -> PreviewScorer:
+        """The count-table scorer of a split over the intersections of ``attributes``."""
+        memo = ("scorer", split, tuple(attributes))
+        got = self._crossed.get(memo)
+        if got is None:
+            sp = self.split(split)
+            if sp.attributes is None:
+                raise ValueError(
+                    "These evaluation rows keep one sensitive attribute only: rebuild the "
+                    "bundle to read intersections."
+                )
+            cells = intersection_labels(sp.attributes, attributes).reset_index(drop=True)
+            got = self._crossed[memo] = PreviewScorer(sp.labels, cells, self.positive_label)
+        return got
+
+    def intersection_rows(
+        self, setting: Setting, split: str, attributes: Sequence[str]
+    ) -> pd.DataFrame | None:
+        """Tidy rows of an exact point with its groups read over the intersections of
+        ``attributes`` (e.g. gender × race; one row per cell, with its ``n``), scored from
+        the cached logits by the count-table scorer (equal to fairlearn with both
+        attributes as sensitive features); None if the point is not exact."""
+        logits = self.logits(setting, split)
+        if logits is None:
+            return None
+        memo = (self.key(setting, split), tuple(attributes))
+        got = self._crossed.get(memo)
+        if got is None:
+            sp, scorer = self.split(split), self.intersection_scorer(split, attributes)
+            got, _ = tidy_rows(setting, split, self.seed, logits, sp.labels, None, scorer=scorer)
+            self._crossed[memo] = got
+        return got
+
     # -- reference predictors -----------------------------------------------------------
     def reference_rows(self, split: str) -> pd.DataFrame:
         """Tidy rows of the split's reference predictors (constant all-positive and
@@ -395,9 +469,11 @@ class PointStore:
         return got
 
     # -- uncertainty ------------------------------------------------------------------
-    def _record(self, memo: dict, name: str, make: Callable[[], dict]) -> dict:
-        """A JSON record from memory, else the cache, else ``make()`` (then stored beside
-        the points when the cache is writable: a redraw never resamples twice)."""
+    def record(self, name: str, make: Callable[[], dict]) -> dict:
+        """A named JSON record (a band, a paired difference) from memory, else the sweep
+        cache, else ``make()`` -- then stored beside the points when the cache is
+        writable (in memory only otherwise), so a redraw never resamples twice."""
+        memo = self._bands
         got = memo.get(name)
         if got is None and self.cache is not None:
             got = self.cache.get_json(name)
@@ -417,7 +493,7 @@ class PointStore:
         if logits is None:
             return None
         name = band_name(self.key(setting, split))
-        return self._record(self._bands, name, lambda: band_record(self.scorer(split), logits))
+        return self.record(name, lambda: band_record(self.scorer(split), logits))
 
     def paired(self, a: Setting, b: Setting, split: str) -> dict | None:
         """Paired bootstrap of ``a − b`` (accuracy, DPD, EOD) on the same resampled rows,
@@ -427,7 +503,7 @@ class PointStore:
         if la is None or lb is None:
             return None
         name = pair_name(self.key(a, split), self.key(b, split))
-        return self._record(self._pairs, name, lambda: pair_record(self.scorer(split), la, lb))
+        return self.record(name, lambda: pair_record(self.scorer(split), la, lb))
 
     def bootstrap(self, setting: Setting, split: str, n_boot: int = 200) -> pd.DataFrame | None:
         """Per-group bootstrap CIs (fairlearn) of an exact point; None if it is not exact."""
