@@ -63,10 +63,13 @@ def render(k):
         split=view.split,
         normalize=view.normalize,
         lipschitz=est.L,
+        references=store.reference_rows(view.split),
+        positive_label=view.positive_label,
     )
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(fig, width="stretch", key=f"bound-{k}")
+        v.degenerate_caption(measured)
     with right:
         st.markdown(
             f"**L̂ = {est.L:.4g}** from {est.n_pairs} pairs of adjacent exact λ ({estimator.replace('_', ' ')}); "
