@@ -36,6 +36,8 @@ PREVIEW_TARGET = 0.01
 #: Intervals narrower than this are not split further (0.1 / 16: four halvings of a
 #: grid step).
 MIN_WIDTH = 0.1 / 16
+# Rates are ratios of counts: 1/100 must compare equal to the 0.01 target.
+_TOL = 1e-9
 
 
 def disagreement(scorer: PreviewScorer, logits_a: np.ndarray, logits_b: np.ndarray) -> dict:
@@ -75,7 +77,7 @@ def propose_lambda(
     to the smaller λ."""
     best = None
     for a, b, d in _intervals(exact, scorer):
-        if b - a <= min_width + 1e-12 or d["score"] <= target:
+        if b - a <= min_width + 1e-12 or d["score"] <= target + _TOL:
             continue
         rank = (d["score"], d["rows"], -a)
         if best is None or rank > best[0]:
@@ -87,7 +89,7 @@ def target_met(err: Mapping, target: float = PREVIEW_TARGET) -> bool:
     """Whether a measured preview error (``d_dpd``, ``d_eod``) is within ``target``; NaN
     (undefined at every point) does not count as met."""
     vals = [err.get("d_dpd"), err.get("d_eod")]
-    return all(v is not None and not math.isnan(v) and v <= target for v in vals)
+    return all(v is not None and not math.isnan(v) and v <= target + _TOL for v in vals)
 
 
 def refine_order(
