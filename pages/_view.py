@@ -469,7 +469,7 @@ def degenerate_notice(point: dict) -> None:
         )
 
 
-def degenerate_caption(frame: pd.DataFrame, what: str = "λ", mark: str = "dark crosses") -> None:
+def degenerate_caption(frame: pd.DataFrame, what: str = "λ", mark: str = "crossed-out dark markers") -> None:
     """One caption naming the degenerate points of a view (drawn as ``mark``): their λ
     (or method, for a reference point) and the first one's note."""
     if frame is None or frame.empty or "degenerate" not in frame.columns:

@@ -20,7 +20,7 @@ view = v.setup(
     "Trade-off: accuracy and fairness versus λ",
     "θ(λ) = θ₀ + λ·Σ_g τ_g (or λ/G with mean normalisation), merged in memory on the bundle's "
     "real model. FFT and LoRA are dashed baselines; hollow markers are previews, solid ones exact; "
-    "dark crosses are degenerate (nearly constant) predictors; thin grey lines are the reference "
+    "crossed-out dark markers are degenerate (nearly constant) predictors; thin grey lines are the reference "
     "predictors (constant and label oracle); the shaded band is a 95% bootstrap over rows.",
 )
 store = view.store
@@ -177,7 +177,7 @@ def render(k):
     with p1:
         st.plotly_chart(fig, width="stretch", key=f"pareto-{k}")
         st.caption(
-            "Degenerate points (crosses) are "
+            "Degenerate points (crossed out) are "
             + ("**included** in" if with_degenerate else "left out of")
             + " the front and the recommendation"
             + ("." if with_degenerate else " (tick *Include degenerate points* to put them back).")

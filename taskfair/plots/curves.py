@@ -3,7 +3,7 @@ curve, and training loss.
 
 Exact points are solid markers, previews hollow; FFT/LoRA/base are dashed or dotted lines (on
 the trade-off panels) or squares (on the Pareto view). Degenerate points (a (nearly)
-constant predictor) are dark crosses with their note on hover; the reference predictors
+constant predictor) are dark markers crossed out, with their note on hover; the reference predictors
 (constant all-positive / all-negative, label oracle) are thin grey lines or hollow
 markers; 95% bootstrap bands over rows are a shaded band (trade-off) or error bars
 (Pareto) wherever the rows carry ``<metric>_lo`` / ``_hi`` columns.
@@ -134,7 +134,7 @@ def tradeoff_figure(
     """One panel per metric versus λ: the curve, dashed baselines, the current point.
 
     ``curve``: tidy rows of one method/normalisation/split (overall rows are used;
-    ``exact`` False rows are previews, drawn hollow; ``degenerate`` rows are crosses,
+    ``exact`` False rows are previews, drawn hollow; ``degenerate`` rows are dark and crossed out,
     with a ``role="degenerate"`` trace carrying their notes; ``<metric>_lo`` / ``_hi``
     columns give a ``role="band"`` trace). ``current``: ``{"lam": float, "exact": bool,
     metric: value, ...}`` drawn as a diamond (hollow when previewed). ``baselines``: tidy
@@ -184,7 +184,7 @@ def tradeoff_figure(
                 showlegend=first,
                 line={"color": COLORS["task_addition"]},
                 marker={
-                    "symbol": point_symbols(s["exact"].tolist(), degenerate=s["degenerate"]),
+                    "symbol": point_symbols(s["exact"].tolist()),
                     "size": 8,
                     "color": _curve_colors(s, COLORS["task_addition"]),
                 },
@@ -314,7 +314,7 @@ def pareto_figure(
     the recommended λ as a star and the baselines as squares.
 
     ``points``/``front``: tidy rows (overall rows are used; degenerate points are
-    crosses and a ``role="degenerate"`` trace; band columns give error bars).
+    dark, crossed out by a ``role="degenerate"`` trace; band columns give error bars).
     ``recommended``: ``{"lam", x, y}`` (chosen on validation, shown on this split).
     ``references``: the reference predictors' rows, drawn as hollow markers
     (``role="reference"``).
@@ -344,7 +344,7 @@ def pareto_figure(
             textposition="top center",
             name="λ points",
             marker={
-                "symbol": point_symbols(sx["exact"].tolist(), degenerate=sx["degenerate"]),
+                "symbol": point_symbols(sx["exact"].tolist()),
                 "size": 9,
                 "color": _curve_colors(sx, COLORS["task_addition"]),
             },
@@ -485,7 +485,7 @@ def bound_figure(
     positive_label: str | None = None,
 ) -> go.Figure:
     """The theoretical upper bound on ``metric`` beside the measured curve (degenerate
-    points as crosses, the reference predictors' ``metric`` as thin grey lines)."""
+    points crossed out, the reference predictors' ``metric`` as thin grey lines)."""
     fig = go.Figure()
     lname = f" (L≈{lipschitz:.3g})" if lipschitz is not None else ""
     fig.add_trace(
@@ -511,7 +511,7 @@ def bound_figure(
             name=f"measured {METRIC_LABELS.get(metric, metric)}",
             line={"color": COLORS["task_addition"]},
             marker={
-                "symbol": point_symbols(s["exact"].tolist(), degenerate=s["degenerate"]),
+                "symbol": point_symbols(s["exact"].tolist()),
                 "size": 8,
                 "color": _curve_colors(s, COLORS["task_addition"]),
             },

@@ -81,8 +81,8 @@ COLORS = {
     "bound": "#8c564b",
 }
 BASELINE_DASH = {"fft": "dash", "lora": "dashdot", "base": "dot"}
-#: A degenerate point (a (nearly) constant predictor): a dark cross instead of a circle,
-#: whatever its exactness (a hollow cross when previewed).
+#: A degenerate point (a (nearly) constant predictor): its marker turns dark and a cross
+#: is drawn over it (a trace of its own, ``role="degenerate"``, carrying the notes).
 DEGENERATE_MARKER = {"symbol": "x", "color": "#222222"}
 #: Reference predictors (constant, oracle; taskfair.metrics.REFERENCE_PREDICTORS): thin
 #: grey lines (curves) or hollow markers (Pareto).
@@ -127,17 +127,9 @@ def axis_label(metric: str) -> str:
     return f"{label} (lower is fairer)" if metric in LOWER_IS_FAIRER else label
 
 
-def point_symbols(
-    exact: Sequence[bool], solid: str = "circle", degenerate: Sequence[bool] | None = None
-) -> list[str]:
-    """One marker symbol per point: ``solid`` when exact, its hollow form when previewed;
-    :data:`DEGENERATE_MARKER`'s symbol (hollow when previewed) where ``degenerate``."""
-    deg = list(degenerate) if degenerate is not None else [False] * len(exact)
-    sym = DEGENERATE_MARKER["symbol"]
-    return [
-        (sym if d else solid) if e else f"{sym if d else solid}-open"
-        for e, d in zip(exact, deg, strict=True)
-    ]
+def point_symbols(exact: Sequence[bool], solid: str = "circle") -> list[str]:
+    """One marker symbol per point: ``solid`` when exact, its hollow form when previewed."""
+    return [solid if e else f"{solid}-open" for e in exact]
 
 
 def curve_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
