@@ -118,7 +118,8 @@ def mark_degenerate(
     todo = flag.isna()
     if todo.any():
         part = out[todo]
-        keyed = part[list(keys)].astype(str).agg("\x1f".join, axis=1)
+        # one point per distinct key (as text: NaN λ and missing seeds group too)
+        keyed = part[list(keys)].apply(lambda col: col.map(str)).agg("\x1f".join, axis=1)
         for _, rows in part.groupby(keyed, sort=False):
             top = rows[rows["group"] == _OVERALL]
             if top.empty:
