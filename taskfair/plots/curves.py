@@ -484,8 +484,8 @@ def bound_figure(
     references: pd.DataFrame | None = None,
     positive_label: str | None = None,
 ) -> go.Figure:
-    """The theoretical upper bound on ``metric`` beside the measured curve (degenerate
-    points crossed out, the reference predictors' ``metric`` as thin grey lines)."""
+    """The theoretical upper bound on ``metric`` beside the measured curve (its bootstrap
+    band where the rows carry band columns, degenerate points crossed out, the reference predictors' ``metric`` as thin grey lines)."""
     fig = go.Figure()
     lname = f" (L≈{lipschitz:.3g})" if lipschitz is not None else ""
     fig.add_trace(
@@ -522,6 +522,9 @@ def bound_figure(
             },
         )
     )
+    band = _band_trace(s, metric, showlegend=True)
+    if band is not None:
+        fig.add_trace(band)
     deg = _degenerate_trace(s, metric, showlegend=True, x_label="λ")
     if deg is not None:
         fig.add_trace(deg)
