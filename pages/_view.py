@@ -26,6 +26,11 @@ along       the group whose λ the injection curve varies     first toggled grou
 method      addition | injection (heatmaps)                  addition
 offset      true: bound in triangle-inequality form (theory) false
 estimator   per_example | group_mean (theory's L)            per_example
+over        groups read over one attribute or an             the bundle's attribute
+            intersection, e.g. ``gender × race``
+degen       true: degenerate points back in the Pareto       false
+            front and the recommendation
+seeds       all: curves as seed means ± 1 SE (several seeds) one
 =========== ================================================ =====================
 """
 
@@ -45,11 +50,20 @@ from taskfair import grid
 from taskfair.data import EVAL_SPLITS
 from taskfair.errors import USER_ERRORS
 from taskfair.merge import NORMALIZATIONS, MergeMethod, curve_methods, get_method
-from taskfair.metrics import OVERALL
+from taskfair.metrics import (
+    DEGENERATE_HIGH,
+    DEGENERATE_LOW,
+    OVERALL,
+    SEPARATOR,
+    SMALL_CELL_ROWS,
+    worst_cell,
+)
 from taskfair.names import shown
 from taskfair.safe_text import escape_markdown, redact_paths
 from taskfair.sweep import LOADING, PointStore, work
+from taskfair.sweep.bands import difference_text
 from taskfair.sweep.plan import Item
+from taskfair.sweep.refine import PREVIEW_TARGET, target_met
 
 SPLITS = EVAL_SPLITS[::-1]  # the radio's order: test (reported) first
 METRICS = ("dpd", "eod")
@@ -90,6 +104,14 @@ class View:
     normalize: str
     attribute: str
     can_evaluate: bool
+    #: the attributes whose intersections the groups are read over, or None (the
+    #: bundle's own attribute)
+    over: tuple[str, ...] | None = None
+
+    @property
+    def positive_label(self) -> str | None:
+        """The name of class 1 (e.g. ``"toxic"``), from the bundle's manifest."""
+        return self.bundle.manifest.get("dataset", {}).get("label_name")
 
     @property
     def store(self) -> PointStore:
@@ -182,6 +204,24 @@ def frame() -> View:
             bind="query-params",
             help="Each bundle is trained for one attribute; its subgroups define the vectors.",
         )
+        over = None
+        others = [a for a in bundle.attributes if a != bundle.attribute]
+        if others:
+            # Two attributes in the eval rows: metrics can be read over their
+            # intersections; the vectors stay those of the trained attribute.
+            options = [bundle.attribute] + [f"{bundle.attribute}{SEPARATOR}{a}" for a in others]
+            chosen = st.radio(
+                "Read groups over",
+                options,
+                key="over",
+                bind="query-params",
+                help="The per-group table, the heatmaps and the current point's DPD/EOD "
+                "over intersections (each cell's n shown; cells under "
+                f"{SMALL_CELL_ROWS} rows are marked, not coloured). Curves and the "
+                "recommendation stay on the trained attribute.",
+            )
+            if chosen != bundle.attribute:
+                over = tuple(chosen.split(SEPARATOR))
         seeds = bundle.seeds
         seed = (
             st.selectbox("Seed", seeds, key="seed", bind="query-params")
@@ -236,7 +276,7 @@ def frame() -> View:
                 "Read-only viewer: exact points are the bundle's shipped sweeps; anything "
                 "between them is a preview (hollow markers). Nothing is evaluated here."
             )
-    view = View(choices[name], bundle, int(seed), split, normalize, attribute, can)
+    view = View(choices[name], bundle, int(seed), split, normalize, attribute, can, over)
     st.session_state[_VIEW] = view
     return view
 
@@ -502,6 +542,100 @@ def metrics(point: dict) -> None:
     )
 
 
+def include_degenerate() -> bool:
+    """The control that puts degenerate points back into the Pareto front and the
+    recommendation (they are left out by default), bound to the URL as ``degen``."""
+    return st.checkbox(
+        "Include degenerate points",
+        key="degen",
+        bind="query-params",
+        help=f"A point whose selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
+        f"{DEGENERATE_HIGH:.0%} overall or in any group is a (nearly) constant predictor: "
+        "its DPD/EOD near 0 is no evidence of fairness. Left out of the front and the "
+        "recommendation unless ticked.",
+    )
+
+
+def degenerate_notice(point: dict) -> None:
+    """A visible warning when the current point is degenerate (its note in words)."""
+    if point and point.get("degenerate"):
+        st.warning(
+            f"**Degenerate point**: {point.get('degenerate_note') or 'constant predictions'}.",
+            icon=":material/warning:",
+        )
+
+
+def degenerate_caption(
+    frame: pd.DataFrame, what: str = "λ", mark: str = "crossed-out dark markers"
+) -> None:
+    """One caption naming the degenerate points of a view (drawn as ``mark``): their λ
+    (or method, for a reference point) and the first one's note."""
+    if frame is None or frame.empty or "degenerate" not in frame.columns:
+        return
+    top = frame[(frame["group"] == OVERALL) & frame["degenerate"].fillna(False).astype(bool)]
+    if top.empty:
+        return
+    names = list(
+        dict.fromkeys(
+            f"{what} = {lam:g}" if pd.notna(lam) else str(method).upper()
+            for method, lam in sorted(
+                zip(top["method"], top["lam"], strict=True), key=lambda e: (pd.isna(e[1]), e[1])
+            )
+        )
+    )
+    more = " Each point's note on hover." if len(names) > 1 else ""
+    st.caption(
+        f"⚠ **Degenerate** ({mark}): {', '.join(names)} — {top['degenerate_note'].iloc[0]}.{more}"
+    )
+
+
+def paired_lines(result: dict | None, other: str = "FFT") -> str | None:
+    """The paired bootstrap of the current point against a baseline, one sentence per
+    metric (``None`` until both are exact)."""
+    if not result:
+        return None
+    lines = [difference_text(m, result[m], f"{other}'s") for m in ("accuracy", "dpd", "eod")]
+    return (
+        f"**Against {other}** (paired bootstrap, {result['n_boot']} resamples of the same "
+        "rows; 95% intervals): " + " ".join(lines)
+    )
+
+
+def preview_error_caption(err: dict) -> str:
+    """The preview's measured error in fairness units beside the agreement, with the
+    target and whether it is met."""
+    met = target_met(err)
+    return (
+        f"Preview: logits interpolated between the nearest exact λ. Measured error "
+        f"({err['scheme']}, {len(err['points'])} points): predictions agree on "
+        f"{err['agreement']:.1%}; max |Δacc| {err['d_accuracy']:.3f}, |ΔDPD| "
+        f"{err['d_dpd']:.3f}, |ΔEOD| {err['d_eod']:.3f} — target |ΔDPD|, |ΔEOD| ≤ "
+        f"{PREVIEW_TARGET:g}: {'met' if met else '**not met**'}. Background refinement "
+        "evaluates first where neighbouring exact points disagree most."
+    )
+
+
+def worst_caption(rows: pd.DataFrame, what: str = "intersection") -> None:
+    """Name the worst group of a point's rows (lowest accuracy, highest DPD vs rest)
+    among those with at least SMALL_CELL_ROWS rows."""
+    table = rows[rows["group"] != OVERALL].set_index("group")
+    parts = []
+    for metric, label in (("accuracy", "lowest accuracy"), ("vs_rest_dpd", "largest DPD vs rest")):
+        w = worst_cell(table, metric, SMALL_CELL_ROWS)
+        if w is not None:
+            parts.append(f"{label}: **{w[0]}** ({fmt(w[1])}, n = {w[2]})")
+    small = int((table["n"] < SMALL_CELL_ROWS).sum())
+    text = (
+        f"Worst {what} — " + "; ".join(parts)
+        if parts
+        else f"No {what} has {SMALL_CELL_ROWS} rows or more: none is named the worst"
+    )
+    st.caption(
+        text + f". {small} of {len(table)} cells have fewer than {SMALL_CELL_ROWS} rows "
+        "(marked, their rates are noise)."
+    )
+
+
 def fmt(v, digits: int = 3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
@@ -514,6 +648,7 @@ def group_table(rows: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFr
     t = rows[rows["group"] != OVERALL].set_index("group")
     cols = ["n", "accuracy", "selection_rate", "tpr", "fpr", "vs_rest_dpd", "vs_rest_eod"]
     out = t[cols].copy()
+    out["flag"] = [_flag(r, n) for r, n in zip(t["selection_rate"], t["n"], strict=True)]
     if ci is not None and not ci.empty:
         for m in ("accuracy", "selection_rate", "tpr", "fpr"):
             if f"{m}_lo" in ci.columns:
@@ -524,6 +659,17 @@ def group_table(rows: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFr
                     for g in out.index
                 ]
     return out
+
+
+def _flag(rate, n) -> str:
+    """The per-group table's badge: a group whose predictions are (nearly) one class, or
+    a cell too small to read."""
+    marks = []
+    if pd.notna(rate) and (rate <= DEGENERATE_LOW + 1e-12 or rate >= DEGENERATE_HIGH - 1e-12):
+        marks.append(f"⚠ constant ({rate:.0%} positive)")
+    if n < SMALL_CELL_ROWS:
+        marks.append(f"small (n < {SMALL_CELL_ROWS})")
+    return " · ".join(marks)
 
 
 TABLE_CONFIG = {
@@ -537,5 +683,11 @@ TABLE_CONFIG = {
     ),
     "vs_rest_eod": st.column_config.NumberColumn(
         "EOD vs rest", format="%.3f", help="lower is fairer"
+    ),
+    "flag": st.column_config.TextColumn(
+        "flag",
+        help=f"⚠ constant: the group's selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
+        f"{DEGENERATE_HIGH:.0%} (its rates are a constant predictor's); small: fewer than "
+        f"{SMALL_CELL_ROWS} rows.",
     ),
 }

@@ -13,7 +13,9 @@ view = v.setup(
     "compare",
     "Compare methods",
     "FFT and LoRA against task addition at the chosen λ, per group and overall. With several "
-    "seeds, bars are seed means and error bars one standard error across seeds.",
+    "seeds, bars are seed means and error bars one standard error across seeds. Cross-hatched "
+    "bars are degenerate (nearly constant) predictors. The paired bootstrap below compares "
+    "each method with FFT on the same resampled rows.",
 )
 seeds = view.bundle.seeds
 lam = v.lam_slider(help="Task addition's λ for the comparison (shared with the Trade-off page).")
@@ -47,6 +49,17 @@ def render(k):
         width="stretch",
         key=f"overall-{k}",
     )
+    v.degenerate_caption(df, mark="cross-hatched bars")
+    own = stores[view.seed]
+    fft = next((x for x in settings[view.seed] if x.method == "fft"), None)
+    if fft is not None:
+        for x in settings[view.seed]:
+            if x.method == "fft":
+                continue
+            line = v.paired_lines(own.paired(x, fft, view.split))
+            label = f"task addition λ = {lam:g}" if x.method == "task_addition" else x.method
+            if line:
+                st.markdown(f"*{label}* (seed {view.seed}) — {line}")
     cols = st.columns(3)
     for i, metric in enumerate(("accuracy", "vs_rest_dpd", "vs_rest_eod")):
         with cols[i]:

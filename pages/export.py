@@ -7,14 +7,23 @@ import streamlit as st
 
 from pages import _view as v
 from taskfair import grid, plots
-from taskfair.sweep import export_plan, overall, reference_settings, task_addition_settings
+from taskfair.sweep import (
+    concat_rows,
+    export_plan,
+    overall,
+    reference_settings,
+    task_addition_settings,
+)
 from taskfair.sweep.views import front, recommend
 
 view = v.setup(
     "export",
     "Export",
     "Download what this view shows: tidy metric rows (CSV) and the figures as one HTML file "
-    "that opens offline. Only exactly evaluated points are exported.",
+    "that opens offline. Only exactly evaluated points are exported. Every row carries "
+    "`degenerate` / `degenerate_note` (a nearly constant predictor) and its 95% bootstrap band "
+    "(`<metric>_lo` / `_hi`); the reference predictors (constant, label oracle) are rows of "
+    "their own.",
 )
 store = view.store
 c1, c2 = st.columns([3, 1])
@@ -23,16 +32,17 @@ with c1:
     v.off_grid_note({"λ": lam})
 with c2:
     metric = v.metric_radio("Pareto axis")
+    with_degenerate = v.include_degenerate()
 curve = task_addition_settings(store.groups, grid.LAMBDA_GRID, view.normalize)
 refs = [r for r in reference_settings(store.names) if r.method != "base"]
 current = task_addition_settings(store.groups, [lam], view.normalize)[0]
 plan = export_plan(curve, refs, current, view.split, store.splits)
 
 
-def figures(frame, base, cur) -> list:
-    rec = recommend(store, curve, refs, metric)
+def figures(frame, base, cur, references) -> list:
+    rec = recommend(store, curve, refs, metric, include_degenerate=with_degenerate)
     shown = None
-    if rec is not None:
+    if rec is not None and rec["lam"] is not None:
         at = task_addition_settings(store.groups, [rec["lam"]], view.normalize)[0]
         shown = overall(store.rows(at, view.split))
     figs = [
@@ -44,6 +54,8 @@ def figures(frame, base, cur) -> list:
                 normalize=view.normalize,
                 current=cur or None,
                 baselines=base,
+                references=references,
+                positive_label=view.positive_label,
             ),
         ),
         (
@@ -53,10 +65,12 @@ def figures(frame, base, cur) -> list:
                 x=metric,
                 split=view.split,
                 normalize=view.normalize,
-                front=front(frame, metric),
+                front=front(frame, metric, include_degenerate=with_degenerate),
                 recommended=shown,
                 current=cur or None,
                 baselines=base,
+                references=references,
+                positive_label=view.positive_label,
             ),
         ),
     ]
@@ -80,13 +94,21 @@ def figures(frame, base, cur) -> list:
     return figs
 
 
+def exact_rows(settings, split) -> pd.DataFrame:
+    """The exact rows of ``settings`` with their band columns (missing points skipped)."""
+    return concat_rows([store.with_bands(s, split) for s in settings])
+
+
 def render(k):
-    frame = store.known_rows(curve, view.split)
+    frame = exact_rows(curve, view.split)
     base = store.known_rows(refs, view.split)
-    rows = store.rows(current, view.split)
+    references = store.reference_rows(view.split)
+    rows = store.with_bands(current, view.split)
     cur = overall(rows)
     everything = pd.concat(
-        [store.known_rows([*curve, *refs, current], s) for s in store.splits], ignore_index=True
+        [exact_rows(list(dict.fromkeys([*curve, *refs, current])), s) for s in store.splits]
+        + [store.reference_rows(s) for s in store.splits],
+        ignore_index=True,
     )
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     name = f"taskfair-{view.bundle.name}-seed{view.seed}-{view.normalize}-{view.split}-lam{lam:g}"
@@ -115,7 +137,8 @@ def render(k):
             mime="text/csv",
             on_click="ignore",
             key=f"dl-sweep-{k}",
-            help="The λ grid and the baselines on both splits, tidy (one row per group).",
+            help="The λ grid, the baselines and the reference predictors on both splits, tidy "
+            "(one row per group), with the degeneracy flag and the bootstrap bands.",
         )
     with d3:
         notes = [
@@ -124,11 +147,25 @@ def render(k):
             f"Normalisation: {view.normalize}. Split shown: {view.split}. Current λ = {lam:g}. "
             "λ is recommended on the validation split and shown on the split above.",
             f"Generated {stamp} by taskfair from exactly evaluated points only.",
+            "Shaded bands and error bars: 95% bootstrap over rows (200 resamples, count-table "
+            "scorer). Thin grey lines / hollow markers: reference predictors (constant "
+            "all-positive / all-negative, label oracle).",
         ]
+        top = frame[(frame["group"] == "__overall__") & frame["degenerate"].astype(bool)]
+        for lam_d, note in zip(top["lam"], top["degenerate_note"], strict=True):
+            notes.append(f"Degenerate point λ = {lam_d:g}: {note}.")
+        if not top.empty:
+            notes.append(
+                "Degenerate points are "
+                + ("included in" if with_degenerate else "left out of")
+                + " the Pareto front and the recommendation."
+            )
 
         def html():  # built on click only: plotly.js inlined makes it megabytes
             return plots.html_report(
-                figures(frame, base, cur), title=f"taskfair report: {view.bundle.name}", notes=notes
+                figures(frame, base, cur, references),
+                title=f"taskfair report: {view.bundle.name}",
+                notes=notes,
             )
 
         st.download_button(

@@ -5,14 +5,23 @@ import streamlit as st
 
 from pages import _view as v
 from taskfair import grid, plots
-from taskfair.sweep import curve_plan, injected_rows, injection_settings, task_addition_settings
+from taskfair.metrics import SMALL_CELL_ROWS, worst_cell
+from taskfair.sweep import (
+    concat_rows,
+    curve_plan,
+    injected_rows,
+    injection_settings,
+    task_addition_settings,
+)
 
 view = v.setup(
     "heatmaps",
     "Per-group heatmaps",
     "Each cell is one subgroup at one λ: its accuracy, and its DPD / EOD against the rest of "
     "the grouped rows (g vs not-g). Colour scales are fixed, so colours compare across views. "
-    "Blank cells (n/a) are groups too small or one-class there: never shown as 0.",
+    "Blank cells (n/a) are groups too small or one-class there: never shown as 0. Hover a cell "
+    "for its 95% bootstrap band and n; ⚠ above a column marks a degenerate (nearly constant) "
+    "predictor, whose zero disparities are not fairness.",
 )
 store = view.store
 # Plain option names: a bound widget writes the shown option into the URL (method=injection).
@@ -39,8 +48,17 @@ else:
 plan = curve_plan(settings, view.split, coarse=method == "task_addition")
 
 
+# Intersections (two attributes in the eval rows) are read for task addition: an injected
+# group's own cells have no intersection counterpart.
+crossed = view.over if method == "task_addition" else None
+if view.over and not crossed:
+    st.caption("Intersections are shown for task addition; injection reads its injected group.")
+
+
 def frame() -> pd.DataFrame:
-    rows = store.known_rows(settings, view.split)
+    if crossed:
+        return concat_rows([store.intersection_rows(s, view.split, crossed) for s in settings])
+    rows = concat_rows([store.with_bands(s, view.split) for s in settings])
     return rows if method == "task_addition" else injected_rows(rows)
 
 
@@ -48,6 +66,9 @@ def render(k):
     df = frame()
     n_done = sum(store.has(s, view.split) for s in settings)
     st.caption(f"{n_done} of {len(settings)} settings evaluated exactly on {view.split}.")
+    cells = None
+    if crossed and not df.empty:
+        cells = sorted(g for g in df["group"].unique() if g != "__overall__")
     # Stacked full width, like the paper's Figure 3: every cell stays wide enough to print.
     for metric in ("accuracy", "vs_rest_dpd", "vs_rest_eod"):
         fig = plots.group_heatmap(
@@ -55,10 +76,33 @@ def render(k):
             metric,
             split=view.split,
             normalize=norm_label,
-            groups=store.groups,
+            groups=cells if crossed else store.groups,
             x_label="λ" if method == "task_addition" else "λ (injected)",
+            min_n=SMALL_CELL_ROWS if crossed else None,
+            y_label=" × ".join(crossed) if crossed else "group",
         )
         st.plotly_chart(fig, width="stretch", key=f"heat-{metric}-{k}")
+    if crossed and not df.empty:
+        st.markdown(
+            f"**Worst intersection per λ** (among cells of at least {SMALL_CELL_ROWS} rows; "
+            "smaller cells are marked with their n above, never named)"
+        )
+        st.dataframe(worst_table(df), hide_index=True, width="stretch", key=f"worst-{k}")
+
+
+def worst_table(df: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for lam, part in df[df["group"] != "__overall__"].groupby("lam"):
+        table = part.set_index("group")
+        row = {"λ": f"{lam:g}"}
+        for metric, label in (
+            ("accuracy", "lowest accuracy"),
+            ("vs_rest_dpd", "largest DPD vs rest"),
+        ):
+            w = worst_cell(table, metric, SMALL_CELL_ROWS)
+            row[label] = f"{w[0]} ({w[1]:.3f}, n = {w[2]})" if w else "none large enough"
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 v.live(render, plan, view)

@@ -74,6 +74,8 @@ plan = injection_plan(current, curve, refs, view.split)
 def rows_at(x, setting):
     rows = store.curve_point(points, view.split, x, setting) if points else None
     rows = store.rows(setting, view.split) if rows is None else rows
+    if rows is not None and rows["exact"].all():  # bands at exact points (cached records)
+        rows = store.with_bands(setting, view.split)
     return None if rows is None else rows.assign(lam=x)
 
 
@@ -88,6 +90,7 @@ def render(k):
     label = "exact" if cur.get("exact") else ("preview" if cur else "not evaluated yet")
     st.markdown(f"**Current mix**: {'θ_FFT' if anchor == 'fft' else 'θ₀'} + {mix_text} — *{label}*")
     v.metrics(cur)
+    v.degenerate_notice(cur)
     if along:
         fig = plots.tradeoff_figure(
             frame,
@@ -103,8 +106,11 @@ def render(k):
                 if others
                 else ""
             ),
+            references=store.reference_rows(view.split),
+            positive_label=view.positive_label,
         )
         st.plotly_chart(fig, width="stretch", key=f"curves-{k}")
+        v.degenerate_caption(frame, what=f"λ_{along}")
     st.dataframe(
         v.group_table(rows), column_config=v.TABLE_CONFIG, width="stretch", key=f"table-{k}"
     )

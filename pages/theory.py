@@ -6,7 +6,7 @@ import app_cache as ac
 from pages import _view as v
 from taskfair import grid, plots
 from taskfair.analysis import bound
-from taskfair.sweep import curve_plan, overall, task_addition_settings
+from taskfair.sweep import concat_rows, curve_plan, overall, task_addition_settings
 from taskfair.sweep.views import lipschitz
 
 view = v.setup(
@@ -37,7 +37,7 @@ plan = curve_plan(curve, view.split)
 
 
 def render(k):
-    measured = store.known_rows(curve, view.split)
+    measured = concat_rows([store.with_bands(s, view.split) for s in curve])
     est = None
     if view.bundle.has_weights:
         with st.spinner("Estimating L from the exact points…"):
@@ -63,10 +63,13 @@ def render(k):
         split=view.split,
         normalize=view.normalize,
         lipschitz=est.L,
+        references=store.reference_rows(view.split),
+        positive_label=view.positive_label,
     )
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(fig, width="stretch", key=f"bound-{k}")
+        v.degenerate_caption(measured)
     with right:
         st.markdown(
             f"**L̂ = {est.L:.4g}** from {est.n_pairs} pairs of adjacent exact λ ({estimator.replace('_', ' ')}); "

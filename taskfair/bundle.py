@@ -37,7 +37,6 @@ FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
 RESERVED_NAMES = ("fft", "lora")
 
-
 @dataclass(frozen=True)
 class VectorEntry:
     """One trained vector of a bundle: ``kind`` is ``fft``, ``lora`` or ``subgroup``."""
@@ -134,6 +133,14 @@ class Bundle:
     @property
     def attribute(self) -> str:
         return self.manifest["dataset"]["attribute"]
+
+    @property
+    def attributes(self) -> list[str]:
+        """Every sensitive attribute column of the eval rows, the trained one first.
+
+        Bundles built before the eval rows kept the others list the trained one only."""
+        listed = self.manifest["dataset"].get("attributes") or [self.attribute]
+        return [a for a in listed if a == self.attribute or a in self.eval_frame.columns]
 
     @property
     def groups(self) -> list[str]:

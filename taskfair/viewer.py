@@ -100,7 +100,8 @@ def export_viewer(
     """Sweep ``src`` where needed and write its viewer copy to ``out`` (a new folder).
 
     Returns ``out``. Raises :class:`~taskfair.bundle.BundleError` for a damaged source
-    or an ``out`` that is not new; ``src`` gains cached sweep points, nothing else.
+    or an ``out`` that is not new; ``src`` gains cached sweep points and their band records
+    (:meth:`taskfair.sweep.PointStore.bands`), nothing else.
     ``sweep=False`` copies the points already cached and evaluates nothing: the pages
     then show previews (or nothing) where points are missing.
     """
@@ -123,6 +124,12 @@ def export_viewer(
             PointStore.for_bundle(bundle, seed, load, source="viewer").sweep(todo, splits, progress)
         if _missing(bundle, seed, settings, splits):  # pragma: no cover - a key mismatch bug
             raise RuntimeError("The sweep's cache keys differ from the bundle's: report a bug.")
+        # The points' bootstrap bands, stored beside them, so the hosted copy (which never
+        # writes) redraws without resampling; from cached logits, no model.
+        cached = PointStore.for_bundle(bundle, seed, None, source="viewer")
+        for setting in settings:
+            for split in splits:
+                cached.bands(setting, split)
 
     # 2. The copy, assembled beside ``out`` and renamed into place at the end.
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"

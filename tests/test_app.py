@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,15 +211,112 @@ def test_tradeoff_recommends_lambda_on_validation(app, direct):
     from taskfair.analysis import select_lambda
     from taskfair.sweep import reference_settings, run_sweep, task_addition_settings
 
-    at = settle(app(page="tradeoff"))
+    # The tiny bundle's points are (nearly) constant predictors: with them put back (the
+    # page's control, degen=true) the choice is the selector's over every λ.
+    at = settle(app(page="tradeoff", degen="true"))
     text = " ".join(str(m.value) for m in at.markdown)
     settings = task_addition_settings(direct.groups_, grid.LAMBDA_GRID, "sum")
     val = run_sweep(direct.ev, settings + reference_settings(direct.names), splits=("val",))
-    sel = select_lambda(val, metric="dpd", within=0.02, methods=("task_addition",))
+    sel = select_lambda(
+        val, metric="dpd", within=0.02, methods=("task_addition",), include_degenerate=True
+    )
     assert f"Recommended λ = {sel.lam:g}" in text
     pareto = figures(at)[1]
     (rec,) = traces(pareto, role="recommended")
     assert rec["meta"]["lam"] == sel.lam
+
+
+@pytest.fixture(scope="module")
+def sweeps(direct):
+    """The λ grid and the baselines on both splits, evaluated directly (no app)."""
+    from taskfair import grid
+    from taskfair.sweep import reference_settings, run_sweep, task_addition_settings
+
+    settings = task_addition_settings(direct.groups_, grid.LAMBDA_GRID, "sum")
+    return run_sweep(direct.ev, settings + reference_settings(direct.names))
+
+
+def test_degenerate_points_are_flagged_and_left_out_of_the_recommendation(app, direct, sweeps):
+    from taskfair.analysis import select_lambda
+
+    at = settle(app(page="tradeoff"))
+    fig, pareto = figures(at)[:2]
+    top = sweeps[(sweeps["group"] == "__overall__") & (sweeps["method"] == "task_addition")]
+    test = top[top["split"] == "test"].set_index("lam")
+    curve = traces(fig, metric="dpd", role="curve")[0]
+    flags = curve["meta"]["degenerate"]
+    assert flags == [bool(test.loc[x, "degenerate"]) for x in curve["x"]]
+    assert any(flags), "the tiny bundle has (nearly) constant predictors"
+    from taskfair.plots.style import COLORS, DEGENERATE_MARKER
+
+    for x, flagged, colour in zip(curve["x"], flags, curve["marker"]["color"], strict=True):
+        assert colour == (DEGENERATE_MARKER["color"] if flagged else COLORS["task_addition"]), x
+    (deg,) = traces(fig, metric="dpd", role="degenerate")
+    assert deg["meta"]["lam"] == [x for x, f in zip(curve["x"], flags, strict=True) if f]
+    assert all(n.startswith("predicts 'toxic' for") for n in deg["meta"]["note"])
+    assert any("Degenerate" in str(c.value) for c in at.caption)
+    # the Pareto view: crosses, and a front without them
+    (points,) = traces(pareto, role="points")
+    assert points["meta"]["degenerate"] == flags
+    for f in traces(pareto, role="front"):
+        for x, y in zip(f["x"], f["y"], strict=True):
+            at_point = test[(test["dpd"] == x) & (test["accuracy"] == y)]
+            assert not at_point["degenerate"].any()
+    # the recommendation (chosen on val) never picks a degenerate point unless asked to
+    val = sweeps[sweeps["split"] == "val"]
+    vtop = top[top["split"] == "val"]
+    text = " ".join(str(m.value) for m in at.markdown)
+    if vtop["degenerate"].all():
+        assert any("No recommendation" in str(w.value) for w in at.warning)
+        assert not traces(pareto, role="recommended")
+    else:
+        sel = select_lambda(val, metric="dpd", within=0.02, methods=("task_addition",))
+        assert not vtop.set_index("lam").loc[sel.lam, "degenerate"]
+        assert f"Recommended λ = {sel.lam:g}" in text
+    at.checkbox(key="degen").check()
+    at.run()
+    assert not at.exception
+    anyway = select_lambda(
+        val, metric="dpd", within=0.02, methods=("task_addition",), include_degenerate=True
+    )
+    (rec,) = traces(figures(at)[1], role="recommended")
+    assert rec["meta"]["lam"] == anyway.lam
+
+
+def test_bands_references_and_paired_difference_on_the_tradeoff_page(app, direct, sweeps):
+    from taskfair.merge import task_addition_coeffs
+    from taskfair.metrics import PreviewScorer, bootstrap_bands
+
+    at = settle(app(page="tradeoff"))
+    fig = figures(at)[0]
+    labels, groups = direct.ev.labels("test"), direct.ev.groups("test")
+    logits = direct.ev.logits(task_addition_coeffs(direct.groups_, 0.3), "test")
+    want = bootstrap_bands(PreviewScorer(labels, groups), logits.argmax(axis=1))
+    for metric in ("accuracy", "macro_accuracy", "dpd", "eod"):
+        bands = traces(fig, metric=metric, role="band")
+        curve = traces(fig, metric=metric, role="curve")[0]
+        lo, hi = want["overall"][metric]  # the band at λ = 0.3, resampled directly
+        if np.isnan(lo):  # undefined on every resample (e.g. EOD with one-class groups)
+            assert not bands or 0.3 not in bands[0]["meta"]["lam"]
+            continue
+        (band,) = bands
+        assert set(band["meta"]["lam"]) <= set(curve["x"])
+        i = band["meta"]["lam"].index(0.3)
+        assert [band["meta"]["lo"][i], band["meta"]["hi"][i]] == pytest.approx([lo, hi])
+    (acc_band,) = traces(fig, metric="accuracy", role="band")
+    curve = traces(fig, metric="accuracy", role="curve")[0]
+    for x, lo, hi in zip(*(acc_band["meta"][k] for k in ("lam", "lo", "hi")), strict=True):
+        y = curve["y"][curve["x"].index(x)]
+        assert lo <= y <= hi
+    refs = {t["meta"]["method"]: t for t in traces(fig, metric="accuracy", role="reference")}
+    assert set(refs) == {"all_positive", "all_negative", "oracle"}
+    assert refs["all_positive"]["y"][0] == pytest.approx(labels.mean())
+    assert refs["oracle"]["y"][0] == 1.0
+    (oracle_dpd,) = traces(fig, metric="dpd", role="reference", method="oracle")
+    base = pd.Series(labels).groupby(groups.to_numpy()).mean()
+    assert oracle_dpd["y"][0] == pytest.approx(base.max() - base.min())
+    text = " ".join(str(m.value) for m in at.markdown)
+    assert "Against FFT" in text and "FFT's" in text
 
 
 def test_injection_toggles_and_anchor(app, direct):

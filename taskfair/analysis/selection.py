@@ -11,6 +11,11 @@
 Inputs are tidy sweep frames (:data:`taskfair.sweep.COLUMNS`); only the overall rows
 (``group == "__overall__"``) enter a choice. With several seeds, a setting's metrics are
 averaged over seeds first.
+
+Degenerate settings (a (nearly) constant predictor overall or in a group, see
+:func:`taskfair.metrics.degeneracy`: their DPD and EOD near 0 are no evidence of
+fairness) are left out of the front and of the choice by default; a setting is
+degenerate when it is in any seed. ``include_degenerate=True`` puts them back.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from taskfair.metrics import OVERALL
+from taskfair.metrics import OVERALL, mark_degenerate
 
 __all__ = ["Selection", "pareto_front", "select_lambda", "report_on_test"]
 
@@ -53,6 +58,7 @@ class Selection:
     reason: str = ""
     n_candidates: int = 0
     seeds: list = field(default_factory=list)
+    excluded_degenerate: int = 0
 
 
 def _only_split(df: pd.DataFrame, split: str, who: str) -> None:
@@ -66,30 +72,50 @@ def _only_split(df: pd.DataFrame, split: str, who: str) -> None:
         )
 
 
+def _flagged(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``degenerate`` flag, derived from the selection rates where absent."""
+    if "degenerate" in df.columns and not df["degenerate"].isna().any():
+        return df
+    keys = [k for k in (*_KEY, "split", "seed") if k in df.columns]
+    if "selection_rate" not in df.columns:  # nothing to derive it from: not flagged
+        return df.assign(degenerate=df.get("degenerate", pd.Series(False, df.index)).fillna(False))
+    return mark_degenerate(df, keys)
+
+
 def _overall_means(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting: overall metrics averaged over seeds."""
-    rows = df[df["group"] == OVERALL].copy()
+    """One row per setting: overall metrics averaged over seeds; ``degenerate`` when the
+    setting is degenerate in any seed."""
+    rows = _flagged(df)
+    rows = rows[rows["group"] == OVERALL].copy()
     rows["lam_key"] = rows["lam"].fillna(-math.inf)  # NaN keys would drop rows in groupby
     keys = ["method", "lam_key", "normalize", "coeffs"]
     agg = rows.groupby(keys, sort=False, dropna=False)
     out = agg[_METRICS].mean().reset_index()
     out["n_seeds"] = agg.size().to_numpy()
+    out["degenerate"] = agg["degenerate"].agg(lambda v: bool(v.astype(bool).any())).to_numpy()
     out["lam"] = out["lam_key"].where(out["lam_key"] != -math.inf)
     return out.drop(columns="lam_key")
 
 
 def pareto_front(
-    df: pd.DataFrame, x: str = "dpd", y: str = "accuracy", split: str | None = "val"
+    df: pd.DataFrame,
+    x: str = "dpd",
+    y: str = "accuracy",
+    split: str | None = "val",
+    include_degenerate: bool = False,
 ) -> pd.DataFrame:
     """Settings not dominated in (lower ``x``, higher ``y``), sorted by ``x``.
 
     ``df``: a tidy sweep frame; with ``split`` (default ``"val"``) it must hold that
-    split only. Rows with NaN in ``x`` or ``y`` are left out. Returns one row per
-    setting (seed means) with ``method, lam, normalize, coeffs`` and the metrics.
+    split only. Rows with NaN in ``x`` or ``y`` are left out, and so are degenerate
+    settings unless ``include_degenerate``. Returns one row per setting (seed means)
+    with ``method, lam, normalize, coeffs``, the metrics and ``degenerate``.
     """
     if split is not None:
         _only_split(df, split, "pareto_front")
     pts = _overall_means(df).dropna(subset=[x, y])
+    if not include_degenerate:
+        pts = pts[~pts["degenerate"]]
     pts = pts.sort_values([x, y], ascending=[True, False], kind="stable")
     front, best_y = [], -math.inf
     for i, row in pts.iterrows():
@@ -105,13 +131,16 @@ def select_lambda(
     within: float = 0.02,
     reference_accuracy: float | None = None,
     methods: tuple[str, ...] = _CANDIDATE_METHODS,
+    include_degenerate: bool = False,
 ) -> Selection:
     """The setting with the smallest ``metric`` whose accuracy ≥ reference − ``within``.
 
     ``val_df``: validation rows only (any other split is refused). The reference is
     FFT's validation accuracy (the ``method == "fft"`` overall row) unless
-    ``reference_accuracy`` is given. Candidates are the rows of ``methods``. Ties go to
-    the higher accuracy, then the smaller λ.
+    ``reference_accuracy`` is given. Candidates are the rows of ``methods``, without
+    the degenerate settings unless ``include_degenerate`` (a ``ValueError`` says so
+    when every candidate is degenerate). Ties go to the higher accuracy, then the
+    smaller λ.
     """
     if metric not in ("dpd", "eod"):
         raise ValueError(f"metric must be 'dpd' or 'eod', not {metric!r}.")
@@ -130,6 +159,16 @@ def select_lambda(
     cands = means[means["method"].isin(methods)].dropna(subset=["accuracy"])
     if cands.empty:
         raise ValueError(f"No candidate rows of methods {methods} in the validation frame.")
+    excluded = 0
+    if not include_degenerate:
+        excluded = int(cands["degenerate"].sum())
+        cands = cands[~cands["degenerate"]]
+        if cands.empty:
+            raise ValueError(
+                f"Every candidate setting ({excluded}) is degenerate (a (nearly) constant "
+                "predictor): its DPD/EOD say nothing about fairness. Include them "
+                "explicitly (include_degenerate=True) to choose among them anyway."
+            )
     ok = cands[(cands["accuracy"] >= reference_accuracy - within) & cands[metric].notna()]
     feasible = not ok.empty
     if feasible:
@@ -148,6 +187,8 @@ def select_lambda(
             f"no setting reaches accuracy {reference_accuracy - within:.4f}; "
             "returning the most accurate one"
         )
+    if excluded:
+        reason += f"; {excluded} degenerate setting(s) left out"
     seeds = sorted(val_df["seed"].dropna().unique().tolist()) if "seed" in val_df else []
     return Selection(
         lam=float(chosen["lam"]) if pd.notna(chosen["lam"]) else math.nan,
@@ -162,6 +203,7 @@ def select_lambda(
         reason=reason,
         n_candidates=len(cands),
         seeds=[int(s) for s in seeds],
+        excluded_degenerate=excluded,
     )
 
 

@@ -102,7 +102,8 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
     progress(f"matmul fp32: {gflops:.1f} GFLOP/s")
     with tempfile.TemporaryDirectory(prefix="taskfair-bench-") as tmp:
         out = Path(tmp)
-        timeout = 900 if quick else 7200  # a loaded shared machine is slow, not broken
+        # a loaded shared machine is slow, not broken; quick also refines the preview
+        timeout = 2400 if quick else 7200
         t = time.perf_counter()
         naive = _run_phase("naive", modality, spec, naive_lams, grid, out, timeout)
         progress(f"(a) naive done in {time.perf_counter() - t:.1f}s")
@@ -137,6 +138,10 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
         "preview_d_accuracy": ours["preview_d_accuracy"],
         "preview_d_dpd": ours["preview_d_dpd"],
         "preview_d_eod": ours["preview_d_eod"],
+        **{k: v for k, v in ours.items() if k.startswith(("preview_before", "preview_refine"))},
+        "preview_target": ours["preview_target"],
+        "preview_heldout": ours["preview_heldout"],
+        "preview_target_met": ours["preview_target_met"],
         "matmul_gflops": gflops,
         "achieved_gflops": achieved,
         "matmul_fraction": achieved / reference,
@@ -183,4 +188,28 @@ def table(res: dict) -> str:
         f"(min {res['preview_agreement_min']:.4f}), max |Δacc| {res['preview_d_accuracy']:.4f}, "
         f"|ΔDPD| {res['preview_d_dpd']:.4f}, |ΔEOD| {res['preview_d_eod']:.4f}",
     ]
+    if "preview_target" in res:  # results written before the target existed lack it
+        lines += _target_lines(res)
     return "\n".join(lines)
+
+
+def _target_lines(res: dict) -> list[str]:
+    """The preview's error in fairness units against its target, before and after
+    adaptive refinement, at held-out λ never evaluated for the preview."""
+    target = res["preview_target"]
+
+    def row(prefix: str, met: bool) -> str:
+        return (
+            f"|ΔDPD| {res[prefix + 'd_dpd']:.4f}, |ΔEOD| {res[prefix + 'd_eod']:.4f}, "
+            f"|Δacc| {res[prefix + 'd_accuracy']:.4f}, agreement {res[prefix + 'agreement']:.4f}"
+            f" — {'met' if met else 'NOT met'}"
+        )
+
+    added = res["preview_refined_points"]
+    return [
+        f"preview in fairness units (target |ΔDPD| and |ΔEOD| ≤ {target:g}) at "
+        f"{len(res['preview_heldout'])} held-out λ:",
+        f"  grid only (0.1 steps):   {row('preview_before_', res['preview_before_target_met'])}",
+        f"  + {len(added)} adaptive points: {row('preview_refined_', res['preview_target_met'])}"
+        + ("" if res["preview_refined_converged"] else " (refinement budget spent)"),
+    ]

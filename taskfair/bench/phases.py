@@ -13,7 +13,12 @@ each timed λ to ``<out-dir>/{naive,exact}_<λ>.npy``, so that the driver can ch
     exact global-λ grid plus :class:`taskfair.metrics.PreviewScorer`: the time to redraw
     the metrics of a new λ at :data:`PREVIEW_ROWS` rows (``preview_ms``), its one-time
     set-up (the exact grid, ``preview_setup_s``) and its error against exact evaluation
-    at the held-out midpoints of the grid (agreement, |Δaccuracy|, |ΔDPD|, |ΔEOD|).
+    at the held-out midpoints of the grid (agreement, |Δaccuracy|, |ΔDPD|, |ΔEOD|);
+    then, in fairness units against :data:`taskfair.sweep.refine.PREVIEW_TARGET`, the
+    error at held-out λ a third of the way into grid steps (never evaluated for the
+    preview itself) before and after adaptive refinement
+    (:func:`taskfair.sweep.refine.propose_lambda`: exact points added where
+    neighbouring exact points disagree most).
 """
 
 from __future__ import annotations
@@ -39,12 +44,15 @@ from taskfair.evaluate import predict_encoded
 from taskfair.metrics import PreviewScorer
 from taskfair.models import logits_of
 from taskfair.sweep import Evaluator, InterpolationPreview, measure_error, task_addition_settings
+from taskfair.sweep.refine import MIN_WIDTH, PREVIEW_TARGET, propose_lambda, target_met
 
 __all__ = ["PHASES", "PREVIEW_ROWS", "main", "naive", "ours"]
 
 PHASES = ("naive", "ours")
 #: the rows a preview redraw is timed at (the eval rows tiled: same work per row)
 PREVIEW_ROWS = 10_000
+#: exact points adaptive refinement may add beyond the grid (quick, full)
+REFINE_BUDGET = (12, 24)
 
 
 def naive(modality: Modality, spec: dict, lams: list[float], out_dir: Path) -> dict:
@@ -186,7 +194,9 @@ def _preview(ev, settings, logits: dict, timed: dict, grid, quick: bool) -> dict
             t = time.perf_counter()
             big_scorer.report(big.logits(min(lam, grid[-1])))
             ms.append((time.perf_counter() - t) * 1e3)
+    refined = _refine(ev, groups, dict(logits), grid, labels, grp, quick)
     return {
+        **refined,
         "preview_setup_s": setup,
         "preview_ms": statistics.median(ms),
         "preview_ms_max": max(ms),
@@ -195,6 +205,64 @@ def _preview(ev, settings, logits: dict, timed: dict, grid, quick: bool) -> dict
         "preview_d_accuracy": err["d_accuracy"],
         "preview_d_dpd": err["d_dpd"],
         "preview_d_eod": err["d_eod"],
+    }
+
+
+def held_out(grid, quick: bool) -> list[float]:
+    """λ the preview is judged at before and after refinement: a third and two thirds of
+    the way into each grid step (quick: a third of the way into every other step).
+    Refinement only ever adds midpoints of intervals, so none of these is ever an exact
+    anchor of the preview."""
+    steps = list(zip(grid[:-1], grid[1:], strict=True))
+    if quick:
+        return [round(a + (b - a) / 3, 10) for a, b in steps[::2]]
+    return [round(a + f * (b - a), 10) for a, b in steps for f in (1 / 3, 2 / 3)]
+
+
+def _refine(ev, groups, anchors: dict, grid, labels, grp, quick: bool) -> dict:
+    """The preview's error in fairness units at held-out λ, on the grid alone and after
+    adaptive refinement (up to :data:`REFINE_BUDGET` extra exact points)."""
+
+    def exact_at(lam):
+        return ev.logits(task_addition_settings(groups, [lam])[0].coeff_dict, "val")
+
+    held = held_out(list(grid), quick)
+    truth = {lam: exact_at(lam) for lam in held}
+    before = measure_error(
+        InterpolationPreview({x: anchors[x] for x in grid}).logits, truth.__getitem__, held,
+        labels, grp,
+    )  # fmt: skip
+    scorer = PreviewScorer(labels, grp)
+    added, budget = [], REFINE_BUDGET[0] if quick else REFINE_BUDGET[1]
+    t = time.perf_counter()
+    while len(added) < budget:
+        lam = propose_lambda(anchors, scorer, PREVIEW_TARGET, MIN_WIDTH)
+        if lam is None:
+            break
+        if lam in truth:  # pragma: no cover - held-out λ are never midpoints
+            raise RuntimeError("refinement proposed a held-out λ")
+        anchors[lam] = exact_at(lam)
+        added.append(lam)
+    refine_s = time.perf_counter() - t
+    after = measure_error(
+        InterpolationPreview(anchors).logits, truth.__getitem__, held, labels, grp
+    )
+    return {
+        "preview_target": PREVIEW_TARGET,
+        "preview_heldout": held,
+        "preview_before_agreement": before["agreement"],
+        "preview_before_d_accuracy": before["d_accuracy"],
+        "preview_before_d_dpd": before["d_dpd"],
+        "preview_before_d_eod": before["d_eod"],
+        "preview_before_target_met": target_met(before),
+        "preview_refined_points": added,
+        "preview_refine_s": refine_s,
+        "preview_refined_converged": len(added) < budget,
+        "preview_refined_agreement": after["agreement"],
+        "preview_refined_d_accuracy": after["d_accuracy"],
+        "preview_refined_d_dpd": after["d_dpd"],
+        "preview_refined_d_eod": after["d_eod"],
+        "preview_target_met": target_met(after),
     }
 
 

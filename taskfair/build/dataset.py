@@ -106,6 +106,8 @@ def dataset_section(ds, cfg: BuildConfig, groups: list[str]) -> dict:
         "source": ds.source,
         "modality": ds.modality,
         "attribute": cfg.attribute,
+        # every sensitive attribute column of eval.parquet (the trained one first)
+        "attributes": [cfg.attribute, *(a for a in ds.attributes if a != cfg.attribute)],
         "groups": groups,
         "no_group_label": NO_GROUP,
         "label_name": ds.label_name,

@@ -85,7 +85,11 @@ def eval_sample(ds, cfg: BuildConfig) -> pd.DataFrame:
             rows, strata(sub, cfg.attribute), cap, cfg.data_seed, f"eval-{split}"
         )
         parts.append(frame.loc[keep])
-    out = pd.concat(parts)[[ds.content_column, "label", "split", cfg.attribute]]
+    # Every sensitive attribute of the data travels with the eval rows (the trained one
+    # first), so the dashboard can read metrics over intersections (e.g. gender x race);
+    # only the trained attribute enters the cache keys (taskfair.sweep.keys).
+    attributes = [cfg.attribute, *(a for a in ds.attributes if a != cfg.attribute)]
+    out = pd.concat(parts)[[ds.content_column, "label", "split", *attributes]]
     return out.reset_index(drop=True)
 
 

@@ -1,14 +1,37 @@
 """Group fairness metrics for binary classifiers, as thin wrappers over fairlearn.
 
 Public names: :func:`fairness_report` → :class:`FairnessReport` (rates per group, DPD,
-EOD, group-vs-rest disparities, optional bootstrap CIs), :func:`group_vs_rest`,
-:class:`PreviewScorer` (the same numbers from a count table, for previews) and the
+EOD, group-vs-rest disparities, optional bootstrap CIs, the degeneracy flag),
+:func:`group_vs_rest`, :class:`PreviewScorer` (the same numbers from a count table, for
+previews), :func:`degeneracy` / :func:`mark_degenerate` (constant predictors),
+:func:`reference_predictions` (constant and oracle predictors), the count-table bootstrap
+(:func:`bootstrap_bands`, :func:`paired_difference`, :func:`seed_mean_bands`) and the
 constants below. Private modules: ``_report`` (point estimates), ``_bootstrap`` (CIs),
-``_fast`` (the preview scorer), ``_inputs`` (coercion of labels and groups).
+``_fast`` (the preview scorer), ``_inputs`` (coercion of labels and groups),
+``_degenerate``, ``_references``, ``_resample``, ``_intersections`` (two attributes read
+as one: :func:`intersection_labels`, :func:`worst_cell`).
 """
 
 from taskfair.metrics._bootstrap import CI_METRICS
+from taskfair.metrics._degenerate import (
+    DEGENERATE_HIGH,
+    DEGENERATE_LOW,
+    Degeneracy,
+    degeneracy,
+    mark_degenerate,
+)
 from taskfair.metrics._fast import PreviewScorer, preview_report
+from taskfair.metrics._intersections import (
+    SEPARATOR,
+    SMALL_CELL_ROWS,
+    intersection_labels,
+    worst_cell,
+)
+from taskfair.metrics._references import (
+    REFERENCE_LABELS,
+    REFERENCE_PREDICTORS,
+    reference_predictions,
+)
 from taskfair.metrics._report import (
     OVERALL,
     REPORT_COLUMNS,
@@ -18,16 +41,46 @@ from taskfair.metrics._report import (
     group_vs_rest,
     overall_rows,
 )
+from taskfair.metrics._resample import (
+    BAND_METRICS,
+    GROUP_BAND_METRICS,
+    N_BOOT,
+    bootstrap_bands,
+    paired_difference,
+    resample_indices,
+    resampled_scores,
+    seed_mean_bands,
+)
 
 __all__ = [
+    "BAND_METRICS",
     "CI_METRICS",
+    "DEGENERATE_HIGH",
+    "DEGENERATE_LOW",
+    "Degeneracy",
+    "GROUP_BAND_METRICS",
+    "N_BOOT",
     "OVERALL",
+    "REFERENCE_LABELS",
+    "REFERENCE_PREDICTORS",
     "REPORT_COLUMNS",
+    "SEPARATOR",
+    "SMALL_CELL_ROWS",
     "FairnessReport",
     "FairnessWarning",
     "PreviewScorer",
+    "bootstrap_bands",
+    "degeneracy",
     "fairness_report",
     "group_vs_rest",
+    "intersection_labels",
+    "mark_degenerate",
     "overall_rows",
+    "paired_difference",
     "preview_report",
+    "reference_predictions",
+    "resample_indices",
+    "resampled_scores",
+    "seed_mean_bands",
+    "worst_cell",
 ]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from taskfair.metrics._inputs import as_groups, as_labels
-from taskfair.metrics._report import REPORT_COLUMNS, FairnessReport
+from taskfair.metrics._report import REPORT_COLUMNS, FairnessReport, degenerate_of
 
 __all__ = ["PreviewScorer", "preview_report"]
 
@@ -28,10 +28,11 @@ class PreviewScorer:
     for accuracy only). Group names are sorted (a pandas Categorical keeps its category
     order), as in :mod:`taskfair.metrics`. Undefined numbers are NaN by the same rules:
     DPD needs two groups with rows; EOD also needs positives and negatives in every
-    compared group.
+    compared group. ``positive_label`` names class 1 in a degenerate point's note.
     """
 
-    def __init__(self, labels, groups):
+    def __init__(self, labels, groups, positive_label: str | None = None):
+        self.positive_label = positive_label
         self.y = as_labels(labels, "labels").astype(np.int64)
         codes, names = as_groups(groups, len(self.y))
         self.codes, self.names = codes, list(names)
@@ -84,6 +85,7 @@ class PreviewScorer:
             index=pd.Index(self.names, name="group", dtype=object),
         )[list(REPORT_COLUMNS)]
         present_acc = acc[present]
+        constant = degenerate_of(table, float(preds.mean()) if n else math.nan, self.positive_label)
         return FairnessReport(
             accuracy=float((preds == self.y).mean()) if n else math.nan,
             macro_accuracy=float(present_acc.mean()) if present.any() else math.nan,
@@ -95,6 +97,8 @@ class PreviewScorer:
             n_grouped=int(self._grouped.sum()),
             n_pos=int(self.y.sum()),
             n_neg=int(n - self.y.sum()),
+            degenerate=constant.degenerate,
+            degenerate_note=constant.note,
         )
 
 

@@ -35,6 +35,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from taskfair.metrics._bootstrap import bootstrap
+from taskfair.metrics._degenerate import degeneracy
 from taskfair.metrics._inputs import (
     as_groups,
     as_labels,
@@ -49,6 +50,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "FairnessReport",
     "FairnessWarning",
+    "degenerate_of",
     "fairness_report",
     "group_vs_rest",
     "overall_rows",
@@ -112,6 +114,13 @@ class FairnessReport:
         Central coverage of the intervals, e.g. 0.95.
     n_pos, n_neg : int or None
         Positives and negatives (``y_true``) over all ``n`` rows; None if unknown.
+    degenerate : bool
+        The predictions are (nearly) constant overall or in some group (selection rate
+        at most :data:`~taskfair.metrics.DEGENERATE_LOW` or at least
+        :data:`~taskfair.metrics.DEGENERATE_HIGH`): DPD and EOD near 0 are then no
+        evidence of fairness.
+    degenerate_note : str
+        Why, in words ("predicts 'toxic' for 100% of rows: ..."); empty when not.
 
     Equality is identity (``eq=False``): the ``by_group`` frame has no useful ``==``.
     """
@@ -130,6 +139,8 @@ class FairnessReport:
     ci_level: float = 0.95
     n_pos: int | None = None
     n_neg: int | None = None
+    degenerate: bool = False
+    degenerate_note: str = ""
 
     @property
     def groups(self) -> tuple[Any, ...]:
@@ -154,6 +165,8 @@ class FairnessReport:
             "n_pos": None if self.n_pos is None else int(self.n_pos),
             "n_neg": None if self.n_neg is None else int(self.n_neg),
             "warnings": list(self.warnings),
+            "degenerate": bool(self.degenerate),
+            "degenerate_note": self.degenerate_note,
         }
         for metric, (lo, hi) in self.ci.items():
             out[f"ci.{metric}.lo"] = json_float(lo)
@@ -210,6 +223,7 @@ def fairness_report(
     ci: float = 0.95,
     random_state: int | None = 0,
     min_group_size: int = 1,
+    positive_label: str | None = None,
 ) -> FairnessReport:
     """Accuracy and group fairness of binary predictions, via fairlearn.
 
@@ -229,6 +243,8 @@ def fairness_report(
         Seed of the resampling; the same seed gives the same intervals.
     min_group_size : int
         Groups with fewer rows are named in the warnings (their rates are noise).
+    positive_label : str or None
+        The name of class 1 (e.g. ``"toxic"``), used in ``degenerate_note`` only.
 
     Returns
     -------
@@ -285,6 +301,7 @@ def fairness_report(
             )
             notes += boot_notes
     notes = _degeneracy_notes(by_group, len(y), min_group_size) + notes
+    constant = degenerate_of(by_group, float(yhat.mean()) if len(y) else math.nan, positive_label)
     for note in notes:
         warnings.warn(note, FairnessWarning, stacklevel=2)
 
@@ -303,7 +320,18 @@ def fairness_report(
         ci_level=float(ci),
         n_pos=int(y.sum()),
         n_neg=int(len(y) - y.sum()),
+        degenerate=constant.degenerate,
+        degenerate_note=constant.note,
     )
+
+
+def degenerate_of(by_group: pd.DataFrame, overall_rate: float, positive_label: str | None):
+    """:func:`~taskfair.metrics.degeneracy` of a per-group table and the overall rate."""
+    rates = {
+        g: (float(r), int(n))
+        for g, r, n in zip(by_group.index, by_group["selection_rate"], by_group["n"], strict=True)
+    }
+    return degeneracy(overall_rate, rates, positive_label)
 
 
 def group_vs_rest(y_true, y_pred, sensitive_features, group) -> tuple[float, float]:

@@ -15,9 +15,21 @@ from taskfair.plots.style import (
     METRIC_LABELS,
     OVERALL,
     axis_label,
+    degenerate_flags,
     figure_title,
     overall_rows,
 )
+
+#: A degenerate method point's bars are cross-hatched and named so.
+DEGENERATE_PATTERN = {"shape": "x", "solidity": 0.35}
+
+
+def _marked(name: str, rows: pd.DataFrame) -> tuple[str, dict]:
+    """The bar name and pattern of a method's rows: hatched when degenerate."""
+    if degenerate_flags(rows).any():
+        return f"{name} (degenerate)", DEGENERATE_PATTERN
+    return name, {}
+
 
 __all__ = ["compare_groups_figure", "compare_overall_figure", "norms_figure", "group_sizes_figure"]
 
@@ -56,18 +68,25 @@ def compare_groups_figure(
         )
         stats = stats.reindex(groups)
         sem = (stats["std"] / np.sqrt(stats["count"])).fillna(0.0)
+        name, pattern = _marked(_method_name(method, lam), g)
         fig.add_trace(
             go.Bar(
                 x=list(groups),
                 y=[None if pd.isna(v) else float(v) for v in stats["mean"]],
-                name=_method_name(method, lam),
+                name=name,
                 marker_color=COLORS.get(method, "#444"),
+                marker_pattern=pattern,
                 error_y={
                     "type": "data",
                     "array": sem.tolist(),
                     "visible": bool((stats["count"] > 1).any()),
                 },
-                meta={"role": "bars", "metric": metric, "method": method},
+                meta={
+                    "role": "bars",
+                    "metric": metric,
+                    "method": method,
+                    "degenerate": bool(pattern),
+                },  # fmt: skip
             )
         )
     fig.update_layout(
@@ -102,18 +121,25 @@ def compare_overall_figure(
             vals = pd.to_numeric(g[m], errors="coerce").dropna().to_numpy(float)
             means.append(float(vals.mean()) if len(vals) else None)
             sems.append(float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0)
+        name, pattern = _marked(_method_name(method, lam), g)
         fig.add_trace(
             go.Bar(
                 x=[axis_label(m) for m in metrics],
                 y=means,
-                name=_method_name(method, lam),
+                name=name,
                 marker_color=COLORS.get(method, "#444"),
+                marker_pattern=pattern,
                 error_y={
                     "type": "data",
                     "array": sems,
                     "visible": g["seed"].nunique() > 1 if "seed" in g else False,
                 },
-                meta={"role": "bars", "method": method, "metrics": list(metrics)},
+                meta={
+                    "role": "bars",
+                    "method": method,
+                    "metrics": list(metrics),
+                    "degenerate": bool(pattern),
+                },  # fmt: skip
             )
         )
     fig.update_layout(

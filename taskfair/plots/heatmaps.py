@@ -18,6 +18,7 @@ from taskfair.plots.style import (
     LOWER_IS_FAIRER,
     METRIC_LABELS,
     OVERALL,
+    degenerate_flags,
     figure_title,
 )
 
@@ -33,33 +34,73 @@ def group_heatmap(
     groups: Sequence[str] | None = None,
     x_label: str = "λ",
     title: str | None = None,
+    min_n: int | None = None,
+    y_label: str = "group",
 ) -> go.Figure:
     """Groups × λ heatmap of a per-group metric (the paper's Figure 3 cells).
 
     ``df``: tidy rows of one method/normalisation/split (per-group rows are used; a
     cell is the mean over seeds). Colour ranges are fixed by :data:`HEATMAP_RANGES`.
     Missing cells (group absent or too small) stay blank and print "n/a", never 0.
+    With ``min_n``, a cell of fewer rows (e.g. a small intersection) is blank too and
+    prints its ``n`` instead of a colour. The tooltip gives the value, its 95% bootstrap
+    band where the rows carry ``<value>_lo`` / ``_hi``, the cell's n and, for a λ whose
+    point is degenerate, its note; such columns are also marked "⚠" above the map.
     """
     d = df[df["group"] != OVERALL] if df is not None and not df.empty else pd.DataFrame()
     lams = sorted(float(v) for v in d["lam"].unique()) if not d.empty else []
     if groups is None:
         groups = sorted(d["group"].unique().tolist()) if not d.empty else []
-    z = np.full((len(groups), len(lams)), np.nan)
+    shape = (len(groups), len(lams))
+    z, n, lo, hi = (np.full(shape, np.nan) for _ in range(4))
+    notes = [""] * len(lams)
     if not d.empty and value in d.columns:
-        piv = (
-            d.assign(_v=pd.to_numeric(d[value], errors="coerce"))
-            .groupby(["group", "lam"])["_v"]
-            .mean()
-        )
+        cols = {"_v": value, "_n": "n", "_lo": f"{value}_lo", "_hi": f"{value}_hi"}
+        num = d.assign(**{k: pd.to_numeric(d[c], errors="coerce") if c in d else np.nan
+                          for k, c in cols.items()})  # fmt: skip
+        piv = num.groupby(["group", "lam"])[list(cols)].mean()
         for i, g in enumerate(groups):
             for j, lam in enumerate(lams):
-                z[i, j] = piv.get((g, lam), np.nan)
+                if (g, lam) in piv.index:
+                    z[i, j], n[i, j], lo[i, j], hi[i, j] = piv.loc[(g, lam)].to_numpy(float)
+        deg = degenerate_flags(d)
+        for j, lam in enumerate(lams):
+            at = d[(d["lam"] == lam) & deg]
+            if not at.empty:
+                notes[j] = (
+                    str(at["degenerate_note"].iloc[0]) if "degenerate_note" in at else "degenerate"
+                )
+    small = (n < min_n) if min_n is not None else np.zeros(shape, dtype=bool)
     zmin, zmax = HEATMAP_RANGES.get(value, (0.0, 1.0))
     lower = value in LOWER_IS_FAIRER
-    text = [["n/a" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
+
+    def cell_text(v, k, is_small):
+        if is_small and not np.isnan(k):
+            return f"n={int(k)}"
+        return "n/a" if np.isnan(v) else f"{v:.2f}"
+
+    text = [[cell_text(z[i, j], n[i, j], small[i, j]) for j in range(shape[1])]
+            for i in range(shape[0])]  # fmt: skip
+
+    def band(i, j):
+        if np.isnan(lo[i, j]) or np.isnan(hi[i, j]):
+            return ""
+        return f" [{lo[i, j]:.2f}, {hi[i, j]:.2f}]"
+
+    def size(i, j):
+        if np.isnan(n[i, j]):
+            return ""
+        tag = f" (fewer than {min_n} rows: not coloured)" if small[i, j] else ""
+        return f"n={int(n[i, j])}{tag}"
+
+    custom = [[[band(i, j), size(i, j), notes[j]] for j in range(shape[1])]
+              for i in range(shape[0])]  # fmt: skip
     fig = go.Figure(
         go.Heatmap(
-            z=[[None if np.isnan(v) else float(v) for v in row] for row in z],
+            z=[
+                [None if (np.isnan(v) or small[i, j]) else float(v) for j, v in enumerate(row)]
+                for i, row in enumerate(z)
+            ],  # fmt: skip
             x=[f"{v:g}" for v in lams],
             y=list(groups),
             zmin=zmin,
@@ -68,23 +109,40 @@ def group_heatmap(
             colorscale="Reds" if lower else "Viridis",
             text=text,
             texttemplate="%{text}",
+            customdata=custom,
             colorbar=_colorbar(zmin, zmax, lower),
-            hovertemplate=f"group=%{{y}}<br>{x_label}=%{{x}}<br>{METRIC_LABELS.get(value, value)}=%{{text}}<extra></extra>",
-            meta={"role": "heatmap", "metric": value},
+            hovertemplate=f"{y_label}=%{{y}}<br>{x_label}=%{{x}}<br>"
+            f"{METRIC_LABELS.get(value, value)}=%{{text}}%{{customdata[0]}}<br>"
+            "%{customdata[1]}<br>%{customdata[2]}<extra></extra>",
+            meta={
+                "role": "heatmap",
+                "metric": value,
+                "degenerate": [bool(x) for x in notes],
+                "small": small.tolist(),
+                "n": [[None if np.isnan(k) else int(k) for k in row] for row in n],
+                "lo": [[None if np.isnan(k) else float(k) for k in row] for row in lo],
+                "hi": [[None if np.isnan(k) else float(k) for k in row] for row in hi],
+            },
         )
     )
+    for j, note in enumerate(notes):
+        if note:
+            fig.add_annotation(
+                x=f"{lams[j]:g}", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                text="⚠", hovertext=note, font={"size": 13, "color": "#b35900"},
+            )  # fmt: skip
     fig.update_layout(
         title=figure_title(
             title
-            or f"{METRIC_LABELS.get(value, value)} per group"
+            or f"{METRIC_LABELS.get(value, value)} per {y_label}"
             + (" — lower is fairer" if lower else ""),
             normalize,
             split,
         ),
         xaxis_title=x_label,
-        yaxis_title="group",
+        yaxis_title=y_label,
         height=max(240, 40 * len(groups) + 130),
-        margin={"t": 80, "b": 40, "l": 90, "r": 20},
+        margin={"t": 80, "b": 40, "l": 90 if y_label == "group" else 150, "r": 20},
         meta={"normalize": normalize, "split": split},
     )
     return fig

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from taskfair.metrics import OVERALL, overall_rows
+from taskfair.metrics import OVERALL, REFERENCE_LABELS, overall_rows
 
 __all__ = [
     "OVERALL",
@@ -22,7 +22,11 @@ __all__ = [
     "METHOD_LABELS",
     "COLORS",
     "BASELINE_DASH",
+    "DEGENERATE_MARKER",
+    "REFERENCE_STYLE",
     "figure_title",
+    "degenerate_flags",
+    "reference_name",
     "axis_label",
     "point_symbols",
     "overall_rows",
@@ -77,6 +81,29 @@ COLORS = {
     "bound": "#8c564b",
 }
 BASELINE_DASH = {"fft": "dash", "lora": "dashdot", "base": "dot"}
+#: A degenerate point (a (nearly) constant predictor): its marker turns dark and a cross
+#: is drawn over it (a trace of its own, ``role="degenerate"``, carrying the notes).
+DEGENERATE_MARKER = {"symbol": "x", "color": "#222222"}
+#: Reference predictors (constant, oracle; taskfair.metrics.REFERENCE_PREDICTORS): thin
+#: grey lines (curves) or hollow markers (Pareto).
+REFERENCE_STYLE = {
+    "all_positive": {"color": "#8a8a8a", "dash": "dot", "symbol": "triangle-up-open"},
+    "all_negative": {"color": "#b5b5b5", "dash": "dot", "symbol": "triangle-down-open"},
+    "oracle": {"color": "#3a3a3a", "dash": "longdashdot", "symbol": "star-open"},
+}
+
+
+def reference_name(method: str, positive_label: str | None = None) -> str:
+    """The legend name of a reference predictor, e.g. "constant: all 'toxic'"."""
+    pos = f"'{positive_label}'" if positive_label else "positive"
+    return REFERENCE_LABELS.get(method, method).format(pos=pos)
+
+
+def degenerate_flags(df: pd.DataFrame) -> pd.Series:
+    """The ``degenerate`` column as bools (False where the frame has none)."""
+    if df is None or df.empty or "degenerate" not in df.columns:
+        return pd.Series(False, index=None if df is None else df.index, dtype=bool)
+    return df["degenerate"].fillna(False).astype(bool)
 
 
 def _suffix(normalize: str | None, split: str | None) -> str:
@@ -106,24 +133,35 @@ def point_symbols(exact: Sequence[bool], solid: str = "circle") -> list[str]:
 
 
 def curve_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per-λ mean, standard error across seeds, seed count and exactness of ``metric``.
+    """Per-λ mean, standard error across seeds, seed count and exactness of ``metric``,
+    and (last columns) ``degenerate`` (in any seed), ``note`` (the first degenerate
+    note) and ``lo`` / ``hi``, the mean of the rows' ``<metric>_lo`` / ``_hi`` band
+    columns (NaN without them).
 
     ``df`` holds the rows of one curve (one method, normalisation, split, group). A λ
     is exact when any exact row exists for it; preview rows are used only where no
     exact one does, so a point never mixes the two.
     """
-    cols = ["lam", "mean", "sem", "n_seeds", "exact"]
+    cols = ["lam", "mean", "sem", "n_seeds", "exact", "degenerate", "note", "lo", "hi"]
     if df is None or df.empty or metric not in df.columns:
         return pd.DataFrame(columns=cols)
     d = df.copy()
     d["exact"] = d["exact"].astype(bool) if "exact" in d.columns else True
     has_exact = d.groupby("lam")["exact"].transform("any")
     d = d[d["exact"] | ~has_exact]
+    d["_deg"] = degenerate_flags(d)
     rows = []
     for lam, g in d.groupby("lam", sort=True):
         vals = pd.to_numeric(g[metric], errors="coerce").dropna().to_numpy(float)
         n = len(vals)
         mean = float(vals.mean()) if n else float("nan")
         sem = float(vals.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-        rows.append((float(lam), mean, sem, n, bool(g["exact"].all())))
+        notes = g.loc[g["_deg"], "degenerate_note"] if "degenerate_note" in g else []
+        note = next((str(x) for x in notes if isinstance(x, str) and x), "")
+        band = [
+            float(pd.to_numeric(g[c], errors="coerce").mean()) if c in g else float("nan")
+            for c in (f"{metric}_lo", f"{metric}_hi")
+        ]
+        rows.append((float(lam), mean, sem, n, bool(g["exact"].all()), bool(g["_deg"].any()),
+                     note, *band))  # fmt: skip
     return pd.DataFrame(rows, columns=cols)

@@ -10,7 +10,14 @@ repeated on every row of a point; ``accuracy``, ``n``, ``selection_rate``, ``tpr
 ``fpr`` are the row's own (the overall row's rates are over all rows of the split,
 grouped or not); ``vs_rest_*`` are NaN on the overall row (``group == OVERALL``).
 ``lam`` is NaN for per-vector mixes and reference points (their coefficients are in
-``coeffs``).
+``coeffs``). ``degenerate`` / ``degenerate_note`` (point-level, on every row) flag a
+(nearly) constant predictor (:func:`taskfair.metrics.degeneracy`); rows cached before
+these columns existed get them when read (:func:`with_degeneracy`), so old caches stay
+valid.
+
+:func:`reference_rows` gives the same columns for the reference *predictors* of a split
+(constant all-positive / all-negative, and the label oracle), whose ``method`` is one of
+:data:`taskfair.metrics.REFERENCE_PREDICTORS`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from taskfair.metrics import (
     FairnessWarning,
     PreviewScorer,
     fairness_report,
+    mark_degenerate,
     overall_rows,
+    reference_predictions,
 )
 from taskfair.sweep.keys import CACHE_VERSION
 from taskfair.sweep.settings import Setting
@@ -37,13 +46,16 @@ from taskfair.sweep.settings import Setting
 __all__ = [
     "COLUMNS",
     "OVERALL",
+    "POINT_KEYS",
     "concat_rows",
     "empty_frame",
     "injected_rows",
     "overall",
     "overall_rows",
     "point_meta",
+    "reference_rows",
     "tidy_rows",
+    "with_degeneracy",
 ]
 
 COLUMNS: tuple[str, ...] = (
@@ -66,7 +78,11 @@ COLUMNS: tuple[str, ...] = (
     "vs_rest_dpd",
     "vs_rest_eod",
     "exact",
+    "degenerate",
+    "degenerate_note",
 )
+#: The columns that identify one point of a tidy frame.
+POINT_KEYS: tuple[str, ...] = ("method", "lam", "normalize", "coeffs", "split", "seed")
 
 
 def tidy_rows(
@@ -78,37 +94,80 @@ def tidy_rows(
     groups,
     exact: bool = True,
     scorer: PreviewScorer | None = None,
+    positive_label: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The rows of one point from its logits ``(n, 2)``, and the metrics' warnings.
 
     Without ``scorer`` the numbers come from fairlearn (exact points); with one, from its
-    count table over the same ``labels`` and ``groups`` (previews).
+    count table over the same ``labels`` and ``groups`` (previews). ``positive_label``
+    names class 1 in ``degenerate_note`` (a scorer carries its own).
     """
     preds = np.asarray(logits).argmax(axis=1)
     if scorer is None:
         with warnings.catch_warnings():
             # One sweep would repeat the same warning per point; they are kept in the sidecar.
             warnings.simplefilter("ignore", FairnessWarning)
-            rep = fairness_report(labels, preds, sensitive_features=groups)
+            rep = fairness_report(
+                labels, preds, sensitive_features=groups, positive_label=positive_label
+            )
     else:
         rep = scorer.report_preds(preds)
     return _frame(rep, setting, split, seed, preds, np.asarray(labels), exact), list(rep.warnings)
 
 
+def with_degeneracy(rows: pd.DataFrame | None, positive_label: str | None = None):
+    """``rows`` with the ``degenerate`` columns, derived from the selection rates where
+    absent (rows cached before they existed); rows that carry them are returned as is."""
+    if rows is None or ("degenerate" in rows.columns and not rows["degenerate"].isna().any()):
+        return rows
+    return mark_degenerate(rows, [k for k in POINT_KEYS if k in rows.columns], positive_label)
+
+
+def reference_rows(
+    split: str, labels: np.ndarray, groups, positive_label: str | None = None
+) -> pd.DataFrame:
+    """Tidy rows of the reference predictors of a split, scored by fairlearn: constant
+    all-positive and all-negative (DPD = EOD = 0 by construction; accuracy = the base rate
+    and its complement) and the label oracle (ŷ = y: accuracy 1, EOD 0, DPD = the gap
+    between the groups' base rates). ``method`` is the predictor's name, ``lam`` NaN,
+    ``coeffs`` ``"{}"``, ``seed`` missing (no model is involved)."""
+    labels = np.asarray(labels)
+    frames = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FairnessWarning)  # constant predictions: on purpose
+        for name, preds in reference_predictions(labels).items():
+            rep = fairness_report(
+                labels, preds, sensitive_features=groups, positive_label=positive_label
+            )
+            frames.append(
+                _rows(rep, name, None, "sum", "{}", split, None, preds, labels, exact=True)
+            )
+    return concat_rows(frames)
+
+
 def _frame(rep: FairnessReport, setting, split, seed, preds, labels, exact) -> pd.DataFrame:
+    return _rows(
+        rep, setting.method, setting.lam, setting.normalize, setting.coeffs_json, split, seed,
+        preds, labels, exact,
+    )  # fmt: skip
+
+
+def _rows(rep, method, lam, normalize, coeffs, split, seed, preds, labels, exact) -> pd.DataFrame:
     frame = rep.to_frame(overall=True)
     top = frame["group"] == OVERALL
     pos, neg = labels == 1, labels == 0
     frame.loc[top, "selection_rate"] = preds.mean() if len(preds) else math.nan
     frame.loc[top, "tpr"] = preds[pos].mean() if pos.any() else math.nan
     frame.loc[top, "fpr"] = preds[neg].mean() if neg.any() else math.nan
-    frame["method"] = setting.method
-    frame["lam"] = math.nan if setting.lam is None else float(setting.lam)
-    frame["normalize"] = setting.normalize
-    frame["coeffs"] = setting.coeffs_json
+    frame["method"] = method
+    frame["lam"] = math.nan if lam is None else float(lam)
+    frame["normalize"] = normalize
+    frame["coeffs"] = coeffs
     frame["split"] = split
     frame["seed"] = pd.array([seed] * len(frame), dtype="Int64")
     frame["exact"] = bool(exact)
+    frame["degenerate"] = bool(rep.degenerate)
+    frame["degenerate_note"] = rep.degenerate_note
     return frame[list(COLUMNS)].astype({"n": "int64", "lam": "float64"})
 
 

@@ -32,15 +32,23 @@ import pandas as pd
 
 from taskfair.data import EVAL_SPLITS
 from taskfair.errors import VectorError
-from taskfair.metrics import OVERALL, PreviewScorer, fairness_report
+from taskfair.metrics import OVERALL, PreviewScorer, fairness_report, intersection_labels
 from taskfair.progress import Progress, report
+from taskfair.sweep.bands import band_name, band_record, pair_name, pair_record, with_bands
 from taskfair.sweep.cache import SweepCache
 from taskfair.sweep.keys import PointKeys, bundle_keys
 from taskfair.sweep.lru import LRU
 from taskfair.sweep.plan import Item, coarse_first
 from taskfair.sweep.preview import InterpolationPreview, bracket
 from taskfair.sweep.preview_error import leave_one_out_error
-from taskfair.sweep.rows import concat_rows, point_meta, tidy_rows
+from taskfair.sweep.refine import disagreement, refine_order
+from taskfair.sweep.rows import (
+    concat_rows,
+    point_meta,
+    reference_rows,
+    tidy_rows,
+    with_degeneracy,
+)
 from taskfair.sweep.settings import Setting
 
 __all__ = ["LOADING", "MAX_POINTS", "MAX_PREVIEWS", "PointStore", "SplitRows", "work"]
@@ -61,10 +69,13 @@ MAX_PREVIEWS = 512
 
 @dataclass(frozen=True)
 class SplitRows:
-    """Labels ``(n,)`` int64 0/1 and groups (name or missing, index 0..n-1) of one split."""
+    """Labels ``(n,)`` int64 0/1 and groups (name or missing, index 0..n-1) of one split;
+    ``attributes``: every sensitive attribute column of the rows (index 0..n-1), for
+    reading metrics over intersections (None when the rows keep only the trained one)."""
 
     labels: np.ndarray
     groups: pd.Series
+    attributes: pd.DataFrame | None = None
 
 
 class PointStore:
@@ -88,6 +99,9 @@ class PointStore:
         The vector names, the subgroup vectors and the evaluation splits.
     source:
         Recorded in each new point's sidecar (``"sweep"``, ``"dashboard"``).
+    positive_label:
+        The name of class 1 (the manifest's ``label_name``, e.g. ``"toxic"``), used in
+        the words of a degenerate point's note.
     """
 
     def __init__(
@@ -102,8 +116,10 @@ class PointStore:
         groups: Sequence[str] = (),
         splits: Sequence[str] = (),
         source: str = "sweep",
+        positive_label: str | None = None,
     ):
         self.keys, self.cache, self.seed = keys, cache, keys.seed
+        self.positive_label = positive_label
         self._split_rows = split_rows
         self._evaluator = evaluator
         self.persist = persist
@@ -120,6 +136,10 @@ class PointStore:
         self.write_error: str | None = None
         self._splits: dict[str, SplitRows] = {}
         self._scorers: dict[str, PreviewScorer] = {}
+        self._references: dict[str, pd.DataFrame] = {}
+        self._bands: dict[str, dict] = {}  # named records: bands, paired differences
+        self._disagree: dict[tuple[str, str], float] = {}
+        self._crossed: dict[tuple, pd.DataFrame] = {}
         self._loaded = False
         self._lock = threading.Lock()
         self._key_locks = LRU(4 * MAX_POINTS)
@@ -147,7 +167,11 @@ class PointStore:
             part = frame[frame["split"] == split].reset_index(drop=True)
             if part.empty:
                 raise ValueError(f"{bundle.name} has no evaluation rows for split {split!r}.")
-            return SplitRows(part["label"].to_numpy(dtype=np.int64), part[bundle.attribute])
+            return SplitRows(
+                part["label"].to_numpy(dtype=np.int64),
+                part[bundle.attribute],
+                part[bundle.attributes] if len(bundle.attributes) > 1 else None,
+            )
 
         return cls(
             bundle_keys(bundle, int(seed), dtype),
@@ -159,6 +183,7 @@ class PointStore:
             groups=[g for g in bundle.groups if g in names],
             splits=splits,
             source=source,
+            positive_label=bundle.manifest.get("dataset", {}).get("label_name"),
         )
 
     @classmethod
@@ -230,7 +255,9 @@ class PointStore:
         if entry is None or problem is not None:
             self._rejected[k] = stamp
             return False
-        self._keep(k, entry.rows, entry.logits, entry.meta)
+        # rows cached before the degeneracy columns existed get them derived here
+        rows = with_degeneracy(entry.rows, self.positive_label)
+        self._keep(k, rows, entry.logits, entry.meta)
         return True
 
     def _keep(self, k: str, rows: pd.DataFrame, logits: np.ndarray, meta: dict) -> None:
@@ -310,7 +337,10 @@ class PointStore:
                 )
         for s in splits:
             sp = self.split(s)
-            rows, warns = tidy_rows(setting, s, self.seed, logits[s], sp.labels, sp.groups)
+            rows, warns = tidy_rows(
+                setting, s, self.seed, logits[s], sp.labels, sp.groups,
+                positive_label=self.positive_label,
+            )  # fmt: skip
             k = self.key(setting, s)
             meta = point_meta(setting, s, self.keys, warns, self.source)
             if self.persist and self.cache is not None:
@@ -353,13 +383,19 @@ class PointStore:
         return out
 
     # -- previews ---------------------------------------------------------------------
-    def preview_rows(self, setting: Setting, split: str, logits: np.ndarray) -> pd.DataFrame:
-        """Tidy rows of a *preview* from its logits (``exact=False``), scored with the fast
-        scorer (the same numbers as fairlearn, about 100× faster)."""
+    def scorer(self, split: str) -> PreviewScorer:
+        """The count-table scorer of a split's labels and groups (built once)."""
         scorer = self._scorers.get(split)
         if scorer is None:
             sp = self.split(split)
-            scorer = self._scorers[split] = PreviewScorer(sp.labels, sp.groups)
+            scorer = PreviewScorer(sp.labels, sp.groups, self.positive_label)
+            self._scorers[split] = scorer
+        return scorer
+
+    def preview_rows(self, setting: Setting, split: str, logits: np.ndarray) -> pd.DataFrame:
+        """Tidy rows of a *preview* from its logits (``exact=False``), scored with the fast
+        scorer (the same numbers as fairlearn, about 100× faster)."""
+        scorer = self.scorer(split)
         sp = self.split(split)
         rows, _ = tidy_rows(
             setting, split, self.seed, logits, sp.labels, sp.groups, exact=False, scorer=scorer
@@ -393,9 +429,24 @@ class PointStore:
             self._previews[memo] = got
         return got.copy()
 
-    def curve_frame(self, points: Sequence[tuple[float, Setting]], split: str) -> pd.DataFrame:
-        """Rows of every point of a curve: exact where evaluated, previews between."""
-        return concat_rows([self.curve_point(points, split, x, s) for x, s in points])
+    def curve_frame(
+        self, points: Sequence[tuple[float, Setting]], split: str, bands: bool = False
+    ) -> pd.DataFrame:
+        """Rows of every point of a curve: exact where evaluated, previews between. With
+        ``bands``, each exact point's rows carry its bootstrap band columns
+        (:data:`taskfair.sweep.bands.BAND_COLUMNS`; NaN on previews)."""
+        frames = []
+        for x, s in points:
+            rows = self.curve_point(points, split, x, s)
+            if rows is not None and bands:
+                rows = with_bands(rows, self.bands(s, split))
+            frames.append(rows)
+        return concat_rows(frames)
+
+    def with_bands(self, setting: Setting, split: str) -> pd.DataFrame | None:
+        """The exact rows of a point with its band columns, or None if not exact."""
+        rows = self.rows(setting, split)
+        return None if rows is None else with_bands(rows, self.bands(setting, split))
 
     def preview_error(self, points: Sequence[tuple[float, Setting]], split: str) -> dict | None:
         """Measured error of the curve's interpolation preview: each interior exact point
@@ -409,7 +460,120 @@ class PointStore:
         err["scheme"] = "leave-one-out over exact points"
         return err
 
+    def refined_plan(
+        self, plan: Sequence[Item], points: Sequence[tuple[float, Setting]], split: str
+    ) -> list[Item]:
+        """``plan`` with its items of the curve ``points`` on ``split`` that are not exact
+        yet reordered by adaptive refinement (:func:`taskfair.sweep.refine.refine_order`):
+        the interval whose exact ends disagree most in fairness units first. The plan's
+        first item (the point the user looks at) and every other item keep their place."""
+        at = {s: x for x, s in points}
+        slots = [
+            i
+            for i, item in enumerate(plan)
+            if i and item[1] == split and item[0] in at and not self.has(item[0], split)
+        ]
+        exact = sorted(((x, s) for x, s in points if self.has(s, split)), key=lambda e: e[0])
+        if len(slots) < 2 or len(exact) < 2:
+            return list(plan)
+        scores = {}
+        for (a, sa), (b, sb) in zip(exact, exact[1:], strict=False):
+            pair = (self.key(sa, split), self.key(sb, split))
+            if pair not in self._disagree:
+                la, lb = self.logits(sa, split), self.logits(sb, split)
+                if la is None or lb is None:
+                    continue
+                self._disagree[pair] = disagreement(self.scorer(split), la, lb)["score"]
+            scores[a, b] = self._disagree[pair]
+        ordered = refine_order([(at[plan[i][0]], plan[i]) for i in slots], scores)
+        out = list(plan)
+        for i, (_, item) in zip(slots, ordered, strict=True):
+            out[i] = item
+        return out
+
+    # -- intersections ------------------------------------------------------------------
+    def intersection_scorer(self, split: str, attributes: Sequence[str]) -> PreviewScorer:
+        """The count-table scorer of a split over the intersections of ``attributes``."""
+        memo = ("scorer", split, tuple(attributes))
+        got = self._crossed.get(memo)
+        if got is None:
+            sp = self.split(split)
+            if sp.attributes is None:
+                raise ValueError(
+                    "These evaluation rows keep one sensitive attribute only: rebuild the "
+                    "bundle to read intersections."
+                )
+            cells = intersection_labels(sp.attributes, attributes).reset_index(drop=True)
+            got = self._crossed[memo] = PreviewScorer(sp.labels, cells, self.positive_label)
+        return got
+
+    def intersection_rows(
+        self, setting: Setting, split: str, attributes: Sequence[str]
+    ) -> pd.DataFrame | None:
+        """Tidy rows of an exact point with its groups read over the intersections of
+        ``attributes`` (e.g. gender × race; one row per cell, with its ``n``), scored from
+        the cached logits by the count-table scorer (equal to fairlearn with both
+        attributes as sensitive features); None if the point is not exact."""
+        logits = self.logits(setting, split)
+        if logits is None:
+            return None
+        memo = (self.key(setting, split), tuple(attributes))
+        got = self._crossed.get(memo)
+        if got is None:
+            sp, scorer = self.split(split), self.intersection_scorer(split, attributes)
+            got, _ = tidy_rows(setting, split, self.seed, logits, sp.labels, None, scorer=scorer)
+            self._crossed[memo] = got
+        return got
+
+    # -- reference predictors -----------------------------------------------------------
+    def reference_rows(self, split: str) -> pd.DataFrame:
+        """Tidy rows of the split's reference predictors (constant all-positive and
+        all-negative, label oracle), scored by fairlearn once per split."""
+        got = self._references.get(split)
+        if got is None:
+            sp = self.split(split)
+            got = reference_rows(split, sp.labels, sp.groups, self.positive_label)
+            got["seed"] = pd.array([self.seed] * len(got), dtype="Int64")
+            self._references[split] = got
+        return got
+
     # -- uncertainty ------------------------------------------------------------------
+    def record(self, name: str, make: Callable[[], dict]) -> dict:
+        """A named JSON record (a band, a paired difference) from memory, else the sweep
+        cache, else ``make()`` -- then stored beside the points when the cache is
+        writable (in memory only otherwise), so a redraw never resamples twice."""
+        memo = self._bands
+        got = memo.get(name)
+        if got is None and self.cache is not None:
+            got = self.cache.get_json(name)
+        if got is None:
+            got = make()
+            if self.persist and self.cache is not None:
+                with contextlib.suppress(OSError, ValueError):  # read-only: memory only
+                    self.cache.put_json(name, got)
+        memo[name] = got
+        return got
+
+    def bands(self, setting: Setting, split: str) -> dict | None:
+        """The 95% bootstrap band record of an exact point (count-table bootstrap over the
+        split's rows, from its cached logits: no model time), or None if not exact. See
+        :func:`taskfair.metrics.bootstrap_bands`."""
+        logits = self.logits(setting, split)
+        if logits is None:
+            return None
+        name = band_name(self.key(setting, split))
+        return self.record(name, lambda: band_record(self.scorer(split), logits))
+
+    def paired(self, a: Setting, b: Setting, split: str) -> dict | None:
+        """Paired bootstrap of ``a − b`` (accuracy, DPD, EOD) on the same resampled rows,
+        from both points' cached logits; None unless both are exact. See
+        :func:`taskfair.metrics.paired_difference`."""
+        la, lb = self.logits(a, split), self.logits(b, split)
+        if la is None or lb is None:
+            return None
+        name = pair_name(self.key(a, split), self.key(b, split))
+        return self.record(name, lambda: pair_record(self.scorer(split), la, lb))
+
     def bootstrap(self, setting: Setting, split: str, n_boot: int = 200) -> pd.DataFrame | None:
         """Per-group bootstrap CIs (fairlearn) of an exact point; None if it is not exact."""
         logits = self.logits(setting, split)

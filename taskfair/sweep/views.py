@@ -19,32 +19,53 @@ from taskfair.analysis import (
     select_lambda,
 )
 from taskfair.metrics import OVERALL, overall_rows
+from taskfair.sweep.bands import BANDS_VERSION, seed_band_record, with_bands
+from taskfair.sweep.keys import digest
+from taskfair.sweep.rows import concat_rows
 from taskfair.sweep.settings import Setting
 from taskfair.sweep.store import PointStore
 
-__all__ = ["RECOMMEND_WITHIN", "front", "lipschitz", "recommend", "vector_geometry"]
+__all__ = [
+    "RECOMMEND_WITHIN",
+    "front",
+    "lipschitz",
+    "recommend",
+    "seed_curve_frame",
+    "vector_geometry",
+]
 
 #: The recommendation's accuracy margin: the fairest λ within this of FFT's accuracy.
 RECOMMEND_WITHIN = 0.02
 
 
-def front(frame: pd.DataFrame | None, metric: str) -> pd.DataFrame | None:
-    """The Pareto front (lower ``metric``, higher accuracy) of the exact points of one split."""
+def front(
+    frame: pd.DataFrame | None, metric: str, include_degenerate: bool = False
+) -> pd.DataFrame | None:
+    """The Pareto front (lower ``metric``, higher accuracy) of the exact points of one
+    split, without degenerate points unless ``include_degenerate``."""
     if frame is None or frame.empty:
         return None
     exact = frame[frame["exact"].astype(bool)]
     if exact.empty:
         return None
-    pts = pareto_front(exact, x=metric, y="accuracy", split=None)
+    pts = pareto_front(
+        exact, x=metric, y="accuracy", split=None, include_degenerate=include_degenerate
+    )
     return pts.assign(group=OVERALL)
 
 
 def recommend(
-    store: PointStore, curve: Sequence[Setting], refs: Sequence[Setting], metric: str
+    store: PointStore,
+    curve: Sequence[Setting],
+    refs: Sequence[Setting],
+    metric: str,
+    include_degenerate: bool = False,
 ) -> dict | None:
     """λ chosen on validation (smallest ``metric`` within :data:`RECOMMEND_WITHIN` of FFT's
-    accuracy), once the validation grid and FFT are exact; None before that. Never looks
-    at test. Returns ``{"lam", "selection", "text"}``."""
+    accuracy, degenerate points left out unless ``include_degenerate``), once the
+    validation grid and FFT are exact; None before that. Never looks at test. Returns
+    ``{"lam", "selection", "text"}``; ``lam`` is None (and ``text`` says why) when every
+    point is degenerate."""
     if "val" not in store.splits or any(not store.has(s, "val") for s in [*curve, *refs]):
         return None
     val = store.known_rows([*curve, *refs], "val")
@@ -52,9 +73,17 @@ def recommend(
     if not (val["method"] == "fft").any():  # no FFT vector: the best task-addition point
         reference = float(overall_rows(val)["accuracy"].max())
     methods = tuple(dict.fromkeys(s.method for s in curve))
-    sel = select_lambda(
-        val, metric=metric, within=RECOMMEND_WITHIN, reference_accuracy=reference, methods=methods
-    )
+    try:
+        sel = select_lambda(
+            val,
+            metric=metric,
+            within=RECOMMEND_WITHIN,
+            reference_accuracy=reference,
+            methods=methods,
+            include_degenerate=include_degenerate,
+        )
+    except ValueError as exc:  # every λ of the curve is degenerate: no honest choice
+        return {"lam": None, "selection": None, "text": str(exc)}
     ref_name = "FFT" if reference is None else "the best λ"
     return {
         "lam": sel.lam,
@@ -102,3 +131,25 @@ def lipschitz(
         estimator=estimator,
         groups=store.split(split).groups if estimator == "group_mean" else None,
     )
+
+
+def seed_curve_frame(
+    stores: Sequence[PointStore], points: Sequence[tuple[float, Setting]], split: str
+) -> pd.DataFrame:
+    """Rows of one curve over several seeds (one store each): every seed's rows (exact,
+    or previews between), so a figure draws their mean ± one standard error across
+    seeds, and at each λ exact in every seed band columns holding the row-bootstrap band
+    *of the seed mean* (:func:`taskfair.metrics.seed_mean_bands`: each resample of rows
+    scored for every seed and averaged), cached beside the first seed's points."""
+    first = stores[0]
+    frames = []
+    for x, setting in points:
+        per_seed = [st.curve_point(points, split, x, setting) for st in stores]
+        logits = [st.logits(setting, split) for st in stores]
+        record = None
+        if all(lg is not None for lg in logits):
+            name = "seeds" + digest([st.key(setting, split) for st in stores])[:48]
+            name += f"v{BANDS_VERSION}"
+            record = first.record(name, lambda lg=logits: seed_band_record(first.scorer(split), lg))
+        frames += [with_bands(r, record) for r in per_seed if r is not None]
+    return concat_rows(frames)

@@ -1,0 +1,149 @@
+"""Bands, paired differences, reference rows and old caches through the point store,
+on synthetic logits (no model): what is cached beside a point, and what a redraw reads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskfair.metrics import OVERALL, PreviewScorer, bootstrap_bands, paired_difference
+from taskfair.sweep import PointKeys, PointStore, Setting, SplitRows, SweepCache, tidy_rows
+from taskfair.sweep import bands as bands_mod
+from taskfair.sweep.bands import BAND_COLUMNS, band_name, difference_text, with_bands
+from taskfair.sweep.views import seed_curve_frame
+
+_rng = np.random.default_rng(5)
+N = 160
+LABELS = _rng.integers(0, 2, N)
+GROUPS = pd.Series(_rng.choice(["a", "b", "c"], N))
+
+
+def _logits(p_correct: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    preds = np.where(rng.random(N) < p_correct, LABELS, 1 - LABELS)
+    return np.stack([1.0 - preds, preds.astype(float)], axis=1).astype(np.float32)
+
+
+def _store(root, seed=0, label="toxic") -> PointStore:
+    keys = PointKeys(
+        base_fingerprint="base",
+        vector_fingerprint=lambda n: f"vec-{n}",
+        split_fingerprints={"test": "rows"},
+        attribute="group",
+        max_length=None,
+        dtype="torch.float32",
+        seed=seed,
+    )
+    return PointStore(
+        keys,
+        SweepCache(root),
+        lambda split: SplitRows(LABELS, GROUPS),
+        names=["a", "b", "c", "fft"],
+        groups=["a", "b", "c"],
+        splits=["test"],
+        positive_label=label,
+    )
+
+
+def _put(store: PointStore, setting: Setting, logits: np.ndarray, drop=()) -> None:
+    rows, _ = tidy_rows(setting, "test", store.seed, logits, LABELS, GROUPS)
+    store.cache.put(store.key(setting, "test"), rows.drop(columns=list(drop)), logits, {})
+
+
+TA = Setting("task_addition", 0.5, "sum", {"a": 0.5, "b": 0.5, "c": 0.5})
+FFT = Setting("fft", None, "sum", {"fft": 1.0})
+
+
+def test_band_is_cached_beside_the_point_and_read_back(tmp_path, monkeypatch):
+    store = _store(tmp_path)
+    _put(store, TA, _logits(0.8, 1))
+    rec = store.bands(TA, "test")
+    want = bootstrap_bands(PreviewScorer(LABELS, GROUPS), _logits(0.8, 1).argmax(1))
+    assert rec["overall"]["accuracy"] == pytest.approx(want["overall"]["accuracy"])
+    path = tmp_path / f"{band_name(store.key(TA, 'test'))}.json"
+    assert path.is_file() and json.loads(path.read_text())["v"] == bands_mod.BANDS_VERSION
+
+    def fail(*a, **k):
+        raise AssertionError("a redraw must read the cached band, not resample")
+
+    monkeypatch.setattr("taskfair.sweep.store.band_record", fail)
+    again = _store(tmp_path)  # a fresh store (a new server): the record comes from disk
+    assert again.bands(TA, "test") == rec
+    rows = again.with_bands(TA, "test")
+    assert set(BAND_COLUMNS) <= set(rows.columns)
+    top = rows[rows["group"] == OVERALL].iloc[0]
+    assert top["accuracy_lo"] <= top["accuracy"] <= top["accuracy_hi"]
+    a = rows[rows["group"] == "a"].iloc[0]
+    assert [a["vs_rest_dpd_lo"], a["vs_rest_dpd_hi"]] == pytest.approx(
+        rec["groups"]["a"]["vs_rest_dpd"]
+    )
+    assert again.bands(Setting("task_addition", 0.9, "sum", {"a": 0.9}), "test") is None
+
+
+def test_curve_frame_carries_bands_at_exact_points_only(tmp_path):
+    store = _store(tmp_path)
+    lo_s = Setting("task_addition", 0.0, "sum", {"a": 0.0, "b": 0.0, "c": 0.0})
+    hi_s = Setting("task_addition", 1.0, "sum", {"a": 1.0, "b": 1.0, "c": 1.0})
+    _put(store, lo_s, _logits(0.6, 2))
+    _put(store, hi_s, _logits(0.9, 3))
+    frame = store.curve_frame([(0.0, lo_s), (0.5, TA), (1.0, hi_s)], "test", bands=True)
+    top = frame[frame["group"] == OVERALL].set_index("lam")
+    assert top.loc[0.5, "exact"] == False  # noqa: E712 - a preview
+    assert np.isnan(top.loc[0.5, "dpd_lo"]) and not np.isnan(top.loc[1.0, "dpd_lo"])
+
+
+def test_old_cached_rows_get_the_degeneracy_columns_on_read(tmp_path):
+    store = _store(tmp_path)
+    constant = np.tile(np.array([[0.0, 1.0]], dtype=np.float32), (N, 1))
+    _put(store, TA, constant, drop=("degenerate", "degenerate_note"))
+    assert "degenerate" not in pd.read_parquet(tmp_path / f"{store.key(TA, 'test')}.parquet")
+    rows = _store(tmp_path).rows(TA, "test")
+    assert rows["degenerate"].all()
+    assert rows["degenerate_note"].iloc[0].startswith("predicts 'toxic' for 100% of rows")
+
+
+def test_paired_difference_against_fft_is_cached_and_worded(tmp_path):
+    store = _store(tmp_path)
+    _put(store, TA, _logits(0.7, 4))
+    _put(store, FFT, _logits(0.9, 5))
+    res = store.paired(TA, FFT, "test")
+    want = paired_difference(
+        PreviewScorer(LABELS, GROUPS), _logits(0.7, 4).argmax(1), _logits(0.9, 5).argmax(1)
+    )
+    assert res["accuracy"]["diff"] == pytest.approx(want["accuracy"]["diff"])
+    assert res["accuracy"]["diff"] < 0 and res["accuracy"]["finding"]
+    text = difference_text("accuracy", res["accuracy"])
+    assert text.startswith("Accuracy lower than FFT's by ")
+    lo, hi = -res["accuracy"]["hi"], -res["accuracy"]["lo"]
+    assert f"[{lo:.3f}, {hi:.3f}]" in text
+    no = difference_text("dpd", {"diff": 0.02, "lo": -0.01, "hi": 0.05, "finding": False})
+    assert no.endswith("not a finding (the interval contains 0).")
+
+
+def test_reference_rows_of_the_store(tmp_path):
+    refs = _store(tmp_path).reference_rows("test")
+    top = refs[refs["group"] == OVERALL].set_index("method")
+    assert top.loc["all_positive", "accuracy"] == pytest.approx(LABELS.mean())
+    assert top.loc["oracle", "eod"] == 0.0
+
+
+def test_seed_mean_band_over_several_stores(tmp_path):
+    stores = [_store(tmp_path / str(s), seed=s) for s in (0, 1)]
+    for s, st in enumerate(stores):
+        _put(st, TA, _logits(0.8, 10 + s))
+    frame = seed_curve_frame(stores, [(0.5, TA)], "test")
+    top = frame[frame["group"] == OVERALL]
+    assert sorted(top["seed"].tolist()) == [0, 1]
+    # one band for the seed mean, on both seeds' rows
+    assert top["accuracy_lo"].nunique() == 1
+    mean = top["accuracy"].mean()
+    assert top["accuracy_lo"].iloc[0] <= mean <= top["accuracy_hi"].iloc[0]
+
+
+def test_with_bands_without_a_record_is_all_nan():
+    rows, _ = tidy_rows(TA, "test", 0, _logits(0.8, 1), LABELS, GROUPS)
+    out = with_bands(rows, None)
+    assert out[list(BAND_COLUMNS)].isna().all().all()
