@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from taskfair.io import atomic_write_bytes, atomic_write_json
-from taskfair.sweep.rows import COLUMNS
+from taskfair.sweep.rows import COLUMNS, DERIVED_COLUMNS
 
 __all__ = ["CacheEntry", "SweepCache"]
 
@@ -119,7 +119,8 @@ class SweepCache:
         except Exception:  # a damaged file is a cache miss, never an error
             self._miss(key, "its rows are not a readable parquet file")
             return None
-        if list(rows.columns) != list(COLUMNS):
+        legacy = [c for c in COLUMNS if c not in DERIVED_COLUMNS]  # derived on read
+        if list(rows.columns) not in (list(COLUMNS), legacy):
             self._miss(key, f"its rows have the columns {list(rows.columns)[:6]}…, not the sweep's")
             return None
         return rows

@@ -45,6 +45,7 @@ from taskfair.sweep.settings import Setting
 
 __all__ = [
     "COLUMNS",
+    "DERIVED_COLUMNS",
     "OVERALL",
     "POINT_KEYS",
     "concat_rows",
@@ -81,6 +82,9 @@ COLUMNS: tuple[str, ...] = (
     "degenerate",
     "degenerate_note",
 )
+#: Columns a reader derives from the others when a cache written before them lacks them
+#: (:func:`with_degeneracy`): a cached frame may omit exactly these.
+DERIVED_COLUMNS: tuple[str, ...] = ("degenerate", "degenerate_note")
 #: The columns that identify one point of a tidy frame.
 POINT_KEYS: tuple[str, ...] = ("method", "lam", "normalize", "coeffs", "split", "seed")
 
