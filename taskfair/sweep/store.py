@@ -246,7 +246,7 @@ class PointStore:
         # The evaluator merges and evaluates under one hold of the merger's lock: no other
         # session can re-merge between our merge and our last batch. The progress callback
         # lets the dashboard stop this run between batches (the lock is released then).
-        logits = ev.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
+        logits = ev.setting_logits(setting, splits, progress)  # a method's transform applied
         for s in splits:
             sp = self.split(s)
             rows, warns = tidy_rows(setting, s, self.seed, logits[s], sp.labels, sp.groups)
