@@ -131,6 +131,7 @@ def result_record(result: SteerResult) -> dict:
         "n_new": result.n_new,
         "n_test": result.n_test,
         "wall_s": result.wall_s,
+        "search_s": result.search_s,
         "stopped": result.stopped,
         "converged": result.converged,
     }
@@ -163,8 +164,8 @@ def run(args) -> int:
     label = problem.objective.label
     print(
         f"{bundle.name}: minimise {label} on val, floor {result.floor:.4f}; "
-        f"{result.n_exact} exact val points ({result.n_new} new), {result.n_test} new on test, "
-        f"{result.wall_s:.0f} s; search {problem.search}"
+        f"{result.n_exact} exact val points ({result.n_new} new), {result.n_test} new on test; "
+        f"{result.search_s:.0f} s searching, {result.wall_s:.0f} s in all; search {problem.search}"
         + (" (converged)" if result.converged else "")
     )
     for name, i in [("recommendation", result.recommendation),

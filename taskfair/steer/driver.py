@@ -48,7 +48,7 @@ from taskfair.sweep.settings import reference_settings
 __all__ = ["MAX_TEST_PARETO", "SteerResult", "steer"]
 
 #: Pareto points reported on test besides the recommendation (evenly spaced if more).
-MAX_TEST_PARETO = 8
+MAX_TEST_PARETO = 5
 
 
 @dataclass
@@ -59,7 +59,9 @@ class SteerResult:
     and ``best_global``: indices or None; ``test``: ``{label: summary}`` on test;
     ``differences``: ``{split: {metric: interval}}`` of recommendation − best global λ;
     ``influence``: the influence matrix at ``anchor`` (JVPs there); ``n_exact``: exact
-    validation points used (the budget's unit), ``n_new`` of them evaluated by this run."""
+    validation points used (the budget's unit), ``n_new`` of them evaluated by this run;
+    ``search_s`` the seconds of this run's search (validation, JVPs included), ``wall_s``
+    with the test report."""
 
     problem: Problem
     groups: list[str]
@@ -77,6 +79,7 @@ class SteerResult:
     n_new: int = 0
     n_test: int = 0
     wall_s: float = 0.0
+    search_s: float = 0.0
     stopped: bool = False
     converged: bool = False
     state_id: str = ""
@@ -257,7 +260,8 @@ def steer(
     run = _Run(problem, store, evaluator, progress, stop, state)
     t0 = time.perf_counter()
     stopped = _search(run, groups) if run_search else False
-    state.data["wall_s"] = float(state.data.get("wall_s", 0.0)) + time.perf_counter() - t0
+    search_s = time.perf_counter() - t0
+    state.data["wall_s"] = float(state.data.get("wall_s", 0.0)) + search_s
     state.data["new_evaluations"] = int(state.data.get("new_evaluations", 0)) + run.n_new
     run._save()
     result = _result(run, groups, stopped)
@@ -265,6 +269,7 @@ def steer(
         _report_test(run, result)
     result.n_new, result.n_test = run.n_new, run.n_test
     result.wall_s = time.perf_counter() - t0
+    result.search_s = search_s
     return result
 
 
