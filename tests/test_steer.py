@@ -294,6 +294,20 @@ def test_steer_mixes_the_transformed_vectors_of_ties(wide, tmp_path):
     assert all(c["setting"]["params"] == {"k": 50.0} for c in res.candidates if c["x"] is not None)
 
 
+def test_the_methods_own_parameter_is_searched_too_within_the_budget(wide, tmp_path):
+    ev = make_evaluator(wide)
+    problem = Problem(objective=Objective("eod"), constraints=Constraints(margin=0.2),
+                      method="ties", param_values={"k": (30, 60)}, budget=30, n_boot=200)  # fmt: skip
+    res = steer(problem, _store(ev, tmp_path), lambda: ev)
+    ks = {c["setting"]["params"]["k"] for c in res.candidates if c["x"] is not None}
+    assert ks == {30.0, 60.0} and res.n_exact <= 30
+    assert [c["label"] for c in res.candidates[:2]] == ["FFT", "LORA"]  # once, not per k
+    accepted = [c for c in res.candidates if c["accepted"] and c["x"] is not None]
+    best = min(c["val"]["objective"]["value"] for c in accepted)
+    assert res.candidates[res.recommendation]["val"]["objective"]["value"] == best
+    assert "recommendation" in res.test
+
+
 # ----------------------------------------------------------------------------- influence
 
 

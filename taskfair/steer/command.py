@@ -53,6 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="merge method whose vectors are mixed")  # fmt: skip
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="a parameter of the method (e.g. --method ties --param k=20)")  # fmt: skip
+    parser.add_argument("--param-values", action="append", metavar="NAME=V1,V2", default=[],
+                        help="search the method's parameter over these values too "
+                        "(e.g. --method ties --param-values k=20,50,100); the budget is shared")  # fmt: skip
     parser.add_argument("--normalize", default="sum", choices=["sum", "mean"])
     parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                         help="exact validation evaluations, starting grid included")  # fmt: skip
@@ -107,7 +110,9 @@ def problem_from_args(args) -> Problem:
         confidence=args.confidence,
         n_boot=args.n_boot,
         allow_degenerate=args.allow_degenerate,
-    )
+        param_values=_pairs(args.param_values, "--param-values",
+                            lambda v: [x.strip() for x in v.split(",") if x.strip()]),
+    )  # fmt: skip
 
 
 def result_record(result: SteerResult) -> dict:

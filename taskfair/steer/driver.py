@@ -247,6 +247,9 @@ def steer(
         )
     if state_dir is None and store.cache is not None:
         state_dir = Path(store.cache.root) / "steer"
+    if problem.param_values:
+        return _pooled(problem, store, evaluator, progress, stop, state_dir, report_test,
+                       run_search)  # fmt: skip
     identity = {
         "problem": problem.identity(),
         "val": store.keys.split_fingerprints["val"],
@@ -462,3 +465,57 @@ def _report_test(run: _Run, result: SteerResult) -> None:
             m: boot.difference(pa, pb, m).record()
             for m in ("accuracy", "dpd", "eod", "worst_group_error")
         }
+
+
+def _pooled(problem, store, evaluator, progress, stop, state_dir, report_test, run_search):
+    """One search per combination of the method's parameter values, pooled into one result
+    (the references once; labels name the parameters; choices made over the pool)."""
+    t0 = time.perf_counter()
+    parts, offset = [], 0
+    for sub in problem.combinations():
+
+        def shifted(done, total, message, offset=offset):  # one bar over the whole budget
+            report(progress, offset + done, problem.budget, message)
+
+        got = steer(sub, store, evaluator, progress=shifted, stop=stop, state_dir=state_dir,
+                    report_test=False, run_search=run_search)  # fmt: skip
+        offset += sub.budget
+        if got is None:
+            return None
+        parts.append((sub, got))
+        if got.stopped:
+            break
+    first = parts[0][1]
+    cands = [c for c in first.candidates if c["source"] == "reference"]
+    for sub, got in parts:
+        tag = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in sub.params.items())  # fmt: skip
+        cands += [{**c, "label": f"{tag}: {c['label']}"} for c in got.candidates
+                  if c["source"] != "reference"]  # fmt: skip
+    refs = {c["label"].lower(): i for i, c in enumerate(cands) if c["source"] == "reference"}
+    result = SteerResult(
+        problem=problem,
+        groups=first.groups,
+        floor=first.floor,
+        candidates=cands,
+        pareto=_pareto(cands, problem.allow_degenerate),
+        recommendation=_best(cands, ("grid", "search")),
+        best_global=_best(cands, ("grid",)),
+        references=refs,
+        n_exact=len(cands),
+        n_new=sum(g.n_new for _, g in parts),
+        stopped=any(g.stopped for _, g in parts),
+        converged=all(g.converged for _, g in parts),
+        state_id="+".join(g.state_id for _, g in parts),
+    )
+    rec = result.candidate(result.recommendation)
+    for _, got in parts:  # the influence matrix of the recommendation's own search
+        if rec is not None and any(c["setting"] == rec["setting"] for c in got.candidates):
+            result.influence, result.anchor = got.influence, got.anchor
+    result.search_s = time.perf_counter() - t0
+    if report_test and "test" in store.splits and not result.stopped:
+        run = _Run(problem, store, evaluator, progress, stop, SearchState(None, {}))
+        _report_test(run, result)
+        result.n_test = run.n_test
+    result.wall_s = time.perf_counter() - t0
+    return result

@@ -16,6 +16,8 @@ the method's normalisation).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -170,6 +172,9 @@ class Problem:
     card reads well). ``search``: the strategy (:data:`taskfair.steer.search.STRATEGIES`).
     ``allow_degenerate``: accept degenerate points too (they stay flagged, in the result
     and on the card); off by default, since their DPD and EOD of 0 are not fairness.
+    ``param_values``: values of the method's own keyed parameters to search as well
+    (``{"k": (20, 50, 100)}``): one search per combination, the budget shared equally,
+    the results pooled (:func:`taskfair.steer.driver.steer`).
     """
 
     objective: Objective = field(default_factory=Objective)
@@ -184,6 +189,7 @@ class Problem:
     resolution: float = 0.01
     seed: int = 0
     allow_degenerate: bool = False
+    param_values: Mapping[str, Sequence[Any]] = field(default_factory=dict)
 
     def __post_init__(self):
         try:
@@ -208,6 +214,19 @@ class Problem:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         object.__setattr__(self, "params", checked)
+        values = {}
+        for name, options in dict(self.param_values).items():
+            if name not in own:
+                raise ConfigError(
+                    f"{self.method} has no parameter {name!r} to search; it has {sorted(own) or 'none'}."
+                )
+            try:
+                values[name] = tuple(dict.fromkeys(method.param(name).check(v) for v in options))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            if not values[name]:
+                raise ConfigError(f"Give at least one value of {name} to search.")
+        object.__setattr__(self, "param_values", values)
         if int(self.budget) < 1:
             raise ConfigError(f"The budget must be at least 1 exact evaluation, not {self.budget}.")
         object.__setattr__(self, "budget", int(self.budget))
@@ -233,7 +252,26 @@ class Problem:
             "resolution": self.resolution,
             "seed": self.seed,
             "allow_degenerate": self.allow_degenerate,
+            "param_values": {k: list(v) for k, v in self.param_values.items()},
         }
+
+    def combinations(self) -> list[Problem]:
+        """One problem per combination of :attr:`param_values` (the budget shared
+        equally, at least one each); ``[self]`` without them."""
+        if not self.param_values:
+            return [self]
+        names = list(self.param_values)
+        combos = list(itertools.product(*(self.param_values[n] for n in names)))
+        share = max(1, self.budget // len(combos))
+        return [
+            dataclasses.replace(
+                self,
+                params={**self.params, **dict(zip(names, c, strict=True))},
+                param_values={},
+                budget=share,
+            )  # fmt: skip
+            for c in combos
+        ]
 
     def identity(self) -> dict:
         """What the search's result depends on (the budget is not: a larger budget
