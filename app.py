@@ -21,6 +21,7 @@ PAGES = {
     "heatmaps": ("pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
     "injection": ("pages/injection.py", "Subgroup injection", ":material/call_merge:"),
     "compare": ("pages/compare.py", "Compare methods", ":material/bar_chart:"),
+    "steer": ("pages/steer.py", "Steering assistant", ":material/explore:"),
     "theory": ("pages/theory.py", "Theory", ":material/functions:"),
     "data": ("pages/data.py", "Data & model", ":material/dataset:"),
     "export": ("pages/export.py", "Export", ":material/download:"),

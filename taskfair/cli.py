@@ -1,4 +1,4 @@
-"""``python -m taskfair <command>``: build | sweep | bench | export-viewer | prepare-data | info.
+"""``python -m taskfair <command>``: build | sweep | bench | export-viewer | prepare-data | info | steer.
 
 Each heavy command lives in its own module, which provides ``configure(parser)`` and
 ``run(args) -> int``; this file only dispatches, so ``--help`` stays instant. Errors a
@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "prepare-data": ("taskfair.prepare", "copy (or download and verify) a dataset into data/"),
     "info": ("taskfair.info", "print a bundle's summary"),
+    "steer": (
+        "taskfair.steer.command",
+        "search per-vector coefficients for the fairest mix under an accuracy floor",
+    ),
 }
 
 

@@ -76,6 +76,8 @@ class Merger:
             params[k].data if isinstance(params[k], torch.nn.Parameter) else params[k]
             for k in self._keys
         ]
+        # Every key of the vectors (tied aliases too), for prepare()'s check.
+        self._index = set(keys)
         self._anchor = [t.detach().clone() for t in self._targets]
         bad = next(
             (
@@ -98,15 +100,29 @@ class Merger:
         self._variances = [
             t for k, t in zip(self._keys, self._targets, strict=True) if k.endswith("running_var")
         ]
-        self.vectors: dict[str, list[torch.Tensor | None]] = {}
+        self.vectors: dict[str, list[torch.Tensor | None]] = self.prepare(vectors)
+        self.current: dict[str, float] = {}
+
+    def prepare(self, vectors: Mapping[str, TaskVector]) -> dict[str, list[torch.Tensor | None]]:
+        """Vectors as :meth:`apply` uses them: per merged tensor, on the model's device and
+        dtype (None where a vector lacks the key). Vectors of the model's own keys only;
+        the result may be passed to ``apply(..., vectors=)`` to merge transformed vectors
+        (TIES, DARE) under the names of the raw ones."""
+        out = {}
         for name, vec in vectors.items():
-            self.vectors[name] = [
+            unknown = [k for k in vec.keys() if k not in self._index]
+            if unknown:
+                raise VectorError(
+                    f"The vector {name!r} has keys this merger does not merge (e.g. "
+                    f"{unknown[:3]}): transform vectors of the same model."
+                )
+            out[name] = [
                 vec.tensors[k].detach().to(device=t.device, dtype=t.dtype)
                 if k in vec.tensors
                 else None
                 for k, t in zip(self._keys, self._targets, strict=True)
             ]
-        self.current: dict[str, float] = {}
+        return out
 
     @property
     def names(self) -> list[str]:
@@ -116,8 +132,10 @@ class Merger:
     def lock(self) -> threading.RLock:
         return self._lock
 
-    def _resolve(self, coeffs: Mapping[str, float], normalize: str) -> dict[str, float]:
-        unknown = [n for n in coeffs if n not in self.vectors]
+    def _resolve(
+        self, coeffs: Mapping[str, float], normalize: str, vectors: Mapping | None = None
+    ) -> dict[str, float]:
+        unknown = [n for n in coeffs if n not in self.vectors and n not in (vectors or {})]
         if unknown:
             raise VectorError(f"Unknown task vector(s) {unknown}; available: {self.names}.")
         odd = {n: c for n, c in coeffs.items() if not math.isfinite(float(c))}
@@ -129,20 +147,26 @@ class Merger:
         return {n: c for n, c in effective_coeffs(coeffs, normalize).items() if c != 0.0}
 
     @torch.no_grad()
-    def apply(self, coeffs: Mapping[str, float], normalize: str = "sum") -> torch.nn.Module:
+    def apply(
+        self,
+        coeffs: Mapping[str, float],
+        normalize: str = "sum",
+        vectors: Mapping[str, list] | None = None,
+    ) -> torch.nn.Module:
         """Set the working weights to ``anchor + sum coeffs[g] * tau_g``; return the model.
 
         Vectors not named keep coefficient 0. Costs one copy plus one fused
-        multiply-add per named vector over the touched tensors.
+        multiply-add per named vector over the touched tensors. ``vectors``
+        (from :meth:`prepare`) replaces the merger's own vectors of the same names for
+        this merge (a merge method's transformed vectors).
         """
-        resolved = self._resolve(coeffs, normalize)
+        resolved = self._resolve(coeffs, normalize, vectors)
+        own = {**self.vectors, **(vectors or {})}
         with self._lock:
             torch._foreach_copy_(self._targets, self._anchor)
             for name, lam in resolved.items():
                 pairs = [
-                    (t, d)
-                    for t, d in zip(self._targets, self.vectors[name], strict=True)
-                    if d is not None
+                    (t, d) for t, d in zip(self._targets, own[name], strict=True) if d is not None
                 ]
                 if pairs:
                     ts, ds = zip(*pairs, strict=True)
@@ -162,9 +186,12 @@ class Merger:
 
     @contextlib.contextmanager
     def merged(
-        self, coeffs: Mapping[str, float], normalize: str = "sum"
+        self,
+        coeffs: Mapping[str, float],
+        normalize: str = "sum",
+        vectors: Mapping[str, list] | None = None,
     ) -> Iterator[torch.nn.Module]:
         """Hold the lock, merge, and yield the model: no other caller can re-merge
-        until the block ends (evaluate inside it)."""
+        until the block ends (evaluate inside it). ``vectors``: as in :meth:`apply`."""
         with self._lock:
-            yield self.apply(coeffs, normalize)
+            yield self.apply(coeffs, normalize, vectors)

@@ -2,10 +2,12 @@
 
 A merge method turns its parameters into the coefficients of
 ``anchor + sum_g c_g * tau_g`` (before normalisation, see
-:mod:`taskfair.merge.coefficients`). The dashboard builds its controls from the declared
-:class:`Param` list and the sweep layer keys its cache on the method's name and
-parameter values, so adding a method is one :func:`register` call: nothing else
-dispatches on method names.
+:mod:`taskfair.merge.coefficients`). A method may also *transform* the subgroup vectors
+first (TIES, DARE, magnitude pruning: :mod:`taskfair.merge.transforms`); the
+coefficients then apply to the transformed vectors, ``anchor + sum_g c_g * tau'_g``.
+The dashboard builds its controls from the declared :class:`Param` list and the sweep
+layer keys its cache on the method's name and parameter values, so adding a method is
+one :func:`register` call: nothing else dispatches on method names.
 
 Methods that are curves in one global λ (``curve=True``) can be swept by the Trade-off
 page and the sweeps; their ``lam`` parameter is the x axis and ``normalize`` the
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskfair.merge.coefficients import NORMALIZATIONS
+from taskfair.merge.transforms import dare, magnitude_trim, ties
 
 __all__ = [
     "MergeMethod",
@@ -115,6 +118,11 @@ class MergeMethod:
     normalisation (``params["normalize"]`` says which; the merger applies it).
     ``anchor`` is the vector added at 1 before the mix (``"fft"`` for injection) or
     None for the base. ``reference`` points at the method's source.
+
+    ``transform(vectors, params)``, when given, maps the subgroup vectors a setting
+    names (``{name: TaskVector}``) to new vectors under the same names; it must depend
+    only on the *keyed* parameters (those in the cache key), and the coefficients are
+    applied to its result. None: the method is linear in the raw vectors.
     """
 
     name: str
@@ -125,6 +133,7 @@ class MergeMethod:
     reference: str = ""
     anchor: str | None = None
     curve: bool = False
+    transform: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -163,6 +172,13 @@ class MergeMethod:
         ``groups``, the anchor vector (if any) at 1 first."""
         out = dict(self.coefficients(list(groups), params))
         return {self.anchor: 1.0, **out} if self.anchor is not None else out
+
+    def transform_vectors(self, vectors: Mapping[str, Any], params: Mapping[str, Any]) -> dict:
+        """``vectors`` as this method merges them: transformed, or as given when linear.
+        ``params``: at least the keyed parameters (a setting's ``param_dict``)."""
+        if self.transform is None:
+            return dict(vectors)
+        return self.transform(vectors, params)
 
     def keyed(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The resolved parameters that enter the cache key (see :attr:`Param.keyed`)."""
@@ -246,5 +262,59 @@ register(
             _NORMALIZE,
         ),
         reference="On Fairness of Task Arithmetic: The Role of Task Vectors (Lemma 1)",
+    )
+)
+
+
+# Non-linear methods: transform the subgroup vectors, then merge them like task addition.
+_K = Param(
+    "k",
+    "float",
+    20.0,
+    low=1.0,
+    high=100.0,
+    step=1.0,
+    help="keep the top k% of each tensor's entries by magnitude (100: keep all)",
+)
+
+register(
+    MergeMethod(
+        name="ties",
+        title="TIES",
+        formula="θ₀ + λ·Σ_g τ'_g, τ' = trim to top-k%, elect sign, disjoint mean (×G)",
+        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        params=(_LAM, _NORMALIZE, _K),
+        reference="https://arxiv.org/abs/2306.01708 (TIES-Merging; mean normalisation is its merge)",
+        curve=True,
+        transform=lambda vectors, p: ties(vectors, p["k"]),
+    )
+)
+register(
+    MergeMethod(
+        name="dare",
+        title="DARE",
+        formula="θ₀ + λ·Σ_g τ'_g, τ' = drop each entry with probability p, rescale by 1/(1-p)",
+        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        params=(
+            _LAM,
+            _NORMALIZE,
+            Param("p", "float", 0.5, low=0.0, high=0.95, step=0.05, help="drop rate"),
+            Param("seed", "int", 0, low=0, high=9999, step=1, help="seed of the drop masks"),
+        ),
+        reference="https://arxiv.org/abs/2311.03099 (DARE, linear merge after drop and rescale)",
+        curve=True,
+        transform=lambda vectors, p: dare(vectors, p["p"], p["seed"]),
+    )
+)
+register(
+    MergeMethod(
+        name="magnitude",
+        title="Magnitude pruning",
+        formula="θ₀ + λ·Σ_g τ'_g, τ' = each tensor trimmed to its top-k% entries",
+        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        params=(_LAM, _NORMALIZE, _K),
+        reference="https://arxiv.org/abs/2306.01708 (the trim step of TIES, alone)",
+        curve=True,
+        transform=lambda vectors, p: magnitude_trim(vectors, p["k"]),
     )
 )

@@ -19,8 +19,9 @@ and tests can find a trace without relying on its position.
 Modules: :mod:`~taskfair.plots.style` (labels, colours, symbols, titles, frame
 helpers), :mod:`~taskfair.plots.curves` (trade-off, Pareto, bound, loss),
 :mod:`~taskfair.plots.heatmaps` (per-group heatmap, cosine matrix),
-:mod:`~taskfair.plots.compare` (method bars, norms, group sizes) and
-:mod:`~taskfair.plots.report` (the standalone HTML report).
+:mod:`~taskfair.plots.compare` (method bars, norms, group sizes),
+:mod:`~taskfair.plots.steer` (the steering assistant's influence heatmap and Pareto view)
+and :mod:`~taskfair.plots.report` (the standalone HTML report).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from taskfair.plots.curves import (
 )
 from taskfair.plots.heatmaps import cosine_figure, group_heatmap
 from taskfair.plots.report import html_report
+from taskfair.plots.steer import influence_figure, steer_pareto_figure
 from taskfair.plots.style import (
     HEATMAP_RANGES,
     LOWER_IS_FAIRER,
@@ -70,4 +72,6 @@ __all__ = [
     "loss_figure",
     "group_sizes_figure",
     "html_report",
+    "influence_figure",
+    "steer_pareto_figure",
 ]

@@ -4,12 +4,19 @@ One :class:`Evaluator` holds a bundle's base (as its merger's private working mo
 seed's vectors and the evaluation rows; each split is encoded once. Merges happen under
 the merger's lock, from the merge to the last logit, so threads sharing an evaluator never
 see each other's weights.
+
+Settings of a merge method that transforms its vectors (TIES, DARE, magnitude pruning:
+:attr:`taskfair.merge.MergeMethod.transform`) merge the transformed vectors; the last
+:data:`MAX_TRANSFORMED` transformed sets are kept, keyed by (method, keyed parameters,
+vectors named). Memory: one extra set of the named subgroup vectors per kept set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +25,7 @@ import torch
 
 from taskfair.data import SPLITS
 from taskfair.evaluate import EncodedImages, TokenBudgetBatches, encode, predict_encoded
-from taskfair.merge import Merger
+from taskfair.merge import Merger, get_method
 from taskfair.metrics import fairness_report
 from taskfair.models import cached_decode, state_fingerprint
 from taskfair.progress import Progress
@@ -30,9 +37,14 @@ from taskfair.sweep.keys import (
     split_fingerprint,
 )
 from taskfair.sweep.rows import tidy_rows
-from taskfair.sweep.settings import Setting, subgroups
+from taskfair.sweep.settings import REFERENCE_METHODS, Setting, subgroups
 
-__all__ = ["DEFAULT_TOKEN_BUDGET", "Evaluator"]
+__all__ = ["DEFAULT_TOKEN_BUDGET", "MAX_TRANSFORMED", "Evaluator"]
+
+#: Transformed vector sets kept per evaluator (each as big as the vectors it transforms):
+#: one, so that a sweep of one (method, parameters) transforms once and memory grows by
+#: one set of subgroup vectors at most.
+MAX_TRANSFORMED = 1
 
 #: Padded tokens per batch by device type for ``token_budget="auto"``; a device not listed
 #: uses fixed batches of ``batch_size`` rows. Measured with ``python -m taskfair bench``:
@@ -120,6 +132,7 @@ class Evaluator:
         self._encoded: dict[str, object] = {}
         self._rows: dict[str, pd.DataFrame] = {}
         self._lock = threading.RLock()
+        self._transformed: OrderedDict[tuple, tuple[dict, dict]] = OrderedDict()
         self._vector_fps = dict(vector_fingerprints or {})
         param = next(self.merger.model.parameters())
         self.keys = PointKeys(
@@ -261,6 +274,64 @@ class Evaluator:
         encoded = {s: self.encoded(s) for s in splits}  # before the merge lock
         out = {}
         with self.merger.merged(coeffs, normalize) as model:
+            forward = self._forward or model
+            for s in splits:
+                out[s] = predict_encoded(
+                    forward, encoded[s], self.batch_size, progress=progress
+                ).logits
+                self.n_evaluations += 1
+        return out
+
+    # -- merge methods that transform their vectors ------------------------------------
+    def _transformed_set(self, setting: Setting) -> tuple[dict, dict] | None:
+        """``(TaskVectors, prepared for the merger)`` of the subgroup vectors ``setting``
+        names, transformed by its method; None for a linear method or a reference point."""
+        if setting.method in REFERENCE_METHODS:
+            return None
+        method = get_method(setting.method)
+        if method.transform is None:
+            return None
+        names = tuple(n for n, _ in setting.coeffs if n in self.subgroups)
+        memo = (setting.method, setting.params, names)
+        with self._lock:
+            got = self._transformed.get(memo)
+            if got is None:
+                while len(self._transformed) >= MAX_TRANSFORMED:
+                    self._transformed.popitem(last=False)  # free before building the next
+                vecs = method.transform_vectors(
+                    {n: self.vectors[n] for n in names}, setting.param_dict
+                )
+                got = self._transformed[memo] = (vecs, self.merger.prepare(vecs))
+            self._transformed.move_to_end(memo)
+            return got
+
+    def directions(self, setting: Setting) -> dict:
+        """``{name: TaskVector}`` that ``setting`` merges: its method's transformed
+        subgroup vectors where it has a transform, the raw vectors otherwise."""
+        got = self._transformed_set(setting)
+        return {**self.vectors, **(got[0] if got else {})}
+
+    @contextlib.contextmanager
+    def merged(self, setting: Setting) -> Iterator[torch.nn.Module]:
+        """Hold the merger's lock with the working model set to ``setting`` (transformed
+        vectors where its method has a transform); yield the model."""
+        got = self._transformed_set(setting)
+        with self.merger.merged(
+            setting.coeff_dict, setting.normalize, got[1] if got else None
+        ) as model:
+            yield model
+
+    def setting_logits(
+        self, setting: Setting, splits: Sequence[str], progress: Progress | None = None
+    ) -> dict[str, np.ndarray]:
+        """Exact logits ``{split: float32 (n, 2)}`` of a setting of any merge method (its
+        transform applied), one merge for every split."""
+        got = self._transformed_set(setting)
+        if got is None:
+            return self.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
+        encoded = {s: self.encoded(s) for s in splits}
+        out = {}
+        with self.merged(setting) as model:
             forward = self._forward or model
             for s in splits:
                 out[s] = predict_encoded(

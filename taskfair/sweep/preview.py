@@ -160,6 +160,7 @@ class FirstOrderPreview:
         normalize: str = "sum",
         names: Sequence[str] | None = None,
         progress=None,
+        setting=None,
     ) -> FirstOrderPreview:
         """Evaluate ``anchor`` exactly and one JVP per vector in ``names`` (default: all).
 
@@ -167,17 +168,29 @@ class FirstOrderPreview:
         implemented for the SDPA attention kernel on CPU, so the model is switched to
         eager attention for the JVPs (and back), under the merger's lock. One JVP costs
         about 3.4 forward passes. The anchor logits are the exact (SDPA) ones.
+
+        ``setting`` (a :class:`taskfair.sweep.Setting`), when given, is the anchor instead
+        of ``anchor``/``normalize``: a merge method that transforms its vectors (TIES,
+        DARE) is merged with, and differentiated along, its transformed vectors.
         """
         names = list(evaluator.names if names is None else names)
-        anchor_logits = evaluator.logits(anchor, split, normalize)
+        if setting is not None:
+            anchor, normalize = setting.coeff_dict, setting.normalize
+            anchor_logits = evaluator.setting_logits(setting, [split])[split]
+            directions = evaluator.directions(setting)
+            merged = evaluator.merged(setting)
+        else:
+            anchor_logits = evaluator.logits(anchor, split, normalize)
+            directions = evaluator.vectors
+            merged = evaluator.merger.merged(anchor, normalize)
         effective = effective_coeffs(anchor, normalize)
         encoded = evaluator.encoded(split)
         jvps = {}
-        with evaluator.merger.merged(anchor, normalize) as model:
+        with merged as model:
             previous = switch_to_eager(model)
             try:
                 for i, n in enumerate(names):
-                    jvps[n] = jvp_logits(model, encoded, evaluator.vectors[n], evaluator.batch_size)
+                    jvps[n] = jvp_logits(model, encoded, directions[n], evaluator.batch_size)
                     report(progress, i + 1, len(names), f"JVP along {n}")
             finally:
                 if previous is not None:

@@ -21,10 +21,10 @@ import pandas as pd
 
 from taskfair.bundle import Bundle
 from taskfair.data import EVAL_SPLITS
-from taskfair.errors import ConfigError
+from taskfair.errors import USER_ERRORS, ConfigError
 from taskfair.grid import INJECTION_GRID, LAMBDA_GRID
 from taskfair.io import atomic_path
-from taskfair.merge import NORMALIZATIONS
+from taskfair.merge import NORMALIZATIONS, curve_methods
 from taskfair.metrics import OVERALL
 from taskfair.progress import Progress, tqdm_progress
 from taskfair.sweep.cache import SweepCache
@@ -47,6 +47,7 @@ __all__ = [
     "curve_preview",
     "first_order_error",
     "interpolation_error",
+    "parse_params",
     "reference_points",
     "run",
     "run_sweep",
@@ -84,7 +85,7 @@ def reference_points(
 # ----------------------------------------------------------------------------- bundles
 
 
-def _bundle_settings(bundle, method, normalize, lams, seed) -> list[Setting]:
+def _bundle_settings(bundle, method, normalize, lams, seed, params=None) -> list[Setting]:
     names = bundle.vector_names(seed)
     groups = [g for g in bundle.groups if g in names]
     methods = ["task_addition", "injection", "references"] if method == "all" else [method]
@@ -92,7 +93,19 @@ def _bundle_settings(bundle, method, normalize, lams, seed) -> list[Setting]:
     for m in methods:
         if m == "injection" and "fft" not in names:
             raise ValueError("Injection needs the bundle's fft vector, which it lacks.")
-        out += settings_for(m, groups, lams, normalize, names)
+        out += settings_for(m, groups, lams, normalize, names, params if m == method else None)
+    return out
+
+
+def parse_params(items: Sequence[str] | None) -> dict[str, str]:
+    """``["k=20", "seed=1"]`` (the ``--param`` options) as ``{"k": "20", "seed": "1"}``; the
+    method's declared parameters check and convert the values."""
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--param takes NAME=VALUE (e.g. k=20), not {item!r}.")
+        out[name.strip()] = value.strip()
     return out
 
 
@@ -110,18 +123,20 @@ def sweep_bundle(
     device=None,
     dtype=None,
     token_budget: int | str | None = "auto",
+    params: Mapping | None = None,
 ) -> pd.DataFrame:
     """Sweep a bundle, cached in ``bundle.sweeps_dir``: the entry point of CLI and dashboard.
 
-    ``method``: ``task_addition`` | ``injection`` | ``per_vector`` | ``references`` |
-    ``all`` (task addition, injection and references). ``references=True`` appends
+    ``method``: a curve method of the registry (``task_addition``, ``ties``, ``dare``,
+    ... with its own parameters at ``params``) | ``injection`` | ``per_vector`` |
+    ``references`` | ``all`` (task addition, injection and references). ``references=True`` appends
     the fft / lora / base rows. When every point is cached, nothing is loaded: no model,
     no vector. Otherwise ``evaluator`` (or a new :meth:`Evaluator.from_bundle`) evaluates
     the missing points.
     """
     seed = bundle.seeds[0] if seed is None else int(seed)
     lams = None if lams is None else [round_lam(x) for x in lams]
-    settings = _bundle_settings(bundle, method, normalize, lams, seed)
+    settings = _bundle_settings(bundle, method, normalize, lams, seed, params)
     if references and method not in ("references", "all"):
         settings += reference_settings(bundle.vector_names(seed))
     ev = evaluator
@@ -317,8 +332,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         default="all",
-        choices=["task_addition", "injection", "per_vector", "references", "all"],
+        choices=[
+            *(m.name for m in curve_methods()),
+            "injection",
+            "per_vector",
+            "references",
+            "all",
+        ],
         help="which sweep (default: all = task addition, injection and references)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a parameter of the method, repeatable (e.g. --method ties --param k=20)",
     )
     parser.add_argument("--normalize", default="sum", choices=list(NORMALIZATIONS))
     parser.add_argument("--lams", default=None, help="comma-separated λ values (default: grid.py)")
@@ -375,6 +402,16 @@ def run(args) -> int:
         raise ConfigError(
             f"--splits {args.splits!r}: give a comma-separated subset of {list(EVAL_SPLITS)}."
         )
+    params = parse_params(getattr(args, "param", None))
+    if params and args.method not in [m.name for m in curve_methods()]:
+        raise ConfigError(f"--param applies to a curve method, not to --method {args.method}.")
+    try:
+        if params:
+            settings_for(args.method, bundle.groups, [0.0], args.normalize, (), params)
+    except ValueError as exc:  # an unknown parameter or a value out of range
+        if isinstance(exc, USER_ERRORS):
+            raise
+        raise ConfigError(f"{exc} (from --param)") from None
     seeds = _seeds(args.seed, bundle)
     frames = []
     for seed in seeds:
@@ -396,6 +433,7 @@ def run(args) -> int:
             evaluator=evaluator,
             device=args.device,
             dtype=args.dtype,
+            params=params,
         )
         frames.append(frame)
         if want_error:

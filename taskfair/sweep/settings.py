@@ -24,6 +24,7 @@ __all__ = [
     "Setting",
     "curve_settings",
     "injection_settings",
+    "method_mix",
     "method_setting",
     "mix_setting",
     "per_vector_settings",
@@ -241,15 +242,46 @@ def mix_setting(
     return method_setting("per_vector", groups, {"lams": lams, "normalize": normalize})
 
 
+def method_mix(
+    method: str,
+    groups: Sequence[str],
+    lams: Mapping[str, float],
+    normalize: str = "sum",
+    params: Mapping[str, Any] | None = None,
+) -> Setting:
+    """A per-vector mix ``anchor + Σ_g λ_g τ'_g`` of a registered merge method.
+
+    A linear method's mix is :func:`mix_setting`'s (a per-vector point, shared with the
+    other pages' caches); a method that transforms its vectors (TIES, DARE, ...) keeps
+    its name and keyed parameters, with every subgroup vector named (0 where ``lams``
+    has none, since the transform combines them all). Equal λ_g give the method's own
+    curve point at that λ, so the mix shares the Trade-off page's cache.
+    """
+    m = get_method(method)
+    unknown = sorted(set(lams) - set(groups))
+    if unknown:
+        raise ValueError(f"Unknown subgroup vector(s) {unknown}; have {list(groups)}.")
+    if m.transform is None:
+        anchor = "fft" if m.anchor == "fft" else "base"
+        return mix_setting(groups, {g: lams.get(g, 0.0) for g in groups}, anchor, normalize)
+    resolved = m.resolve(groups, {**(params or {}), "normalize": normalize})
+    full = {g: round_lam(lams.get(g, 0.0)) for g in groups}
+    if m.curve and len(set(full.values())) == 1:
+        return method_setting(method, groups, {**resolved, "lam": next(iter(full.values()))})
+    return Setting(method, None, normalize, full, m.keyed(resolved))
+
+
 def settings_for(
     method: str,
     groups: Sequence[str],
     lams: Iterable[float] | None = None,
     normalize: str = "sum",
     names: Iterable[str] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> list[Setting]:
     """The settings of one sweep ``method`` with its default grid when ``lams`` is None:
-    a curve method of the registry, ``injection``, ``per_vector`` or ``references``."""
+    a curve method of the registry (its own parameters at ``params``, defaults
+    otherwise), ``injection``, ``per_vector`` or ``references``."""
     if method == "references":
         return reference_settings(names)
     if method == "injection":
@@ -257,7 +289,8 @@ def settings_for(
     if method == "per_vector":
         return per_vector_settings(groups, COARSE_GRID if lams is None else lams, normalize)
     if get_method(method).curve:
-        return curve_settings(method, groups, LAMBDA_GRID if lams is None else lams, normalize)
+        lams = LAMBDA_GRID if lams is None else lams
+        return curve_settings(method, groups, lams, normalize, params)
     raise ValueError(
         f"Unknown sweep {method!r}: use a curve method, injection, per_vector or references."
     )

@@ -325,7 +325,7 @@ class PointStore:
         # The evaluator merges and evaluates under one hold of the merger's lock: no other
         # session can re-merge between our merge and our last batch. The progress callback
         # lets the dashboard stop this run between batches (the lock is released then).
-        logits = ev.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
+        logits = ev.setting_logits(setting, splits, progress)  # a method's transform applied
         for s in splits:
             if not np.isfinite(logits[s]).all():
                 # Finite vectors and coefficients give finite weights; a model that still
