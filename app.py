@@ -1,6 +1,6 @@
 """taskfair dashboard: the router (and the sidebar all pages share).
 
-Each page lives in ``pages/`` and reads its state from ``st.query_params``; the page
+Each page lives in ``app_pages/`` and reads its state from ``st.query_params``; the page
 itself is one of those parameters (``?page=tradeoff``), so a copied link opens the same
 view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo).
 """
@@ -8,17 +8,17 @@ view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo
 import streamlit as st
 
 import app_auth
-from pages import _view
+import app_view as _view
 
 # slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
 PAGES = {
-    "tradeoff": ("pages/tradeoff.py", "Trade-off", ":material/tune:"),
-    "heatmaps": ("pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
-    "injection": ("pages/injection.py", "Subgroup injection", ":material/call_merge:"),
-    "compare": ("pages/compare.py", "Compare methods", ":material/bar_chart:"),
-    "theory": ("pages/theory.py", "Theory", ":material/functions:"),
-    "data": ("pages/data.py", "Data & model", ":material/dataset:"),
-    "export": ("pages/export.py", "Export", ":material/download:"),
+    "tradeoff": ("app_pages/tradeoff.py", "Trade-off", ":material/tune:"),
+    "heatmaps": ("app_pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
+    "injection": ("app_pages/injection.py", "Subgroup injection", ":material/call_merge:"),
+    "compare": ("app_pages/compare.py", "Compare methods", ":material/bar_chart:"),
+    "theory": ("app_pages/theory.py", "Theory", ":material/functions:"),
+    "data": ("app_pages/data.py", "Data & model", ":material/dataset:"),
+    "export": ("app_pages/export.py", "Export", ":material/download:"),
 }
 
 st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")

@@ -301,7 +301,7 @@ def test_compare_and_theory_and_switching_pages(app, direct):
         direct.vectors[norms["data"][0]["x"][0]].norm(), rel=1e-6
     )
 
-    at.switch_page("pages/theory.py")
+    at.switch_page("app_pages/theory.py")
     at = settle(at)
     fig = figures(at)[0]
     assert traces(fig, role="bound") and traces(fig, role="measured")

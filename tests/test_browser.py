@@ -26,7 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
 SLIDER = "λ (task addition)"
 PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
-DONE = "Every point of this view is exact and cached."  # pages/_view.py's DONE
+DONE = "Every point of this view is exact and cached."  # app_view.py's DONE
 
 pytestmark = [
     pytest.mark.browser,

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages import _view as v
+import app_view as v
 from taskfair import grid, plots
 from taskfair.sweep import injection_plan, mix_setting, overall, reference_settings
 

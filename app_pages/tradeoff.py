@@ -3,7 +3,7 @@
 import streamlit as st
 
 import app_cache as ac
-from pages import _view as v
+import app_view as v
 from taskfair import grid, plots
 from taskfair.sweep import (
     curve_settings,

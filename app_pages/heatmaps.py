@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages import _view as v
+import app_view as v
 from taskfair import grid, plots
 from taskfair.sweep import curve_plan, injected_rows, injection_settings, task_addition_settings
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _view as v
+import app_view as v
 from taskfair import plots
 
 view = v.setup(
