@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from taskfair.plots.style import (
+    COLORS,
     HEATMAP_RANGES,
     LOWER_IS_FAIRER,
     METRIC_LABELS,
@@ -33,12 +34,14 @@ def group_heatmap(
     groups: Sequence[str] | None = None,
     x_label: str = "λ",
     title: str | None = None,
+    highlight: float | None = None,
 ) -> go.Figure:
     """Groups × λ heatmap of a per-group metric (the paper's Figure 3 cells).
 
     ``df``: tidy rows of one method/normalisation/split (per-group rows are used; a
     cell is the mean over seeds). Colour ranges are fixed by :data:`HEATMAP_RANGES`.
     Missing cells (group absent or too small) stay blank and print "n/a", never 0.
+    ``highlight``: a λ whose column is outlined (the current point), if it is a column.
     """
     d = df[df["group"] != OVERALL] if df is not None and not df.empty else pd.DataFrame()
     lams = sorted(float(v) for v in d["lam"].unique()) if not d.empty else []
@@ -87,6 +90,23 @@ def group_heatmap(
         margin={"t": 80, "b": 40, "l": 90, "r": 20},
         meta={"normalize": normalize, "split": split},
     )
+    col = next(
+        (j for j, lam in enumerate(lams) if highlight is not None and abs(lam - highlight) < 1e-9),
+        None,
+    )
+    if col is not None:
+        # Category axes place column j at j: the outline spans its cell edges.
+        fig.add_shape(
+            type="rect",
+            x0=col - 0.5,
+            x1=col + 0.5,
+            y0=-0.5,
+            y1=len(groups) - 0.5,
+            xref="x",
+            yref="y",
+            line={"color": COLORS["current"], "width": 3},
+            name="current",
+        )
     return fig
 
 
