@@ -26,19 +26,27 @@ st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout
 if not app_auth.gate():
     st.stop()
 
-# A link's ``page`` parameter makes that page the default, so it opens first; an
-# unknown value falls back to the first page instead of failing.
-wanted = st.query_params.get("page")
-if wanted not in PAGES:
-    wanted = next(iter(PAGES))
-page = st.navigation(
-    [
-        st.Page(path, title=title, icon=icon, url_path=slug, default=(slug == wanted))
-        for slug, (path, title, icon) in PAGES.items()
-    ]
-)
-# The shared sidebar (bundle, split, normalisation) is drawn here, in the entrypoint,
-# and not by each page: only the entrypoint's widgets keep their URL parameters when
-# the user switches pages, so a link copied on any page keeps the whole view.
-_view.frame()
+# Every page has its own path (/tradeoff, /heatmaps, ...) and none of them is the default:
+# a default page is served at "/" only, so a link naming it by path would meet "page not
+# found". The root URL is a hidden page that opens the page the link names (``?page=``;
+# an unknown value: the first page) at its own path, keeping the link's parameters.
+pages = {
+    slug: st.Page(path, title=title, icon=icon, url_path=slug)
+    for slug, (path, title, icon) in PAGES.items()
+}
+
+
+def _root() -> None:
+    wanted = st.query_params.get("page")
+    target = pages.get(wanted) or next(iter(pages.values()))
+    st.switch_page(target, query_params=st.query_params.to_dict())
+
+
+root = st.Page(_root, title="taskfair", url_path="home", default=True, visibility="hidden")
+page = st.navigation([root, *pages.values()])
+if page is not root:
+    # The shared sidebar (bundle, split, normalisation) is drawn here, in the entrypoint,
+    # and not by each page: only the entrypoint's widgets keep their URL parameters when
+    # the user switches pages, so a link copied on any page keeps the whole view.
+    _view.frame()
 page.run()
