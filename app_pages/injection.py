@@ -6,6 +6,7 @@ import streamlit as st
 import app_view as v
 from taskfair import grid, plots
 from taskfair.sweep import injection_plan, mix_setting, overall, reference_settings
+from taskfair.sweep.ship import Position, position_index, ship_view, view_json
 
 view = v.setup(
     "injection",
@@ -28,24 +29,13 @@ with controls:
         horizontal=True,
     )
     st.markdown("**Subgroup vectors**")
-    lams = {}
+    ons, slots = {}, {}
     for i, g in enumerate(store.groups):
-        on = st.checkbox(f"τ_{g}", value=(i == 0), key=f"on_{g}", bind="query-params")
-        lam_g = st.slider(
-            f"λ_{g}",
-            min_value=grid.LAMBDA_MIN,
-            max_value=grid.LAMBDA_MAX,
-            value=0.4,
-            step=grid.LAMBDA_STEP,
-            key=f"lam_{g}",
-            bind="query-params",
-            disabled=not on,
-            label_visibility="collapsed",
-        )
-        if on:
-            lams[g] = round(float(lam_g), 10)
+        ons[g] = st.checkbox(f"τ_{g}", value=(i == 0), key=f"on_{g}", bind="query-params")
+        slots[g] = st.empty()  # λ_g's slider (unless the browser moves it: see below)
+    toggled = [g for g in store.groups if ons[g]]
     along = (
-        st.selectbox("Curve along", list(lams), key="along", bind="query-params") if lams else None
+        st.selectbox("Curve along", toggled, key="along", bind="query-params") if toggled else None
     )
     normalize = view.normalize if anchor == "base" else "sum"
     if anchor == "fft":
@@ -53,20 +43,55 @@ with controls:
             "Injection adds λ_g τ_g to FFT as is: the sidebar's normalisation does not apply."
         )
 
+LAM_DEFAULT = 0.4
 refs = reference_settings(store.names)
 ref_by_method = {s.method: s for s in refs}
-if lams:
-    current = mix_setting(store.groups, lams, anchor, normalize)
-    others = {g: x for g, x in lams.items() if g != along}
-    curve = [
-        mix_setting(store.groups, {**others, along: lam}, anchor, normalize)
-        for lam in grid.INJECTION_GRID
-    ]
-    points = list(zip(grid.INJECTION_GRID, curve, strict=True))
-else:  # nothing toggled: the anchor itself
-    current = ref_by_method["fft" if anchor == "fft" else "base"]
-    curve, points, others = [], [], {}
-plan = injection_plan(current, curve, refs, view.split)
+
+
+def view_at(lams):
+    """The current setting, the curve along ``along`` and the page's plan at ``lams``."""
+    if lams:
+        current = mix_setting(store.groups, lams, anchor, normalize)
+        others = {g: x for g, x in lams.items() if g != along}
+        curve = [
+            mix_setting(store.groups, {**others, along: lam}, anchor, normalize)
+            for lam in grid.INJECTION_GRID
+        ]
+        points = list(zip(grid.INJECTION_GRID, curve, strict=True))
+    else:  # nothing toggled: the anchor itself
+        current = ref_by_method["fft" if anchor == "fft" else "base"]
+        curve, points, others = [], [], {}
+    return current, curve, points, others, injection_plan(current, curve, refs, view.split)
+
+
+def lam_slider(g):
+    with slots[g]:
+        return st.slider(
+            f"λ_{g}",
+            min_value=grid.LAMBDA_MIN,
+            max_value=grid.LAMBDA_MAX,
+            value=LAM_DEFAULT,
+            step=grid.LAMBDA_STEP,
+            key=f"lam_{g}",
+            bind="query-params",
+            disabled=not ons[g],
+            label_visibility="collapsed",
+        )
+
+
+# The browser moves λ_along itself over the curve's grid when every point of the view is
+# exact and cached; the other groups' λ stay server sliders (each move is a new curve).
+lams = {g: v.url_value(f"lam_{g}", LAM_DEFAULT) for g in toggled}
+at_index = position_index(grid.INJECTION_GRID, lams[along]) if along else None
+scrub = at_index is not None and v.scrub_ready(view, view_at(lams)[-1])
+for g in store.groups:
+    if scrub and g == along:
+        slots[g].caption(f"λ_{g}: the slider above the curve")
+        continue
+    value = lam_slider(g)
+    if ons[g]:
+        lams[g] = round(float(value), 10)
+current, curve, points, others, plan = view_at(lams)
 
 
 def rows_at(x, setting):
@@ -75,38 +100,83 @@ def rows_at(x, setting):
     return None if rows is None else rows.assign(lam=x)
 
 
+def mix_title(lams_now, label):
+    mix_text = " + ".join(f"{x:g}·τ_{g}" for g, x in lams_now.items()) or "nothing"
+    return f"{'θ_FFT' if anchor == 'fft' else 'θ₀'} + {mix_text} — {label}"
+
+
+def curve_figure(frame, cur, base, x_now):
+    return plots.tradeoff_figure(
+        frame,
+        split=view.split,
+        normalize=normalize if anchor == "base" else "none (injection)",
+        current={**cur, "lam": x_now} if cur else None,
+        baselines=base,
+        method_label=f"vary λ_{along}",
+        x_label=f"λ_{along}",
+        title=f"Accuracy and fairness versus λ_{along}"
+        + (
+            f" (others fixed: {', '.join(f'λ_{g}={x:g}' for g, x in others.items())})"
+            if others
+            else ""
+        ),
+    )
+
+
+def curve_rows():
+    parts = [r for x, s in points if (r := rows_at(x, s)) is not None]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def render(k):
     x_now = lams.get(along, 0.0) if along else 0.0
     rows = rows_at(x_now, current)
-    parts = [r for x, s in points if (r := rows_at(x, s)) is not None]
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    frame = curve_rows()
     base = store.known_rows(refs, view.split)
     cur = overall(rows)
-    mix_text = " + ".join(f"{x:g}·τ_{g}" for g, x in lams.items()) or "nothing"
     label = "exact" if cur.get("exact") else ("preview" if cur else "not evaluated yet")
-    st.markdown(f"**Current mix**: {'θ_FFT' if anchor == 'fft' else 'θ₀'} + {mix_text} — *{label}*")
+    st.markdown(f"**Current mix**: {mix_title(lams, f'*{label}*')}")
     v.metrics(cur)
     if along:
-        fig = plots.tradeoff_figure(
-            frame,
-            split=view.split,
-            normalize=normalize if anchor == "base" else "none (injection)",
-            current={**cur, "lam": x_now} if cur else None,
-            baselines=base,
-            method_label=f"vary λ_{along}",
-            x_label=f"λ_{along}",
-            title=f"Accuracy and fairness versus λ_{along}"
-            + (
-                f" (others fixed: {', '.join(f'λ_{g}={x:g}' for g, x in others.items())})"
-                if others
-                else ""
-            ),
-        )
+        fig = curve_figure(frame, cur, base, x_now)
         st.plotly_chart(fig, width="stretch", key=f"curves-{k}")
     st.dataframe(
         v.group_table(rows), column_config=v.TABLE_CONFIG, width="stretch", key=f"table-{k}"
     )
 
 
+def shipped() -> str:
+    """The curve along λ_along for the browser: every grid point's rows and figure."""
+    frame = curve_rows()
+    base = store.known_rows(refs, view.split)
+    positions, figures = [], []
+    for x, s in points:
+        rows = store.rows(s, view.split)
+        cur = overall(rows)
+        title = f"Current mix: {mix_title({**lams, along: x}, 'exact')}"
+        positions.append(Position(x, rows, title, store.warnings(s, view.split)[:3]))
+        figures.append([curve_figure(frame, cur, base, x)])
+    return view_json(
+        ship_view(
+            positions,
+            figures,
+            param=f"lam_{along}",
+            label=f"λ_{along}",
+            default=LAM_DEFAULT,
+            decimals=v.LAM_DECIMALS,
+            blocks=[
+                [(1, ["slider"]), (1, [])],
+                [(1, ["title", "cards"])],
+                [(1, ["figure:0"])],
+                [(1, ["table", "notes"])],
+            ],
+        )
+    )
+
+
 with main:
-    v.live(render, plan, view, current=[(current, view.split)])
+    if scrub:
+        key = ("injection", anchor, normalize, along, tuple(sorted(others.items())))
+        v.ship(view, key, shipped, at_index)
+    else:
+        v.live(render, plan, view, current=[(current, view.split)])

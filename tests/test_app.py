@@ -88,6 +88,10 @@ def app(bundle_dir, monkeypatch):
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     # Refine a whole page per run here (the app's default is ~1 s per run, to redraw often).
     monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
+    # These tests drive the server's redraws (Streamlit's own widgets, which AppTest can
+    # move); a complete view would otherwise hand its slider to the browser
+    # (test_full_mode_hands_a_complete_view_to_the_browser, test_viewer.py, test_browser.py).
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
 
     def make(**params):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
@@ -190,6 +194,36 @@ def test_tradeoff_slider_redraws_exactly(app, direct):
     (cur,) = traces(after, metric="dpd", role="current")
     assert cur["x"] == [0.7]
     assert after != before
+
+
+def test_full_mode_hands_a_complete_view_to_the_browser(app, direct, monkeypatch):
+    """Full mode: while points are missing the server redraws; once every point of the
+    view is exact and cached, the page ships them and the browser moves λ."""
+    from taskfair import grid
+    from taskfair.merge import task_addition_coeffs
+
+    settle(app(page="tradeoff"))  # every point of the view evaluated (and cached)
+    monkeypatch.setenv("TASKFAIR_SCRUB", "on")
+    at = app(page="tradeoff", lam="0.6")
+    at.run()
+    assert not at.exception
+    assert not at.slider and not at.get("plotly_chart")
+    (comp,) = at.get("component_instance")
+    args = json.loads(comp.proto.json_args)
+    view = json.loads(args["view"])
+    assert args["index"] == 6 and view["values"] == list(grid.LAMBDA_GRID)
+    for lam in (0.3, 0.6):
+        step = view["steps"][grid.LAMBDA_GRID.index(lam)]
+        rep = direct.report(task_addition_coeffs(direct.groups_, lam), "test")
+        assert step["overall"]["accuracy"] == pytest.approx(rep.accuracy)
+        groups = {g["group"]: g for g in step["groups"]}
+        for g in rep.by_group.index:
+            assert groups[g]["accuracy"] == pytest.approx(
+                rep.by_group.loc[g, "accuracy"], nan_ok=True
+            )
+    at = app(page="tradeoff", lam="0.35")  # off the grid: the server draws (a preview)
+    at.run()
+    assert not at.exception and at.slider and not at.get("component_instance")
 
 
 def test_tradeoff_mean_normalisation_and_val_split(app, direct):
