@@ -16,6 +16,9 @@ seed-S/…   per seed: ``fft`` (all training rows, capped), ``lora`` (peft, merg
            its training log
 results    test accuracy of base, FFT, ... and the majority-class baseline, computed
            after training and never fed back into it; then ``complete: true``
+sweeps     with ``sweeps=True`` (the ``build`` command's default): every point the
+           dashboard's pages read, evaluated on val and test and cached in
+           ``sweeps/``, resumed by a rerun even when the rest is complete
 ========== ===================================================================
 
 The artifact steps (base, eval, each vector) are :mod:`taskfair.build.steps`: each one
@@ -54,6 +57,7 @@ from taskfair.build.steps import (
     EvalStep,
     Inputs,
     Step,
+    SweepStep,
     VectorStep,
     vector_steps,
 )
@@ -84,6 +88,8 @@ def build_bundle(
     progress: Progress | None = None,
     echo: Callable[[str], None] | None = None,
     on_artifact: Callable[[str], None] | None = None,
+    sweeps: bool = False,
+    sweep_progress: Progress | None = None,
 ) -> BuildResult:
     """Build (or resume) the bundle of ``config`` in ``out``; see the module docstring.
 
@@ -91,6 +97,8 @@ def build_bundle(
     loaded). ``progress(done, total, message)`` advances over training examples of the
     runs still to do. ``echo`` receives human-readable status lines. ``on_artifact(key)``
     is called after each artifact is recorded (tests inject interruptions there).
+    ``sweeps``: then evaluate and cache every point the dashboard reads (the last step,
+    :class:`~taskfair.build.steps.SweepStep`; ``sweep_progress`` counts its settings).
     """
     t_start = time.perf_counter()
     root = Path(out)
@@ -106,6 +114,12 @@ def build_bundle(
         check_same_data(root, found, data["fingerprint"])
         if _complete_and_intact(root, found, echo):
             result.manifest, result.skipped = found, ["all"]
+            if sweeps and not SweepStep.complete(root, found):  # an interrupted last step
+                writer = ManifestWriter(root, found, result.trained, t_start, on_artifact)
+                device = resolve_device(None if config.device == "auto" else config.device)
+                state = BuildState(config, root, ds, groups, writer, device, echo, progress)
+                _run(state, SweepStep(sweep_progress))
+            result.seconds = time.perf_counter() - t_start
             return result
         # -- manifest: complete=false + config hash, before anything else is written
         vectors = vector_steps(config, groups)
@@ -116,6 +130,11 @@ def build_bundle(
         state = BuildState(config, root, ds, groups, writer, device, echo, progress)
         # -- base, eval, vectors, results
         _build(state, vectors, result)
+        # -- sweeps: the points every page reads, once the bundle is complete
+        if sweeps:
+            step = SweepStep(sweep_progress)
+            if not _reuse(state, step, result):
+                _run(state, step)
         result.manifest = manifest
         result.seconds = time.perf_counter() - t_start
         return result
