@@ -231,6 +231,7 @@
       P.sliderValue.textContent = shown(s.value);
     }
     fillText(s);
+    syncUrl(); // with the position, in one go: the URL never lags behind the slider
     const draws = state.figs.map((div, j) => (div ? redraw(div, j, i) : null));
     Promise.all(draws).then(function () {
       // After the next frame: what the viewer sees, not only what the DOM holds.
@@ -246,28 +247,33 @@
           root.dataset.value = urlValue(s.value);
           root.dataset.state = "ready";
           probe.ready = true;
-          syncUrl();
           resize();
         }, 0);
       });
     });
   }
 
-  function wantedUrl() {
+  // Whether the app's URL already says this slider's value (compared as numbers: the
+  // app writes its query string its own way, and an absent value means the default).
+  function urlHolds(w) {
     const view = state.view;
-    const url = new URL(window.parent.location.href);
     const x = view.values[state.pos];
-    if (Math.abs(x - view.default) < 1e-9) url.searchParams.delete(view.param);
-    else url.searchParams.set(view.param, urlValue(x));
-    return url;
+    const cur = new URL(w.location.href).searchParams.get(view.param);
+    if (cur === null) return Math.abs(x - view.default) < 1e-9;
+    return Math.abs(parseFloat(cur) - x) < 1e-9;
   }
 
   function syncUrl() {
     try {
       const w = window.parent;
-      const url = wantedUrl();
-      if (url.toString() !== w.location.href) w.history.replaceState(w.history.state, "", url.toString());
       state.path = w.location.pathname;
+      if (urlHolds(w)) return;
+      const view = state.view;
+      const x = view.values[state.pos];
+      const url = new URL(w.location.href);
+      if (Math.abs(x - view.default) < 1e-9) url.searchParams.delete(view.param);
+      else url.searchParams.set(view.param, urlValue(x));
+      w.history.replaceState(w.history.state, "", url.toString());
     } catch (e) {
       probe.urlError = String(e); // a host page that forbids it: the link keeps the old value
     }
@@ -282,7 +288,7 @@
     try {
       const w = window.parent;
       if (w.location.pathname !== state.path) return; // another page: not ours any more
-      if (wantedUrl().toString() === w.location.href) return;
+      if (urlHolds(w)) return;
       syncUrl();
       state.nudged = true;
       w.dispatchEvent(new PopStateEvent("popstate", { state: w.history.state }));
