@@ -164,6 +164,62 @@ def test_every_page_opens_from_its_link(app, page):
         assert at.get("plotly_chart"), "every page draws figures"
 
 
+TITLES = {
+    "tradeoff": "Trade-off",
+    "heatmaps": "Per-group heatmaps",
+    "injection": "Subgroup injection",
+    "compare": "Compare methods",
+    "theory": "Theory",
+    "data": "Data & model",
+    "export": "Export",
+}
+
+
+def _navigation(monkeypatch) -> list:
+    """The navigation messages the app sends, as the browser would receive them (AppTest
+    keeps only the element tree: read the messages on their way into it)."""
+    import streamlit.testing.v1.local_script_runner as runner
+
+    seen, parse = [], runner.parse_tree_from_messages
+
+    def keep(msgs):
+        seen.extend(m.navigation for m in msgs if m.WhichOneof("type") == "navigation")
+        return parse(msgs)
+
+    monkeypatch.setattr(runner, "parse_tree_from_messages", keep)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "file, slug",
+    [
+        ("app_pages/tradeoff.py", "tradeoff"),  # a link by path only: /tradeoff
+        ("app_pages/heatmaps.py", "heatmaps"),  # /heatmaps
+        # /app_view: the shared view module is no page (AppTest asks only for files that
+        # exist; the browser test covers /_view and /view)
+        ("app_view.py", "tradeoff"),
+    ],
+)
+def test_path_only_link_opens_the_titled_navigation(app, monkeypatch, file, slug):
+    """A first request that names a page by its path alone (no ``?page=``) opens that
+    page, with the titled navigation and no module listed as a page; a private module's
+    name opens the first page. The URL then says the page (``?page=``) as well."""
+    assert not (ROOT / "pages").exists(), "a pages/ folder beside app.py means folder discovery"
+    navigation = _navigation(monkeypatch)
+    at = app()  # no query parameters at all
+    at.switch_page(file)  # the page a browser opening /<name> asks for, before any run
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value.startswith(TITLES[slug])
+    assert at.query_params["page"] == slug
+    assert navigation, "the app sent no navigation"
+    shown = [p for p in navigation[-1].app_pages if not p.is_hidden]
+    assert [p.page_name for p in shown] == list(TITLES.values())
+    assert [p.url_pathname for p in shown] == list(TITLES)
+    (hidden,) = [p for p in navigation[-1].app_pages if p.is_hidden]  # the root's router
+    assert hidden.url_pathname == "" and hidden.is_default
+
+
 def test_tradeoff_slider_redraws_exactly(app, direct):
     from taskfair import grid
     from taskfair.merge import task_addition_coeffs
