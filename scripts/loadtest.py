@@ -203,7 +203,7 @@ def _rss_kb(pid: int, field_name: str) -> int:
     return 0
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (all its threads)."""
     with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
@@ -212,7 +212,7 @@ def _cpu_s(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _server(bundle: Path, mode: str, scrub: str, log_path: Path, start_timeout: float):
+def app_server(bundle: Path, mode: str, scrub: str, log_path: Path, start_timeout: float):
     """The app on a free loopback port; yields (url, pid); terminated (then killed) on exit."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
@@ -499,13 +499,13 @@ async def _phase(k: int, url: str, args, phase: Phase, deadline: float, pid: int
         await gate.arrived_all.wait()
         # Every session open and idle: the server's CPU rate with nothing to do.
         await asyncio.sleep(1.0)
-        t0, c0 = time.monotonic(), _cpu_s(pid)
+        t0, c0 = time.monotonic(), cpu_seconds(pid)
         await asyncio.sleep(args.idle)
-        phase.idle_s, phase.idle_cpu_s = time.monotonic() - t0, _cpu_s(pid) - c0
-        cpu["start"], t1 = _cpu_s(pid), time.monotonic()
+        phase.idle_s, phase.idle_cpu_s = time.monotonic() - t0, cpu_seconds(pid) - c0
+        cpu["start"], t1 = cpu_seconds(pid), time.monotonic()
         gate.go.set()  # the moves start
         await gate.all_done.wait()
-        cpu["end"], phase.moves_s = _cpu_s(pid), time.monotonic() - t1
+        cpu["end"], phase.moves_s = cpu_seconds(pid), time.monotonic() - t1
 
     async with contextlib.AsyncExitStack() as stack:
         browser = None
@@ -536,7 +536,7 @@ def run_phase(k: int, args, deadline: float) -> Phase:
     phase = Phase(clients=k, load_before=os.getloadavg())
     log = Path(tempfile.gettempdir()) / f"taskfair-loadtest-{os.getpid()}-k{k}.log"
     t0 = time.monotonic()
-    with _server(Path(args.bundle), args.mode, args.scrub, log, args.load_timeout) as (url, pid):
+    with app_server(Path(args.bundle), args.mode, args.scrub, log, args.load_timeout) as (url, pid):
         stop = threading.Event()
         peak = [0]
 
