@@ -50,7 +50,8 @@ WORKDIR /app
 # The dashboard's files only (the library is in /opt/venv); owned by root, so the
 # server, running as taskfair, cannot change them.
 COPY app*.py ./
-COPY pages pages
+COPY app_pages app_pages
+COPY app_assets app_assets
 COPY .streamlit .streamlit
 COPY docker/healthcheck.py docker/
 COPY models models

@@ -1,6 +1,6 @@
 """taskfair dashboard: the router (and the sidebar all pages share).
 
-Each page lives in ``pages/`` and reads its state from ``st.query_params``; the page
+Each page lives in ``app_pages/`` and reads its state from ``st.query_params``; the page
 itself is one of those parameters (``?page=tradeoff``), so a copied link opens the same
 view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo).
 """
@@ -11,20 +11,20 @@ import streamlit as st
 
 import app_auth
 import app_cache
-from pages import _view
+import app_view as _view
 
 log = logging.getLogger("taskfair.app")
 
 # slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
 PAGES = {
-    "tradeoff": ("pages/tradeoff.py", "Trade-off", ":material/tune:"),
-    "heatmaps": ("pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
-    "injection": ("pages/injection.py", "Subgroup injection", ":material/call_merge:"),
-    "compare": ("pages/compare.py", "Compare methods", ":material/bar_chart:"),
-    "steer": ("pages/steer.py", "Steering assistant", ":material/explore:"),
-    "theory": ("pages/theory.py", "Theory", ":material/functions:"),
-    "data": ("pages/data.py", "Data & model", ":material/dataset:"),
-    "export": ("pages/export.py", "Export", ":material/download:"),
+    "tradeoff": ("app_pages/tradeoff.py", "Trade-off", ":material/tune:"),
+    "heatmaps": ("app_pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
+    "injection": ("app_pages/injection.py", "Subgroup injection", ":material/call_merge:"),
+    "compare": ("app_pages/compare.py", "Compare methods", ":material/bar_chart:"),
+    "steer": ("app_pages/steer.py", "Steering assistant", ":material/explore:"),
+    "theory": ("app_pages/theory.py", "Theory", ":material/functions:"),
+    "data": ("app_pages/data.py", "Data & model", ":material/dataset:"),
+    "export": ("app_pages/export.py", "Export", ":material/download:"),
 }
 
 st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")
@@ -38,27 +38,41 @@ if VIEWER:
 if not app_auth.gate():
     st.stop()
 
-# A link's ``page`` parameter makes that page the default, so it opens first; an
-# unknown value falls back to the first page instead of failing.
-wanted = st.query_params.get("page")
-if wanted not in PAGES:
-    wanted = next(iter(PAGES))
-page = st.navigation(
-    [
-        st.Page(path, title=title, icon=icon, url_path=slug, default=(slug == wanted))
-        for slug, (path, title, icon) in PAGES.items()
-    ]
-)
-# The shared sidebar (bundle, split, normalisation) is drawn here, in the entrypoint,
-# and not by each page: only the entrypoint's widgets keep their URL parameters when
-# the user switches pages, so a link copied on any page keeps the whole view.
-if not VIEWER:
-    _view.frame()
+# Every page has its own path (/tradeoff, /heatmaps, ...) and none of them is the default:
+# a default page is served at "/" only, so a link naming it by path would meet "page not
+# found". The root URL is a hidden page that opens the page the link names (``?page=``;
+# an unknown value: the first page) at its own path, keeping the link's parameters.
+pages = {
+    slug: st.Page(path, title=title, icon=icon, url_path=slug)
+    for slug, (path, title, icon) in PAGES.items()
+}
+
+
+def _root() -> None:
+    wanted = st.query_params.get("page")
+    target = pages.get(wanted) or next(iter(pages.values()))
+    st.switch_page(target, query_params=st.query_params.to_dict())
+
+
+root = st.Page(_root, title="taskfair", url_path="home", default=True, visibility="hidden")
+page = st.navigation([root, *pages.values()])
+
+
+def _draw() -> None:
+    if page is not root:
+        # The shared sidebar (bundle, split, normalisation) is drawn here, in the
+        # entrypoint, and not by each page: only the entrypoint's widgets keep their URL
+        # parameters when the user switches pages, so a link copied on any page keeps the
+        # whole view.
+        _view.frame()
     page.run()
+
+
+if not VIEWER:
+    _draw()
 else:
     try:
-        _view.frame()
-        page.run()
+        _draw()
     except Exception:  # a bug: Streamlit's own control flow is a BaseException, not caught
         log.exception("page %s failed", page.url_path)
         st.error(_view.UNEXPECTED, icon=":material/error:")

@@ -182,3 +182,21 @@ def bootstrap(
     if store.logits(setting, split) is None:
         return None
     return _bootstrap(store, store.key(setting, split), setting, split, n_boot)
+
+
+# ----------------------------------------------------------------------------- shipped
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shipped(path: str, stamp: float, key: tuple, _build) -> str:
+    # Exact points never change once stored, so a view shipped for these choices is the
+    # same for every session; ``_build`` (not hashed) draws it the first time.
+    return _build()
+
+
+def shipped_view(path: str, key: tuple, build) -> str:
+    """The JSON of a view shipped to the browser (:func:`taskfair.sweep.ship.view_json`),
+    built once per (bundle build, ``key``) by ``build()`` and shared by every session.
+    ``key`` names every choice the view depends on (page, seed, split, normalisation,
+    method and its parameters, ...), never the slider's own value."""
+    return _shipped(path, _stamp(path), key, build)

@@ -1,24 +1,40 @@
-"""Load test: K real browsers move the λ slider at once; how long until each redraw?
+"""Load test: K sessions move the λ slider at once; how long until each redraw, and what
+does each move cost the server?
 
-Starts the dashboard on a free loopback port (127.0.0.1 only), opens K pages in one
-headless Chromium (Debian's, driven by Playwright; one browser context, hence one
-Streamlit session, per client), and has every client press the λ slider's arrow key
-again and again. A redraw is complete when the page shows the new "Current point λ = …"
-(drawn with the curve, before any exact evaluation starts). Reports per K: p50 / p95 /
-max latency from key press to redraw, errors (timeouts, exceptions shown, browser
-errors), the server's peak RSS (VmHWM) and the load average. The server is restarted
-for each K, so each peak is its own. Everything is bounded: at most 32 clients, a
-per-move timeout and a global time limit; the script stops by itself.
+Starts the dashboard on a free loopback port (127.0.0.1 only), opens K sessions and has
+every one move the Trade-off page's λ slider again and again. Reports per K: p50 / p95 /
+max latency from move to redraw as the browser sees it, the server's CPU seconds per
+move, errors (timeouts, exceptions shown, browser errors), the server's peak RSS (VmHWM)
+and the load average. The server is restarted for each K, so each peak is its own. All
+sessions open the page first (their open times are reported too); the moves start once
+every session is in, and the server's CPU time is read around the moves only.
+Everything is bounded: at most 64 clients, a per-move timeout and a global time limit;
+the script stops by itself.
 
-    .venv/bin/python scripts/loadtest.py --bundle models/demo-viewer --clients 1,4,16
+    .venv/bin/python scripts/loadtest.py --bundle models/demo-viewer --clients 1,16,64 --client ws
+    .venv/bin/python scripts/loadtest.py --bundle models/demo-viewer --clients 16
 
-``--client ws`` replaces the browsers by clients that speak Streamlit's own websocket
-protocol (the messages the browser sends when the slider moves: a rerun with the
-slider's new widget state) and time the server alone: until the new current point is
-sent ("redraw") and until the run finishes ("complete", every figure sent). On a small
-machine K browsers cost more CPU than the server (each redraw re-renders two plotly
-figures per page), so browser figures at large K measure the clients as much as the
-server; real visitors render on their own machines.
+Two ways a move is redrawn, and the script measures whichever the page does:
+
+* **in the browser** (the page shipped every exact point of the view; the default when
+  they are all cached): the slider lives in the page's scrub component; a move is timed
+  inside the page, from the input event to the frame after the redraw
+  (``window.taskfairScrub.redraws``), and from outside (key press until the page shows
+  the new point). The server sends and receives nothing per move.
+* **on the server** (``--scrub off``, i.e. ``TASKFAIR_SCRUB=off``, or a view with points
+  still to evaluate): a move is a script rerun; latency is until the page shows the new
+  "Current point λ = …".
+
+``--client browser`` uses one headless Chromium page (Debian's, driven by Playwright)
+per session. ``--client ws`` speaks Streamlit's own websocket protocol, so K sessions
+cost the client machine almost nothing: with server redraws each move is the rerun a
+browser sends (timed until the new current point is sent, "redraw", and until the run
+finishes, "complete"); with browser redraws a move sends nothing (a browser sends
+nothing), the sessions stay connected and count what the server sends them meanwhile,
+and one real browser page (``--probe``, on by default there) moves the slider beside
+them and gives the latency. On a small machine K browsers cost more CPU than the server,
+so browser figures at large K measure the clients as much as the server; real visitors
+render on their own machines.
 
 A benchmark, not a test: the suite runs only a smoke of it (K=1, two moves).
 """
@@ -45,7 +61,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-MAX_CLIENTS = 32
+MAX_CLIENTS = 64
 SLIDER = "λ (task addition)"
 STEP = 0.1  # taskfair.grid.LAMBDA_STEP; one arrow key press moves the slider one step
 CHROME_ARGS = [
@@ -65,14 +81,30 @@ MARKER_JS = """(lam) => {
   return !!main && main.innerText.includes('Current point λ = ' + lam + ' (');
 }"""
 ERRORS_JS = "() => document.querySelectorAll('[data-testid=stException]').length"
+# The scrub component's frame (Streamlit titles a component's iframe with its name).
+SCRUB_FRAME = "iframe[title*=scrub]"
+# In the scrub frame: true once the redraw of position ``arg`` is complete.
+SCRUB_AT_JS = "(i) => !!window.taskfairScrub && window.taskfairScrub.index === i"
+SCRUB_READY_JS = "() => !!window.taskfairScrub && window.taskfairScrub.ready"
+GRID = [round(i * STEP, 10) for i in range(11)]  # taskfair.grid.LAMBDA_GRID
 
 
 @dataclass
 class Phase:
     clients: int
     moves: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    complete_ms: list[float] = field(default_factory=list)  # ws clients: run finished
+    latencies_ms: list[float] = field(default_factory=list)  # as the browser sees it
+    outside_ms: list[float] = field(default_factory=list)  # browser redraws: key to seen
+    complete_ms: list[float] = field(default_factory=list)  # ws server redraws: run finished
+    open_ms: list[float] = field(default_factory=list)  # session open to first complete page
+    redraws: dict[str, int] = field(default_factory=dict)  # "browser" / "server": sessions
+    frames_during_moves: int = 0  # what the server sent ws sessions while moves went on
+    browser_frames_during_moves: int = 0  # websocket frames of browser pages (both ways)
+    frame_kinds: dict[str, int] = field(default_factory=dict)  # of the ws sessions' frames
+    cpu_s: float = 0.0  # server CPU seconds (user + system) over the moves
+    moves_s: float = 0.0  # how long the moves took (wall)
+    idle_cpu_s: float = 0.0  # server CPU seconds over as long with every session idle
+    idle_s: float = 0.0
     timeouts: int = 0
     exceptions_shown: int = 0
     browser_errors: int = 0
@@ -101,21 +133,57 @@ class Phase:
 
     def summary(self) -> dict:
         out = asdict(self)
-        out.pop("latencies_ms")
-        out.pop("complete_ms")
-        if self.complete_ms:
-            out.update(
-                complete_p50_ms=self.pct(50, self.complete_ms),
-                complete_p95_ms=self.pct(95, self.complete_ms),
-            )
+        for name in ("latencies_ms", "outside_ms", "complete_ms", "open_ms"):
+            out.pop(name)
+        for name, values in (
+            ("complete", self.complete_ms),
+            ("outside", self.outside_ms),
+            ("open", self.open_ms),
+        ):
+            if values:
+                out[f"{name}_p50_ms"] = self.pct(50, values)
+                out[f"{name}_p95_ms"] = self.pct(95, values)
         out.update(
             p50_ms=self.pct(50),
             p95_ms=self.pct(95),
             max_ms=max(self.latencies_ms, default=float("nan")),
             mean_ms=statistics.fmean(self.latencies_ms) if self.latencies_ms else float("nan"),
+            cpu_ms_per_move=1000 * self.cpu_s / self.moves if self.moves else float("nan"),
+            # What the moves cost beyond the server's idle rate over the same time.
+            cpu_ms_per_move_over_idle=(
+                1000 * (self.cpu_s - self.idle_cpu_s / self.idle_s * self.moves_s) / self.moves
+                if self.moves and self.idle_s
+                else float("nan")
+            ),
             errors=self.errors,
         )
         return out
+
+
+class Barrier:
+    """Moves start once every session has opened its page (or failed to); ``all_done`` is
+    set once every session is done moving (a session that does not move is done at once)."""
+
+    def __init__(self, n: int):
+        self.n, self.arrived, self.pending = n, 0, n
+        self.go, self.all_done = asyncio.Event(), asyncio.Event()
+        self.arrived_all = asyncio.Event()
+        if n == 0:
+            self.arrived_all.set()
+            self.all_done.set()
+
+    def arrive(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.n:
+            self.arrived_all.set()  # the meter measures the idle rate, then sets ``go``
+
+    async def wait(self) -> None:
+        await self.go.wait()
+
+    def done(self) -> None:
+        self.pending -= 1
+        if self.pending <= 0:
+            self.all_done.set()
 
 
 # ----------------------------------------------------------------------------- server
@@ -135,12 +203,24 @@ def _rss_kb(pid: int, field_name: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 @contextlib.contextmanager
-def _server(bundle: Path, mode: str, log_path: Path, start_timeout: float):
+def app_server(bundle: Path, mode: str, scrub: str, log_path: Path, start_timeout: float):
     """The app on a free loopback port; yields (url, pid); terminated (then killed) on exit."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    env.update(TASKFAIR_BUNDLE=str(bundle), TASKFAIR_MODE=mode if mode == "viewer" else "")
+    env.update(
+        TASKFAIR_BUNDLE=str(bundle),
+        TASKFAIR_MODE=mode if mode == "viewer" else "",
+        TASKFAIR_SCRUB=scrub,
+    )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -180,7 +260,17 @@ def _fmt(lam: float) -> str:
     return f"{round(lam, 10):g}"  # as the page prints it (f"{lam:g}")
 
 
-async def _client(i: int, browser, url: str, args, phase: Phase, deadline: float) -> None:
+def _next(lam: float, direction: int) -> tuple[float, int]:
+    if not 0 <= lam + direction * STEP <= 1 + 1e-9:
+        direction = -direction
+    return round(lam + direction * STEP, 10), direction
+
+
+async def _client(
+    i: int, browser, url: str, args, phase: Phase, deadline: float, gate: Barrier
+) -> None:
+    """One Chromium page; its moves are timed as the page redraws them, in the browser
+    (the scrub component) or after a server rerun (Streamlit's own slider)."""
     rng = random.Random(i)
     ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await ctx.new_page()
@@ -190,43 +280,93 @@ async def _client(i: int, browser, url: str, args, phase: Phase, deadline: float
         phase.browser_errors += 1
 
     page.on("pageerror", on_error)
-    lam = args.start
+    frames = {"n": 0, "counting": False}
+
+    def on_ws(ws):
+        def count(_frame):
+            if frames["counting"]:
+                frames["n"] += 1
+
+        ws.on("framesent", count)
+        ws.on("framereceived", count)
+
+    page.on("websocket", on_ws)
+    lam, arrived = args.start, False
     try:
+        t_open = time.perf_counter()
         await page.goto(f"{url}/?page=tradeoff&lam={_fmt(lam)}", timeout=args.load_timeout * 1000)
-        slider = page.get_by_role("slider", name=SLIDER)
-        await slider.wait_for(timeout=args.load_timeout * 1000)
-        await page.wait_for_function(
-            MARKER_JS, arg=_fmt(lam), timeout=args.load_timeout * 1000, polling=50
-        )
+        scrub_slider = page.frame_locator(SCRUB_FRAME).get_by_role("slider", name=SLIDER)
+        server_slider = page.get_by_role("slider", name=SLIDER)
+        until = time.monotonic() + args.load_timeout
+        while True:  # which slider the page has: the browser's own, or the server's
+            if await page.locator(SCRUB_FRAME).count():
+                scrub = True
+                break
+            if await server_slider.count():
+                scrub = False
+                break
+            if time.monotonic() > until:
+                raise TimeoutError("the page showed no λ slider")
+            await asyncio.sleep(0.1)
+        if scrub:
+            handle = await page.locator(SCRUB_FRAME).element_handle()
+            inner = await handle.content_frame()
+            await inner.wait_for_function(SCRUB_READY_JS, timeout=args.load_timeout * 1000)
+            slider = scrub_slider
+        else:
+            await page.wait_for_function(
+                MARKER_JS, arg=_fmt(lam), timeout=args.load_timeout * 1000, polling=50
+            )
+            slider = server_slider
+        phase.open_ms.append((time.perf_counter() - t_open) * 1000)
+        where = "browser" if scrub else "server"
+        phase.redraws[where] = phase.redraws.get(where, 0) + 1
+        gate.arrive()
+        arrived = True
+        await gate.wait()
+        frames["counting"] = True
         direction = 1 if i % 2 == 0 else -1  # half the clients go down: different λ at once
         for _ in range(args.moves):
             if time.monotonic() > deadline:
                 break
-            if not 0 <= lam + direction * STEP <= 1 + 1e-9:
-                direction = -direction
-            target = round(lam + direction * STEP, 10)
+            target, direction = _next(lam, direction)
             await slider.focus()
             t0 = time.perf_counter()
             await slider.press("ArrowRight" if direction > 0 else "ArrowLeft")
             try:
-                await page.wait_for_function(
-                    MARKER_JS, arg=_fmt(target), timeout=args.move_timeout * 1000, polling=10
-                )
-                phase.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                if scrub:
+                    await inner.wait_for_function(
+                        SCRUB_AT_JS, arg=GRID.index(target), timeout=args.move_timeout * 1000,
+                        polling=5,
+                    )  # fmt: skip
+                    phase.outside_ms.append((time.perf_counter() - t0) * 1000)
+                else:
+                    await page.wait_for_function(
+                        MARKER_JS, arg=_fmt(target), timeout=args.move_timeout * 1000, polling=10
+                    )
+                    phase.latencies_ms.append((time.perf_counter() - t0) * 1000)
             except Exception:  # playwright's TimeoutError: counted, the client goes on
                 phase.timeouts += 1
             phase.moves += 1
             lam = target
             phase.exceptions_shown += int(await page.evaluate(ERRORS_JS) > 0)
             await asyncio.sleep(args.think * (0.5 + rng.random()))
+        if scrub:  # the page's own timing of every redraw, input event to painted frame
+            phase.latencies_ms.extend(await inner.evaluate("() => window.taskfairScrub.redraws"))
+            await asyncio.sleep(1.0)  # a late frame (a rerun after the moves) still counts
+        frames["counting"] = False
+        phase.browser_frames_during_moves += frames["n"]
     except Exception as exc:  # a client that never got going: an error, not a crash
         phase.failed_clients += 1
         print(f"  client {i}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
+        if not arrived:
+            gate.arrive()
+        gate.done()
         await ctx.close()
 
 
-async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float) -> None:
+async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float, gate: Barrier):
     """One session over Streamlit's websocket protocol, as the browser would drive it."""
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -236,11 +376,14 @@ async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float) -> N
         ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
         ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
     )
+    rerun = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
 
     async def run(ws, lam: float, slider_id: str | None, timeout: float):
-        """Send one rerun; return (slider id, ms to the marker, ms to the end of the run)."""
+        """Send one rerun; return (slider id, ms to the marker, ms to the end of the run,
+        whether the page came as a scrub component)."""
         msg = BackMsg()
         msg.rerun_script.query_string = f"page=tradeoff&lam={_fmt(lam)}"
+        msg.rerun_script.page_name = "tradeoff"  # as a browser opening /tradeoff sends
         if slider_id:
             w = msg.rerun_script.widget_states.widgets.add()
             w.id = slider_id
@@ -248,7 +391,7 @@ async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float) -> N
         t0 = time.perf_counter()
         await ws.send(msg.SerializeToString())
         want = f"Current point** λ = {_fmt(lam)} ("
-        found = {"slider": slider_id, "marker": None}
+        found = {"slider": slider_id, "marker": None, "scrub": False}
 
         async def receive():
             while True:
@@ -261,35 +404,68 @@ async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float) -> N
                         found["slider"] = el.slider.id
                     elif what == "markdown" and not found["marker"] and want in el.markdown.body:
                         found["marker"] = (time.perf_counter() - t0) * 1000
+                    elif (
+                        what == "component_instance"
+                        and "scrub" in el.component_instance.component_name
+                    ):
+                        found["scrub"] = True
+                        found["marker"] = (time.perf_counter() - t0) * 1000
                     elif what == "exception":
                         phase.exceptions_shown += 1
                 elif kind == "script_finished":
+                    if fm.script_finished == rerun:  # e.g. the root page switching: go on
+                        continue
                     if fm.script_finished not in done_ok:
                         phase.exceptions_shown += 1
                     return (time.perf_counter() - t0) * 1000
 
         complete = await asyncio.wait_for(receive(), timeout)
-        return found["slider"], found["marker"], complete
+        return found["slider"], found["marker"], complete, found["scrub"]
 
     rng = random.Random(i)
     ws_url = url.replace("http://", "ws://", 1) + "/_stcore/stream"
-    lam = args.start
+    lam, arrived, done = args.start, False, False
     try:
         async with websockets.connect(
             ws_url, subprotocols=["streamlit"], origin=url, max_size=None
         ) as ws:
-            slider_id, marker, _ = await run(ws, lam, None, args.load_timeout)
-            if not slider_id or marker is None:
+            slider_id, marker, complete, scrub = await run(ws, lam, None, args.load_timeout)
+            if marker is None or not (slider_id or scrub):
                 raise RuntimeError("the first run showed no λ slider or current point")
+            phase.open_ms.append(complete)
+            where = "browser" if scrub else "server"
+            phase.redraws[where] = phase.redraws.get(where, 0) + 1
+            gate.arrive()
+            arrived = True
+            if scrub:
+                # A browser sends nothing when its slider moves: stay connected while the
+                # probe moves, and count what the server sends meanwhile (nothing, if no
+                # work is done per move; what trails the first run comes before the moves).
+                async def listen():
+                    while True:
+                        fm = ForwardMsg.FromString(await ws.recv())
+                        if not gate.go.is_set():
+                            continue
+                        phase.frames_during_moves += 1
+                        kind = fm.WhichOneof("type") or "?"
+                        phase.frame_kinds[kind] = phase.frame_kinds.get(kind, 0) + 1
+
+                listener = asyncio.create_task(listen())
+                gate.done()  # this session makes no moves
+                done = True
+                await gate.all_done.wait()
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await listener
+                return
+            await gate.wait()
             direction = 1 if i % 2 == 0 else -1
             for _ in range(args.moves):
                 if time.monotonic() > deadline:
                     break
-                if not 0 <= lam + direction * STEP <= 1 + 1e-9:
-                    direction = -direction
-                lam = round(lam + direction * STEP, 10)
+                lam, direction = _next(lam, direction)
                 try:
-                    _, marker, complete = await run(ws, lam, slider_id, args.move_timeout)
+                    _, marker, complete, _ = await run(ws, lam, slider_id, args.move_timeout)
                     if marker is None:
                         phase.timeouts += 1
                     else:
@@ -303,43 +479,64 @@ async def _ws_client(i: int, url: str, args, phase: Phase, deadline: float) -> N
     except Exception as exc:
         phase.failed_clients += 1
         print(f"  client {i}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        if not arrived:
+            gate.arrive()
+        if not done:
+            gate.done()
 
 
-async def _ws_phase(k: int, url: str, args, phase: Phase, deadline: float) -> None:
-    tasks = []
-    for i in range(k):
-        tasks.append(asyncio.create_task(_ws_client(i, url, args, phase, deadline)))
-        await asyncio.sleep(min(0.1, 1.0 / k))
-    await asyncio.wait_for(
-        asyncio.gather(*tasks), timeout=max(1.0, deadline - time.monotonic() + 30)
-    )
-
-
-async def _phase(k: int, url: str, args, phase: Phase, deadline: float) -> None:
+async def _phase(k: int, url: str, args, phase: Phase, deadline: float, pid: int) -> None:
+    """K sessions open the page; then, all at once, they move (CPU read around the moves)."""
     from playwright.async_api import async_playwright
 
-    if args.client == "ws":
-        return await _ws_phase(k, url, args, phase, deadline)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROME_ARGS)
-        try:
-            # Clients arrive over about a second, as people do, not in one instant.
-            tasks = []
-            for i in range(k):
-                tasks.append(asyncio.create_task(_client(i, browser, url, args, phase, deadline)))
-                await asyncio.sleep(min(0.1, 1.0 / k))
-            await asyncio.wait_for(
-                asyncio.gather(*tasks), timeout=max(1.0, deadline - time.monotonic() + 30)
+    browsers = k if args.client == "browser" else (1 if args.probe else 0)
+    ws = k if args.client == "ws" else 0
+    gate = Barrier(ws + browsers)
+    cpu = {}
+
+    async def measure():
+        await gate.arrived_all.wait()
+        # Every session open and idle: the server's CPU rate with nothing to do.
+        await asyncio.sleep(1.0)
+        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        await asyncio.sleep(args.idle)
+        phase.idle_s, phase.idle_cpu_s = time.monotonic() - t0, cpu_seconds(pid) - c0
+        cpu["start"], t1 = cpu_seconds(pid), time.monotonic()
+        gate.go.set()  # the moves start
+        await gate.all_done.wait()
+        cpu["end"], phase.moves_s = cpu_seconds(pid), time.monotonic() - t1
+
+    async with contextlib.AsyncExitStack() as stack:
+        browser = None
+        if browsers:
+            pw = await stack.enter_async_context(async_playwright())
+            browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROME_ARGS)
+            stack.push_async_callback(browser.close)
+        meter = asyncio.create_task(measure())
+        tasks = []
+        # Sessions arrive over about a second (a few at a time), as people do.
+        for i in range(ws):
+            tasks.append(asyncio.create_task(_ws_client(i, url, args, phase, deadline, gate)))
+            await asyncio.sleep(min(0.1, 1.0 / k))
+        for i in range(browsers):
+            tasks.append(
+                asyncio.create_task(_client(ws + i, browser, url, args, phase, deadline, gate))
             )
-        finally:
-            await browser.close()
+            await asyncio.sleep(min(0.1, 1.0 / k))
+        await asyncio.wait_for(
+            asyncio.gather(*tasks), timeout=max(1.0, deadline - time.monotonic() + 60)
+        )
+        gate.all_done.set()
+        await asyncio.wait_for(meter, timeout=10)
+    phase.cpu_s = cpu.get("end", 0.0) - cpu.get("start", 0.0)
 
 
 def run_phase(k: int, args, deadline: float) -> Phase:
     phase = Phase(clients=k, load_before=os.getloadavg())
     log = Path(tempfile.gettempdir()) / f"taskfair-loadtest-{os.getpid()}-k{k}.log"
     t0 = time.monotonic()
-    with _server(Path(args.bundle), args.mode, log, args.load_timeout) as (url, pid):
+    with app_server(Path(args.bundle), args.mode, args.scrub, log, args.load_timeout) as (url, pid):
         stop = threading.Event()
         peak = [0]
 
@@ -350,7 +547,7 @@ def run_phase(k: int, args, deadline: float) -> Phase:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
-            asyncio.run(_phase(k, url, args, phase, deadline))
+            asyncio.run(_phase(k, url, args, phase, deadline, pid))
         finally:
             stop.set()
             sampler.join(timeout=5)
@@ -371,7 +568,9 @@ def run_phase(k: int, args, deadline: float) -> Phase:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle", required=True, help="bundle folder (a viewer copy, typically)")
-    p.add_argument("--clients", default="1,4,16", help="comma-separated K values (max 32)")
+    p.add_argument(
+        "--clients", default="1,16", help=f"comma-separated K values (max {MAX_CLIENTS})"
+    )
     p.add_argument("--moves", type=int, default=12, help="λ moves per client")
     p.add_argument("--think", type=float, default=0.3, help="mean pause between moves (s)")
     p.add_argument("--start", type=float, default=0.3, help="starting λ")
@@ -382,25 +581,45 @@ def main(argv: list[str] | None = None) -> int:
         default="browser",
         help="headless Chromium pages, or Streamlit's websocket protocol (server time only)",
     )
+    p.add_argument(
+        "--scrub",
+        choices=["on", "off"],
+        default="on",
+        help="TASKFAIR_SCRUB for the server: on (a view whose points are all cached moves "
+        "its slider in the browser) or off (every move is a server redraw)",
+    )
+    p.add_argument(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --client ws: one Chromium page that moves the slider beside the ws "
+        "sessions (default: on with --scrub on, where ws sessions send nothing per move)",
+    )
     p.add_argument("--move-timeout", type=float, default=20.0, help="per redraw (s)")
+    p.add_argument(
+        "--idle", type=float, default=5.0, help="idle window before the moves (s): CPU baseline"
+    )
     p.add_argument("--load-timeout", type=float, default=180.0, help="server start, page load (s)")
     p.add_argument("--time-limit", type=float, default=900.0, help="whole run (s)")
     p.add_argument("--chromium", default=CHROMIUM)
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
+    if args.probe is None:
+        args.probe = args.client == "ws" and args.scrub == "on"
     ks = [int(x) for x in args.clients.split(",") if x.strip()]
     if not ks or min(ks) < 1 or max(ks) > MAX_CLIENTS:
         p.error(f"--clients: between 1 and {MAX_CLIENTS} each")
     if not (Path(args.bundle) / "manifest.json").is_file():
         p.error(f"--bundle: no manifest.json in {args.bundle}")
-    if args.client == "browser" and not Path(args.chromium).exists():
+    if (args.client == "browser" or args.probe) and not Path(args.chromium).exists():
         p.error(f"--chromium: {args.chromium} not found (apt-get install -y chromium)")
 
     deadline = time.monotonic() + args.time_limit
     results = []
     print(
-        f"bundle {args.bundle} ({args.mode} mode), {os.cpu_count()} CPUs, {args.client} "
-        f"clients {ks}, {args.moves} moves each, think {args.think} s"
+        f"bundle {args.bundle} ({args.mode} mode, scrub {args.scrub}), {os.cpu_count()} CPUs, "
+        f"{args.client} clients {ks}{' + 1 browser probe' if args.probe else ''}, "
+        f"{args.moves} moves each, think {args.think} s"
     )
     for k in ks:
         if time.monotonic() > deadline:
@@ -409,14 +628,37 @@ def main(argv: list[str] | None = None) -> int:
         ph = run_phase(k, args, deadline)
         s = ph.summary()
         results.append(s)
+        where = "/".join(f"{n} {w}" for w, n in sorted(ph.redraws.items())) or "none"
         print(
-            f"K={k:>2}: {s['moves']:>4} moves  p50 {s['p50_ms']:7.0f} ms  p95 {s['p95_ms']:7.0f} ms"
-            f"  max {s['max_ms']:7.0f} ms  errors {s['errors']} (timeouts {ph.timeouts}, "
+            f"K={k:>2}: {s['moves']:>4} moves  p50 {s['p50_ms']:7.1f} ms  p95 {s['p95_ms']:7.1f} ms"
+            f"  max {s['max_ms']:7.1f} ms  errors {s['errors']} (timeouts {ph.timeouts}, "
             f"exceptions {ph.exceptions_shown}, browser {ph.browser_errors}, clients "
             f"{ph.failed_clients}, server {ph.server_tracebacks})  peak RSS "
             f"{s['peak_rss_mb']:.0f} MB  load {ph.load_before[0]:.1f}->{ph.load_after[0]:.1f}"
             f"  ({ph.wall_s:.0f} s)"
         )
+        print(
+            f"       redraws: {where} session(s); server CPU {ph.cpu_s:.2f} s over the moves "
+            f"({ph.moves_s:.1f} s) = {s['cpu_ms_per_move']:.1f} ms per move, "
+            f"{s['cpu_ms_per_move_over_idle']:.1f} ms over the idle rate "
+            f"({ph.idle_cpu_s:.2f} s per {ph.idle_s:.1f} s idle)"
+        )
+        if "browser" in ph.redraws:  # server redraws are messages by definition
+            print(
+                f"       websocket frames during the moves: browser pages "
+                f"{ph.browser_frames_during_moves}, to ws sessions {ph.frames_during_moves} "
+                f"{ph.frame_kinds or ''}"
+            )
+        if ph.open_ms:
+            print(
+                f"       page open (session start to complete page): p50 {s['open_p50_ms']:7.0f}"
+                f" ms  p95 {s['open_p95_ms']:7.0f} ms"
+            )
+        if ph.outside_ms:
+            print(
+                f"       seen from outside the page (key press to redrawn): p50 "
+                f"{s['outside_p50_ms']:7.1f} ms  p95 {s['outside_p95_ms']:7.1f} ms"
+            )
         if ph.complete_ms:
             print(
                 f"       run complete (every figure sent): p50 {s['complete_p50_ms']:7.0f} ms"

@@ -73,3 +73,16 @@ def press_slider_to(page, slider, target: float, steps: int = 1) -> None:
         arg=target,
         timeout=30_000,
     )
+
+
+def scrub_frame(page, timeout_ms: int = 120_000):
+    """The browser-side view of a page whose points are all cached (its component's
+    frame), once it has drawn."""
+    frame = page.frame_locator("iframe[title*=scrub]")
+    frame.locator("#root[data-state=ready]").wait_for(timeout=timeout_ms)
+    return frame
+
+
+def card(frame, key: str) -> str:
+    """The shown value of a browser-side view's metric card (``dpd``, ``accuracy``...)."""
+    return frame.locator(f".card .value[data-key={key}]").inner_text()

@@ -89,6 +89,10 @@ def app(bundle_dir, monkeypatch):
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     # Refine a whole page per run here (the app's default is ~1 s per run, to redraw often).
     monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
+    # These tests drive the server's redraws (Streamlit's own widgets, which AppTest can
+    # move); a complete view would otherwise hand its slider to the browser
+    # (test_full_mode_hands_a_complete_view_to_the_browser, test_viewer.py, test_browser.py).
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
 
     def make(**params):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
@@ -161,6 +165,62 @@ def test_every_page_opens_from_its_link(app, page):
         assert at.get("plotly_chart"), "every page draws figures"
 
 
+TITLES = {
+    "tradeoff": "Trade-off",
+    "heatmaps": "Per-group heatmaps",
+    "injection": "Subgroup injection",
+    "compare": "Compare methods",
+    "theory": "Theory",
+    "data": "Data & model",
+    "export": "Export",
+}
+
+
+def _navigation(monkeypatch) -> list:
+    """The navigation messages the app sends, as the browser would receive them (AppTest
+    keeps only the element tree: read the messages on their way into it)."""
+    import streamlit.testing.v1.local_script_runner as runner
+
+    seen, parse = [], runner.parse_tree_from_messages
+
+    def keep(msgs):
+        seen.extend(m.navigation for m in msgs if m.WhichOneof("type") == "navigation")
+        return parse(msgs)
+
+    monkeypatch.setattr(runner, "parse_tree_from_messages", keep)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "file, slug",
+    [
+        ("app_pages/tradeoff.py", "tradeoff"),  # a link by path only: /tradeoff
+        ("app_pages/heatmaps.py", "heatmaps"),  # /heatmaps
+        # /app_view: the shared view module is no page (AppTest asks only for files that
+        # exist; the browser test covers /_view and /view)
+        ("app_view.py", "tradeoff"),
+    ],
+)
+def test_path_only_link_opens_the_titled_navigation(app, monkeypatch, file, slug):
+    """A first request that names a page by its path alone (no ``?page=``) opens that
+    page, with the titled navigation and no module listed as a page; a private module's
+    name opens the first page. The URL then says the page (``?page=``) as well."""
+    assert not (ROOT / "pages").exists(), "a pages/ folder beside app.py means folder discovery"
+    navigation = _navigation(monkeypatch)
+    at = app()  # no query parameters at all
+    at.switch_page(file)  # the page a browser opening /<name> asks for, before any run
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value.startswith(TITLES[slug])
+    assert at.query_params["page"] == slug
+    assert navigation, "the app sent no navigation"
+    shown = [p for p in navigation[-1].app_pages if not p.is_hidden]
+    assert [p.page_name for p in shown] == list(TITLES.values())
+    assert [p.url_pathname for p in shown] == list(TITLES)
+    (hidden,) = [p for p in navigation[-1].app_pages if p.is_hidden]  # the root's router
+    assert hidden.url_pathname == "" and hidden.is_default
+
+
 def test_tradeoff_slider_redraws_exactly(app, direct):
     from taskfair import grid
     from taskfair.merge import task_addition_coeffs
@@ -191,6 +251,36 @@ def test_tradeoff_slider_redraws_exactly(app, direct):
     (cur,) = traces(after, metric="dpd", role="current")
     assert cur["x"] == [0.7]
     assert after != before
+
+
+def test_full_mode_hands_a_complete_view_to_the_browser(app, direct, monkeypatch):
+    """Full mode: while points are missing the server redraws; once every point of the
+    view is exact and cached, the page ships them and the browser moves λ."""
+    from taskfair import grid
+    from taskfair.merge import task_addition_coeffs
+
+    settle(app(page="tradeoff"))  # every point of the view evaluated (and cached)
+    monkeypatch.setenv("TASKFAIR_SCRUB", "on")
+    at = app(page="tradeoff", lam="0.6")
+    at.run()
+    assert not at.exception
+    assert not at.slider and not at.get("plotly_chart")
+    (comp,) = at.get("component_instance")
+    args = json.loads(comp.proto.json_args)
+    view = json.loads(args["view"])
+    assert args["index"] == 6 and view["values"] == list(grid.LAMBDA_GRID)
+    for lam in (0.3, 0.6):
+        step = view["steps"][grid.LAMBDA_GRID.index(lam)]
+        rep = direct.report(task_addition_coeffs(direct.groups_, lam), "test")
+        assert step["overall"]["accuracy"] == pytest.approx(rep.accuracy)
+        groups = {g["group"]: g for g in step["groups"]}
+        for g in rep.by_group.index:
+            assert groups[g]["accuracy"] == pytest.approx(
+                rep.by_group.loc[g, "accuracy"], nan_ok=True
+            )
+    at = app(page="tradeoff", lam="0.35")  # off the grid: the server draws (a preview)
+    at.run()
+    assert not at.exception and at.slider and not at.get("component_instance")
 
 
 def test_tradeoff_mean_normalisation_and_val_split(app, direct):
@@ -399,7 +489,7 @@ def test_compare_and_theory_and_switching_pages(app, direct):
         direct.vectors[norms["data"][0]["x"][0]].norm(), rel=1e-6
     )
 
-    at.switch_page("pages/theory.py")
+    at.switch_page("app_pages/theory.py")
     at = settle(at)
     fig = figures(at)[0]
     assert traces(fig, role="bound") and traces(fig, role="measured")

@@ -293,7 +293,7 @@ def test_upload_over_the_limit_is_refused_by_the_server_config():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert 1 <= config["server"]["maxUploadSize"] <= 10  # MB
     assert config["server"]["enableXsrfProtection"] is True  # uploads need the XSRF token
-    sources = [ROOT / "app.py", ROOT / "app_cache.py", *sorted((ROOT / "pages").glob("*.py"))]
+    sources = [*sorted(ROOT.glob("app*.py")), *sorted((ROOT / "app_pages").glob("*.py"))]
     offenders = [p.name for p in sources if "file_uploader" in p.read_text()]
     assert not offenders, f"an upload widget needs its own validation and test: {offenders}"
 

@@ -24,16 +24,18 @@ from real_browser import (
     NO_CHROMIUM,
     SLIDER,
     browser_page,
+    card,
     exact_at,
     free_port,
     metric,
     press_slider_to,
+    scrub_frame,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
 PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
-DONE = "Every point of this view is exact and cached."  # pages/_view.py's DONE
+DONE = "Every point of this view is exact and cached."  # app_view.py's DONE
 
 pytestmark = [
     pytest.mark.browser,
@@ -158,3 +160,152 @@ def test_page_screenshots(request):
             )
             page.wait_for_timeout(1500)  # let plotly finish its transitions
             page.screenshot(path=str(out / f"{slug}.png"))
+
+
+# ----------------------------------------------------------------------------- links
+
+TITLES = (
+    "Trade-off",
+    "Per-group heatmaps",
+    "Subgroup injection",
+    "Compare methods",
+    "Theory",
+    "Data & model",
+    "Export",
+)
+H1 = {
+    "tradeoff": "Trade-off",
+    "heatmaps": "Per-group heatmaps",
+    "injection": "Subgroup injection",
+    "data": "Data & model",
+}
+
+
+def _nav(page) -> list[str]:
+    links = page.locator("[data-testid=stSidebarNavLink]")
+    links.first.wait_for(timeout=60_000)
+    return [t.strip() for t in links.all_inner_texts()]
+
+
+def test_every_link_opens_a_page_with_the_titled_navigation(tiny_bundle):
+    """Path, ``?page=``, both, an unknown page and a private module's name: each opens a
+    real page under the titled navigation. The first link of a fresh server is path-only
+    (the case a ``pages/`` folder beside app.py broke: raw module names as navigation)."""
+    links = [
+        ("/heatmaps", "heatmaps"),  # path only, first of this server process
+        ("/data", "data"),
+        ("/?page=injection", "injection"),
+        ("/injection?page=injection", "injection"),
+        ("/tradeoff?page=heatmaps", "tradeoff"),  # both, disagreeing: the path wins
+        ("/nope", "tradeoff"),  # unknown page: the default page
+        ("/?page=nope", "tradeoff"),
+        ("/_view", "tradeoff"),  # the shared view module is no page
+        ("/view", "tradeoff"),
+        ("/app_view", "tradeoff"),
+    ]
+    assert not (ROOT / "pages").exists(), "a pages/ folder beside app.py turns on folder discovery"
+    with _server(tiny_bundle, ARTIFACTS / "server-links.log") as url, browser_page() as page:
+        for link, slug in links:
+            page.goto(url + link)
+            h1 = page.get_by_role("heading", level=1).first
+            h1.wait_for(timeout=120_000)
+            assert h1.inner_text().startswith(H1[slug]), (link, h1.inner_text())
+            nav = _nav(page)
+            assert all(any(t in n for n in nav) for t in TITLES), (link, nav)
+            assert len(nav) == len(TITLES), (link, nav)  # no raw module names besides
+            assert f"/{slug}?" in page.url and f"page={slug}" in page.url, (link, page.url)
+            # A page named by its path is found (no "page not found" notice); only names
+            # that are no page get one, over the first page.
+            named = link.split("?")[0].strip("/") in {"", *H1, "data"}
+            notice = page.get_by_text("Page not found").count()
+            assert notice == (0 if named else 1), (link, notice)
+            if notice:
+                page.keyboard.press("Escape")
+
+
+# ----------------------------------------------------------------------------- scrubbing
+
+
+@pytest.fixture(scope="module")
+def viewer_copy(tiny_bundle, tmp_path_factory) -> Path:
+    """A viewer copy (no weights) of the tiny bundle cut to a few rows per split, with every
+    point the pages read cached: each page ships its points to the browser."""
+    from test_viewer import _small_copy
+
+    from taskfair.viewer import export_viewer
+
+    small = _small_copy(Path(tiny_bundle), tmp_path_factory.mktemp("scrub") / "small")
+    return export_viewer(small, small.parent / "viewer", weights=False)
+
+
+def _frames(page) -> dict:
+    """Websocket frames between this page and the server, counted as they pass."""
+    counts = {"sent": 0, "received": 0}
+
+    def on_ws(ws):
+        ws.on("framesent", lambda _f: counts.__setitem__("sent", counts["sent"] + 1))
+        ws.on("framereceived", lambda _f: counts.__setitem__("received", counts["received"] + 1))
+
+    page.on("websocket", on_ws)
+    return counts
+
+
+def _quiet(page, counts: dict, quiet_s: float = 3.0, timeout_s: float = 120.0) -> dict:
+    """Until no websocket frame has passed for ``quiet_s``; the counts then."""
+    deadline, last, since = time.monotonic() + timeout_s, dict(counts), time.monotonic()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        if counts != last:
+            last, since = dict(counts), time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return last
+    raise AssertionError(f"the websocket never went quiet: {counts}")
+
+
+def test_viewer_slider_moves_in_the_browser_without_the_server(viewer_copy, monkeypatch):
+    """The viewer ships the Trade-off page's exact points once; a slider move redraws the
+    current point from them with no websocket frame either way, shows the cached exact
+    DPD, and writes λ into the URL, so the link reproduces the view."""
+    from taskfair.bundle import Bundle
+    from taskfair.sweep import SweepCache, bundle_keys, task_addition_settings
+
+    bundle = Bundle.open(viewer_copy)
+    groups = [g for g in bundle.groups if g in bundle.vector_names()]
+    keys, cache = bundle_keys(bundle, 0), SweepCache(viewer_copy / "sweeps")
+
+    def cached(lam: float) -> dict:
+        (setting,) = task_addition_settings(groups, [lam])
+        rows = cache.get(keys.key(setting, "test"))
+        return rows[rows["group"] == "__overall__"].iloc[0].to_dict()
+
+    monkeypatch.setenv("TASKFAIR_MODE", "viewer")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with _server(viewer_copy, ARTIFACTS / "server-scrub.log") as url, browser_page() as page:
+        counts = _frames(page)
+        page.goto(f"{url}/tradeoff?lam=0.2")
+        frame = scrub_frame(page)
+        frame.get_by_text("Current point λ = 0.2 (sum, test) — exact").wait_for()
+        assert card(frame, "dpd") == f"{cached(0.2)['dpd']:.3f}"
+        before = _quiet(page, counts)
+        assert before["received"] > 0  # the page did come over this websocket
+
+        slider = frame.get_by_role("slider", name=SLIDER)
+        slider.focus()
+        for target in (0.3, 0.4, 0.5):
+            slider.press("ArrowRight")
+            frame.get_by_text(f"Current point λ = {target:g} (sum, test) — exact").wait_for(
+                timeout=10_000
+            )
+            want = cached(target)
+            assert card(frame, "dpd") == f"{want['dpd']:.3f}"
+            assert card(frame, "accuracy") == f"{want['accuracy']:.3f}"
+        page.screenshot(path=str(ARTIFACTS / "scrub-after.png"), full_page=True)
+        assert _quiet(page, counts) == before  # three moves, not one frame either way
+        assert "lam=0.5" in page.url  # the link records λ
+        timings = frame.locator("#root").evaluate("() => window.taskfairScrub.redraws")
+        assert len(timings) == 3 and all(t > 0 for t in timings)
+
+        page.goto(page.url)  # the link reproduces the view
+        frame = scrub_frame(page)
+        frame.get_by_text("Current point λ = 0.5 (sum, test) — exact").wait_for()
+        assert card(frame, "dpd") == f"{cached(0.5)['dpd']:.3f}"

@@ -367,3 +367,44 @@ def test_damaged_base_is_rebuilt_identically_and_vectors_kept(fast_config, fast_
     assert res.trained == ["base"]  # the seeded head makes the base bit-identical
     assert res.manifest["base"]["fingerprint"] == fast_bundle[1]["base"]["fingerprint"]
     Bundle.open(out, verify=True)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def test_build_sweeps_every_point_the_pages_read_and_resumes(fast_config, tmp_path):
+    """The last step caches every point of ``page_settings`` on val and test; an
+    interruption keeps what was evaluated and a rerun of the same command does the rest."""
+    from taskfair.build.command import summary
+    from taskfair.sweep import Evaluator, PointStore, task_addition_settings
+    from taskfair.viewer import viewer_settings
+
+    out = tmp_path / "b"
+
+    def stop_after_five(done: int, total: int, message: str) -> None:
+        if done == 5:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        build_bundle(fast_config, out, sweeps=True, sweep_progress=stop_after_five)
+    bundle = Bundle.open(out, verify=True)  # the bundle is complete before its sweeps
+    settings = viewer_settings(bundle, 0)
+    store = PointStore.for_bundle(bundle, 0)
+    assert len(settings) == 2 * 11 + len(GROUPS) * 6 + 3  # sum + mean, injection, refs
+
+    def cached() -> int:
+        return sum(all(store.has(s, sp) for sp in ("val", "test")) for s in settings)
+
+    assert cached() == 5
+    res = build_bundle(fast_config, out, sweeps=True)
+    assert res.skipped == ["all"] and res.trained == ["sweeps"]
+    assert cached() == len(settings)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["timings"]["sweeps"] > 0 and "sweeps" in summary(m)
+    assert build_bundle(fast_config, out, sweeps=True).trained == []  # nothing left to do
+    # The cached numbers are the evaluator's own.
+    (setting,) = task_addition_settings(GROUPS, [0.5], "mean")
+    want = Evaluator.from_bundle(bundle).report(setting.coeff_dict, "val", "mean")
+    top = store.rows(setting, "val").query("group == '__overall__'").iloc[0]
+    assert top["accuracy"] == pytest.approx(want.accuracy)
+    assert top["dpd"] == pytest.approx(want.dpd, nan_ok=True)

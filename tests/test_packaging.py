@@ -25,7 +25,18 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DASHBOARD = ("app.py", "app_cache.py", "app_auth.py", "pages", "tests", "docker", "scripts")
+DASHBOARD = (
+    "app.py",
+    "app_cache.py",
+    "app_auth.py",
+    "app_view.py",
+    "app_scrub.py",
+    "app_pages",
+    "app_assets",
+    "tests",
+    "docker",
+    "scripts",
+)
 EXAMPLE_TIMEOUT = 900  # MiniLM over the test split: ~20 s idle, minutes on 2 loaded cores
 
 

@@ -156,6 +156,8 @@ def test_viewer_without_weights_serves_every_page_from_the_cache(exported, monke
 
     bundle = Bundle.open(copy)
     groups = [g for g in bundle.groups if g in bundle.vector_names()]
+    # The server's own redraw (the browser-side slider is tested below).
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
     at = _app(copy, monkeypatch, page="tradeoff", lam=0.3)
     at.run()
     assert any("— *exact*" in m.value for m in at.markdown)
@@ -170,6 +172,84 @@ def test_viewer_without_weights_serves_every_page_from_the_cache(exported, monke
     at.run()
     assert not at.exception
     assert any("— *preview*" in m.value for m in at.markdown)
+    assert _hashes(copy) == before  # served read-only
+
+
+def _shipped(at) -> tuple[dict, dict]:
+    """The component's arguments and the view it ships."""
+    (comp,) = at.get("component_instance")
+    assert comp.proto.component_name.endswith("scrub")
+    args = json.loads(comp.proto.json_args)
+    return args, json.loads(args["view"])
+
+
+def test_viewer_ships_every_page_to_the_browser(exported, monkeypatch):
+    """Every point cached: the Trade-off, heatmaps and injection pages ship their points
+    to the browser (no server slider). The shipped numbers are the cached exact points,
+    and the figure at each position is the one the server draws for that λ."""
+    from taskfair import grid
+    from taskfair.bundle import Bundle
+    from taskfair.plots.steps import unpack_step
+    from taskfair.sweep import SweepCache, bundle_keys, task_addition_settings
+
+    copy = exported["copies"]["no_weights"]
+    before = _hashes(copy)
+    bundle = Bundle.open(copy)
+    groups = [g for g in bundle.groups if g in bundle.vector_names()]
+    keys, cache = bundle_keys(bundle, 0), SweepCache(copy / "sweeps")
+    at = _app(copy, monkeypatch, page="tradeoff", lam=0.7)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.slider and not at.get("plotly_chart")  # the browser draws and moves it
+    args, view = _shipped(at)
+    assert args["index"] == 7 and view["values"] == list(grid.LAMBDA_GRID)
+    assert view["param"] == "lam" and view["default"] == 0.3
+    for i, lam in enumerate(grid.LAMBDA_GRID):
+        (setting,) = task_addition_settings(groups, [lam])
+        rows = cache.get(keys.key(setting, "test"))
+        top = rows[rows["group"] == "__overall__"].iloc[0]
+        step = view["steps"][i]
+        assert step["title"] == f"Current point λ = {lam:g} (sum, test) — exact"
+        for col in ("accuracy", "dpd", "eod"):
+            want = None if pd.isna(top[col]) else pytest.approx(float(top[col]))
+            assert step["overall"][col] == want, (lam, col)
+        assert [g["group"] for g in step["groups"]] == list(
+            rows["group"][rows["group"] != "__overall__"]
+        )
+        fig = unpack_step(view["figures"][0], i)
+        (cur,) = [
+            t
+            for t in fig["data"]
+            if t["meta"] == {**t["meta"], "role": "current", "metric": "accuracy"}
+        ]
+        assert cur["x"] == [lam] and cur["y"][0] == pytest.approx(float(top["accuracy"]))
+    # What the browser draws at λ = 0.7 is what the server draws there.
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
+    server = _app(copy, monkeypatch, page="tradeoff", lam=0.7)
+    server.run()
+    charts = [json.loads(c.proto.spec) for c in server.get("plotly_chart")]
+    for j in (0, 1):  # the trade-off panels and the Pareto view
+        assert charts[j]["data"] == unpack_step(view["figures"][j], 7)["data"]
+    monkeypatch.delenv("TASKFAIR_SCRUB")
+
+    at = _app(copy, monkeypatch, page="heatmaps", lam=0.4)
+    at.run()
+    assert not at.exception
+    args, view = _shipped(at)
+    assert args["index"] == 4 and len(view["figures"]) == 3
+    for i in range(len(grid.LAMBDA_GRID)):
+        for packed in view["figures"]:
+            (shape,) = unpack_step(packed, i)["layout"]["shapes"]
+            assert (shape["x0"], shape["x1"]) == (i - 0.5, i + 0.5)  # the column of λ
+
+    g0 = groups[0]
+    at = _app(copy, monkeypatch, page="injection", **{f"lam_{g0}": 0.6})
+    at.run()
+    assert not at.exception
+    args, view = _shipped(at)
+    assert view["param"] == f"lam_{g0}" and view["values"] == list(grid.INJECTION_GRID)
+    assert args["index"] == 3 and view["default"] == 0.4
+    assert not [s for s in at.slider if s.key == f"lam_{g0}"]  # moved in the browser
     assert _hashes(copy) == before  # served read-only
 
 

@@ -17,6 +17,9 @@ seed-S/…   per seed: ``fft`` (all training rows, capped), ``lora`` (peft, merg
            its training log
 results    test accuracy of base, FFT, ... and the majority-class baseline, computed
            after training and never fed back into it; then ``complete: true``
+sweeps     with ``sweeps=True`` (the ``build`` command's default): every point the
+           dashboard's pages read, evaluated on val and test and cached in
+           ``sweeps/``, resumed by a rerun even when the rest is complete
 ========== ===================================================================
 
 The artifact steps (base, eval, each vector) are :mod:`taskfair.build.steps`: each one
@@ -60,6 +63,7 @@ from taskfair.build.steps import (
     EvalStep,
     Inputs,
     Step,
+    SweepStep,
     VectorStep,
     vector_steps,
 )
@@ -94,6 +98,8 @@ def build_bundle(
     echo: Callable[[str], None] | None = None,
     on_artifact: Callable[[str], None] | None = None,
     replace: bool = False,
+    sweeps: bool = False,
+    sweep_progress: Progress | None = None,
 ) -> BuildResult:
     """Build (or resume) the bundle of ``config`` in ``out``; see the module docstring.
 
@@ -103,6 +109,8 @@ def build_bundle(
     is called after each artifact is recorded (tests inject interruptions there).
     ``replace``: a folder holding a bundle of another config (or data) is cleared and
     built afresh instead of refused.
+    ``sweeps``: then evaluate and cache every point the dashboard reads (the last step,
+    :class:`~taskfair.build.steps.SweepStep`; ``sweep_progress`` counts its settings).
     """
     t_start = time.perf_counter()
     root = Path(out)
@@ -136,7 +144,19 @@ def build_bundle(
     created = not root.exists()
     try:
         return _locked_build(
-            config, root, found, stale, ds, groups, data, echo, progress, on_artifact, t_start
+            config,
+            root,
+            found,
+            stale,
+            ds,
+            groups,
+            data,
+            echo,
+            progress,
+            on_artifact,
+            t_start,
+            sweeps,
+            sweep_progress,
         )
     except BaseException:
         # A build that fails before its first artifact leaves nothing behind: the folder
@@ -147,7 +167,19 @@ def build_bundle(
 
 
 def _locked_build(
-    config, root, found, stale, ds, groups, data, echo, progress, on_artifact, t_start
+    config,
+    root,
+    found,
+    stale,
+    ds,
+    groups,
+    data,
+    echo,
+    progress,
+    on_artifact,
+    t_start,
+    sweeps=False,
+    sweep_progress=None,
 ):
     """The steps of :func:`build_bundle` after the checks, under the folder lock."""
     with folder_lock(root):
@@ -160,6 +192,12 @@ def _locked_build(
             echo(f"{root}: removed {rel}, left by an interrupted write")
         if _complete_and_intact(root, found, echo):
             result.manifest, result.skipped = found, ["all"]
+            if sweeps and not SweepStep.complete(root, found):  # an interrupted last step
+                writer = ManifestWriter(root, found, result.trained, t_start, on_artifact)
+                device = resolve_device(None if config.device == "auto" else config.device)
+                state = BuildState(config, root, ds, groups, writer, device, echo, progress)
+                _run(state, SweepStep(sweep_progress))
+            result.seconds = time.perf_counter() - t_start
             return result
         # -- manifest: complete=false + config hash, before anything else is written
         vectors = vector_steps(config, groups)
@@ -170,6 +208,11 @@ def _locked_build(
         state = BuildState(config, root, ds, groups, writer, device, echo, progress)
         # -- base, eval, vectors, results
         _build(state, vectors, result)
+        # -- sweeps: the points every page reads, once the bundle is complete
+        if sweeps:
+            step = SweepStep(sweep_progress)
+            if not _reuse(state, step, result):
+                _run(state, step)
         result.manifest = manifest
         result.seconds = time.perf_counter() - t_start
         return result

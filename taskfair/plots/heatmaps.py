@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from taskfair.plots.style import (
+    COLORS,
     HEATMAP_RANGES,
     LOWER_IS_FAIRER,
     METRIC_LABELS,
@@ -36,6 +37,7 @@ def group_heatmap(
     title: str | None = None,
     min_n: int | None = None,
     y_label: str = "group",
+    highlight: float | None = None,
 ) -> go.Figure:
     """Groups × λ heatmap of a per-group metric (the paper's Figure 3 cells).
 
@@ -46,6 +48,7 @@ def group_heatmap(
     prints its ``n`` instead of a colour. The tooltip gives the value, its 95% bootstrap
     band where the rows carry ``<value>_lo`` / ``_hi``, the cell's n and, for a λ whose
     point is degenerate, its note; such columns are also marked "⚠" above the map.
+    ``highlight``: a λ whose column is outlined (the current point), if it is a column.
     """
     d = df[df["group"] != OVERALL] if df is not None and not df.empty else pd.DataFrame()
     lams = sorted(float(v) for v in d["lam"].unique()) if not d.empty else []
@@ -145,6 +148,23 @@ def group_heatmap(
         margin={"t": 80, "b": 40, "l": 90 if y_label == "group" else 150, "r": 20},
         meta={"normalize": normalize, "split": split},
     )
+    col = next(
+        (j for j, lam in enumerate(lams) if highlight is not None and abs(lam - highlight) < 1e-9),
+        None,
+    )
+    if col is not None:
+        # Category axes place column j at j: the outline spans its cell edges.
+        fig.add_shape(
+            type="rect",
+            x0=col - 0.5,
+            x1=col + 0.5,
+            y0=-0.5,
+            y1=len(groups) - 0.5,
+            xref="x",
+            yref="y",
+            line={"color": COLORS["current"], "width": 3},
+            name="current",
+        )
     return fig
 
 

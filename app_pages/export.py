@@ -5,7 +5,7 @@ import datetime as _dt
 import pandas as pd
 import streamlit as st
 
-from pages import _view as v
+import app_view as v
 from taskfair import grid, plots
 from taskfair.sweep import (
     concat_rows,

@@ -46,6 +46,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import app_cache as ac
+import app_scrub
 from taskfair import grid
 from taskfair.data import EVAL_SPLITS
 from taskfair.errors import USER_ERRORS
@@ -64,6 +65,7 @@ from taskfair.sweep import LOADING, PointStore, work
 from taskfair.sweep.bands import difference_text
 from taskfair.sweep.plan import Item
 from taskfair.sweep.refine import PREVIEW_TARGET, target_met
+from taskfair.sweep.ship import CARDS, GROUP_COLUMNS
 
 SPLITS = EVAL_SPLITS[::-1]  # the radio's order: test (reported) first
 METRICS = ("dpd", "eod")
@@ -90,7 +92,9 @@ BUSY = (
 # Shown when a view has nothing left to evaluate (the browser test waits for it, too).
 DONE = "✓ Every point of this view is exact and cached."
 # As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
-LAM_FORMAT = f"%.{max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))}f"
+LAM_DECIMALS = max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))
+LAM_FORMAT = f"%.{LAM_DECIMALS}f"
+LAM_LABEL = "λ (task addition)"
 
 
 @dataclass(frozen=True)
@@ -282,7 +286,7 @@ def frame() -> View:
 
 
 def lam_slider(
-    label: str = "λ (task addition)",
+    label: str = LAM_LABEL,
     key: str = "lam",
     default: float = DEFAULT_LAM,
     help: str | None = None,
@@ -529,17 +533,37 @@ def live(
     body()
 
 
+def url_value(key: str, default: float) -> float:
+    """A slider's value as the link gives it (the browser-side slider keeps it there), or
+    ``default`` when the link has none or an unreadable one."""
+    raw = st.query_params.get(key)
+    try:
+        x = float(raw) if raw is not None else default
+    except ValueError:
+        return default
+    return round(x, 10) if math.isfinite(x) else default
+
+
+def scrub_ready(view: View, plan: Sequence[Item]) -> bool:
+    """Whether the browser can move this view's slider by itself: every point of the
+    plan is exact and cached (so the view can ship them all) and scrubbing is on."""
+    return app_scrub.enabled() and not view.missing(plan)
+
+
+def ship(view: View, key: tuple, build: Callable[[], str], index: int) -> None:
+    """Draw a view shipped to the browser (``build()`` makes its JSON, once per ``key``
+    for all sessions) at slider position ``index``; its moves cost the server nothing."""
+    payload = ac.shipped_view(view.path, (view.seed, view.split, view.normalize, *key), build)
+    app_scrub.scrub(payload, index, key=f"scrub-{key[0]}")
+    st.caption(f"{DONE} The slider redraws in your browser, from these exact points.")
+
+
 def metrics(point: dict) -> None:
-    """Accuracy, macro accuracy, DPD and EOD of the current point, two by two."""
-    rows = [st.columns(2), st.columns(2)]
-    rows[0][0].metric("Accuracy", fmt(point.get("accuracy")))
-    rows[0][1].metric("Macro accuracy", fmt(point.get("macro_accuracy")))
-    rows[1][0].metric(
-        "DPD", fmt(point.get("dpd")), help="Demographic parity difference: lower is fairer"
-    )
-    rows[1][1].metric(
-        "EOD", fmt(point.get("eod")), help="Equalized odds difference: lower is fairer"
-    )
+    """Accuracy, macro accuracy, DPD and EOD of the current point, two by two (the cards
+    the browser-side view draws too: :data:`taskfair.sweep.ship.CARDS`)."""
+    for i in range(0, len(CARDS), 2):
+        for col, card in zip(st.columns(2), CARDS[i : i + 2], strict=False):
+            col.metric(card.label, fmt(point.get(card.key)), help=card.help)
 
 
 def include_degenerate() -> bool:
@@ -646,8 +670,7 @@ def group_table(rows: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFr
     if rows is None or rows.empty:
         return pd.DataFrame()
     t = rows[rows["group"] != OVERALL].set_index("group")
-    cols = ["n", "accuracy", "selection_rate", "tpr", "fpr", "vs_rest_dpd", "vs_rest_eod"]
-    out = t[cols].copy()
+    out = t[[c.key for c in GROUP_COLUMNS]].copy()
     out["flag"] = [_flag(r, n) for r, n in zip(t["selection_rate"], t["n"], strict=True)]
     if ci is not None and not ci.empty:
         for m in ("accuracy", "selection_rate", "tpr", "fpr"):
@@ -672,22 +695,14 @@ def _flag(rate, n) -> str:
     return " · ".join(marks)
 
 
+# The columns the browser-side view's table shows too (:data:`taskfair.sweep.ship.GROUP_COLUMNS`).
 TABLE_CONFIG = {
-    "n": st.column_config.NumberColumn("n", format="%d"),
-    "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
-    "selection_rate": st.column_config.NumberColumn("selection rate", format="%.3f"),
-    "tpr": st.column_config.NumberColumn("TPR", format="%.3f"),
-    "fpr": st.column_config.NumberColumn("FPR", format="%.3f"),
-    "vs_rest_dpd": st.column_config.NumberColumn(
-        "DPD vs rest", format="%.3f", help="lower is fairer"
-    ),
-    "vs_rest_eod": st.column_config.NumberColumn(
-        "EOD vs rest", format="%.3f", help="lower is fairer"
-    ),
-    "flag": st.column_config.TextColumn(
-        "flag",
-        help=f"⚠ constant: the group's selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
-        f"{DEGENERATE_HIGH:.0%} (its rates are a constant predictor's); small: fewer than "
-        f"{SMALL_CELL_ROWS} rows.",
-    ),
+    c.key: st.column_config.NumberColumn(c.label, format=c.format, help=c.help)
+    for c in GROUP_COLUMNS
 }
+TABLE_CONFIG["flag"] = st.column_config.TextColumn(
+    "flag",
+    help=f"⚠ constant: the group's selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
+    f"{DEGENERATE_HIGH:.0%} (its rates are a constant predictor's); small: fewer than "
+    f"{SMALL_CELL_ROWS} rows.",
+)

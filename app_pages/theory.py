@@ -3,7 +3,7 @@
 import streamlit as st
 
 import app_cache as ac
-from pages import _view as v
+import app_view as v
 from taskfair import grid, plots
 from taskfair.analysis import bound
 from taskfair.sweep import concat_rows, curve_plan, overall, task_addition_settings

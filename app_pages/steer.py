@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import app_cache as ac
-from pages import _view as v
+import app_view as v
 from taskfair import plots
 from taskfair.errors import USER_ERRORS
 from taskfair.steer import (
