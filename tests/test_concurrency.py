@@ -131,6 +131,15 @@ def test_two_app_sessions_at_once_show_their_own_numbers(ev, tiny_bundle, tmp_pa
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     groups = ev.subgroups
     lams = (0.2, 0.8)
+    # AppTest gives every session the same id ("test session id"), so two AppTests are
+    # one session to the admission bound (one exact evaluation per session at a time),
+    # and the second would be told the server is busy. Here the bound admits both; the
+    # bound itself is tested in test_hostile.py.
+    import app_cache
+    from taskfair.sweep.admission import Admission
+
+    admission = Admission(per_session=len(lams))
+    monkeypatch.setattr(app_cache, "admission", lambda: admission)
 
     def session(lam):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
