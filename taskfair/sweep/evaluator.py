@@ -104,6 +104,7 @@ class Evaluator:
         copy: bool = False,
         pixel_cache: str | Path | None = None,
         compile: bool = False,
+        positive_label: str | None = None,
     ):
 
         if attribute not in frame.columns:
@@ -124,6 +125,9 @@ class Evaluator:
         self.max_length = int(max_length or handle.spec.get("max_length", 128))
         self.seed = seed
         self.pixel_cache = pixel_cache
+        # The name of class 1 (e.g. "toxic"): degeneracy notes say it in words, as the
+        # dashboard's store does, so a point's rows read the same whoever computed them.
+        self.positive_label = positive_label
         # torch.compile reads the parameters at run time, so in-place merges are seen; it
         # costs a one-time compilation (about a minute for MiniLM on 2 loaded cores) and
         # is off by default: worth it for long sweeps only (docs/bench_draft_sweep.md).
@@ -178,6 +182,7 @@ class Evaluator:
             seed=seed,
             vector_fingerprints=bundle_vector_fingerprints(bundle, seed),
             pixel_cache=bundle_pixel_cache(bundle),
+            positive_label=bundle.manifest.get("dataset", {}).get("label_name"),
         )
 
     # -- data -------------------------------------------------------------------------
@@ -359,5 +364,12 @@ class Evaluator:
     def tidy(self, setting: Setting, split: str, logits: np.ndarray, exact: bool = True):
         """Tidy rows (:data:`COLUMNS`) of one point from its logits; also its warnings."""
         return tidy_rows(
-            setting, split, self.seed, logits, self.labels(split), self.groups(split), exact
+            setting,
+            split,
+            self.seed,
+            logits,
+            self.labels(split),
+            self.groups(split),
+            exact,
+            positive_label=self.positive_label,
         )
