@@ -1,10 +1,14 @@
 """The merge engine: ``anchor + sum_g lambda_g * tau_g``, in place, in memory.
 
 A :class:`Merger` owns a *working* model. It clones the anchor weights once (the
-model's weights when the merger is made: the base for task addition), moves the task
-vectors to the model's device and dtype once, and then every :meth:`Merger.apply`
+model's weights when the merger is made: the base for task addition), in the model's
+dtype (bf16 / fp16 on a GPU halve it), moves the task vectors to the model's device and
+dtype once, in the form they are stored in, and then every :meth:`Merger.apply`
 rewrites only the touched tensors with fused ops: no state-dict rebuild, no reload,
-no disk. :meth:`Merger.reset` restores the anchor bit-exactly.
+no disk. Dense entries are added with one ``_foreach_add_`` per vector; a compact entry
+(a LoRA adapter or a truncated SVD: ``B·A``; a sparse selection) is added by its own
+fused op (``addmm_`` / ``index_add_``) without being expanded. A key a vector lacks is a
+zero difference. :meth:`Merger.reset` restores the anchor bit-exactly.
 
 Injection into the fully fine-tuned model is the same operation with the FFT vector at
 coefficient 1: ``apply({"fft": 1.0, "race": lam})``.
@@ -27,6 +31,7 @@ import torch
 
 from taskfair.errors import VectorError
 from taskfair.merge.coefficients import effective_coeffs
+from taskfair.vector_forms import Entry, entry_to
 from taskfair.vectors import TaskVector
 
 __all__ = ["Merger"]
@@ -82,12 +87,12 @@ class Merger:
         self._variances = [
             t for k, t in zip(self._keys, self._targets, strict=True) if k.endswith("running_var")
         ]
-        self.vectors: dict[str, list[torch.Tensor | None]] = {}
+        # Per vector and touched key: a dense tensor, a compact form (on the model's device
+        # and dtype, still compact) or None (the vector lacks the key: zero).
+        self.vectors: dict[str, list[Entry | None]] = {}
         for name, vec in vectors.items():
             self.vectors[name] = [
-                vec.tensors[k].detach().to(device=t.device, dtype=t.dtype)
-                if k in vec.tensors
-                else None
+                entry_to(vec.entry(k), device=t.device, dtype=t.dtype) if k in vec else None
                 for k, t in zip(self._keys, self._targets, strict=True)
             ]
         self.current: dict[str, float] = {}
@@ -111,17 +116,19 @@ class Merger:
         """Set the working weights to ``anchor + sum coeffs[g] * tau_g``; return the model.
 
         Vectors not named keep coefficient 0. Costs one copy plus one fused
-        multiply-add per named vector over the touched tensors.
+        multiply-add per named vector over the touched tensors (one ``addmm_`` or
+        ``index_add_`` per compact entry).
         """
         resolved = self._resolve(coeffs, normalize)
         with self._lock:
             torch._foreach_copy_(self._targets, self._anchor)
             for name, lam in resolved.items():
-                pairs = [
-                    (t, d)
-                    for t, d in zip(self._targets, self.vectors[name], strict=True)
-                    if d is not None
-                ]
+                pairs = []
+                for t, d in zip(self._targets, self.vectors[name], strict=True):
+                    if isinstance(d, torch.Tensor):
+                        pairs.append((t, d))
+                    elif d is not None:
+                        d.add_to_(t, lam)
                 if pairs:
                     ts, ds = zip(*pairs, strict=True)
                     torch._foreach_add_(list(ts), list(ds), alpha=lam)
