@@ -159,6 +159,8 @@ def _build(state: BuildState, vectors: list[VectorStep], result: BuildResult) ->
         state.echo(f"training {len(todo)} run(s) on {state.device}: {keys}")
     for step in todo:
         _run(state, step)
+    for step, entry in zip(vectors, m["vectors"], strict=True):
+        entry.update(step.stored(state))
     _results(state)
     m["complete"] = True
     state.writer.save()
