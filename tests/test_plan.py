@@ -10,7 +10,7 @@ import tiny_models
 from test_train import HP, _rows
 
 from taskfair import cli
-from taskfair.build import LoraHParams, lora_finetune
+from taskfair.build import HParams, LoraHParams, finetune, lora_finetune
 from taskfair.compress import CompressSpec, compress_vector
 from taskfair.errors import ConfigError, ModelLoadError
 from taskfair.merge import Merger
@@ -52,6 +52,10 @@ def test_plan_parts_match_what_the_library_holds(qwen_folder):
         merger = Merger(copy.deepcopy(base), {"v": vec})
         anchor = sum(t.numel() * t.element_size() for t in merger._anchor)
         assert plan.parts["anchor (touched tensors)"] == anchor, spec.label
+    top1 = finetune(base, _rows(16, 0), _rows(8, 1), HParams(epochs=1, train_layers=1), seed=0)
+    frozen_absent = TaskVector.from_models(base, top1.model).compacted()
+    plan = plan_memory(tensors, [VectorSpec(1, "dense", layers=1)], dtype="float32", tokens=64)
+    assert plan.parts["vectors: 1 × dense top-1"] == frozen_absent.nbytes
     plan = plan_memory(tensors, [VectorSpec(3, "lowrank", rank=2)], dtype="bfloat16", tokens=64)
     assert plan.parts["vectors: 3 × lowrank r=2"] == 3 * lowrank.nbytes // 2  # bf16: half
     assert plan.parts["base"] == tensors.num_params * 2
@@ -93,6 +97,7 @@ def test_plan_inputs_are_validated():
         parse_device("lots")
     assert VectorSpec.parse("8xlora:r=16") == VectorSpec(8, "lora", rank=16)
     assert VectorSpec.parse("2 x sparse:density=0.05").density == 0.05
+    assert VectorSpec.parse("6xdense:layers=2").layers == 2
     for bad, match in (("eight lora", "COUNTxFORM"), ("8xlora", "needs a rank"), ("8xzip", "form")):
         with pytest.raises(ConfigError, match=match):
             VectorSpec.parse(bad)

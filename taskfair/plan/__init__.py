@@ -14,7 +14,14 @@ from taskfair.plan.memory import (
     parse_device,
     plan_memory,
 )
-from taskfair.plan.shapes import KNOWN_SHAPES, ModelTensors, model_config, model_tensors, numel
+from taskfair.plan.shapes import (
+    KNOWN_SHAPES,
+    ModelTensors,
+    model_config,
+    model_tensors,
+    numel,
+    tensors_of,
+)
 
 __all__ = [
     "GIB",
@@ -28,4 +35,5 @@ __all__ = [
     "numel",
     "parse_device",
     "plan_memory",
+    "tensors_of",
 ]

@@ -56,19 +56,22 @@ def _dtype_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class VectorSpec:
-    """``count`` vectors of one ``form``: ``dense`` (``trained="all"`` or the fraction of
-    tensors trained is not modelled: a dense vector covers every tensor), ``lora`` (rank
-    ``rank`` on the model's LoRA targets, the head dense), ``lowrank`` (rank ``rank``
-    per matrix) or ``sparse`` (``density`` of each tensor's entries kept)."""
+    """``count`` vectors of one ``form``: ``dense`` (every trained tensor), ``lora``
+    (rank ``rank`` on the model's LoRA targets, the head dense), ``lowrank`` (rank
+    ``rank`` per trained matrix) or ``sparse`` (``density`` of each trained tensor's
+    entries kept). ``layers``: the runs trained the top ``layers`` blocks only
+    (``train_layers: top-N``; frozen tensors are absent); None: everything."""
 
     count: int
     form: str
     rank: int | None = None
     density: float | None = None
+    layers: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> VectorSpec:
-        """``"8xlora:r=16"``, ``"8xdense"``, ``"8xlowrank:rank=64"``, ``"8xsparse:density=0.05"``."""
+        """``"8xlora:r=16"``, ``"8xdense"``, ``"8xlowrank:rank=64"``, ``"8xsparse:density=0.05"``,
+        ``"6xdense:layers=2"`` (top-2 trained)."""
         m = re.fullmatch(r"\s*(\d+)\s*[x×*]\s*([a-z]+)\s*(?::(.*))?", text.lower())
         if not m:
             raise ConfigError(
@@ -80,9 +83,14 @@ class VectorSpec:
         for part in filter(None, (p.strip() for p in rest.split(","))):
             key, _, value = part.partition("=")
             key = {"r": "rank"}.get(key.strip(), key.strip())
-            if key not in ("rank", "density"):
-                raise ConfigError(f"--vectors {text!r}: unknown field {key!r} (rank, density).")
-            fields[key] = float(value) if key == "density" else int(value)
+            if key not in ("rank", "density", "layers"):
+                raise ConfigError(
+                    f"--vectors {text!r}: unknown field {key!r} (rank, density, layers)."
+                )
+            try:
+                fields[key] = float(value) if key == "density" else int(value)
+            except ValueError:
+                raise ConfigError(f"--vectors {text!r}: {key}={value!r} is not a number.") from None
         spec = cls(count, form, **fields)
         if form not in ("dense", "lora", "lowrank", "sparse"):
             raise ConfigError(f"--vectors {text!r}: form must be dense, lora, lowrank or sparse.")
@@ -99,6 +107,8 @@ class VectorSpec:
         extra = (
             f" r={self.rank}" if self.rank else f" density={self.density:g}" if self.density else ""
         )
+        if self.layers is not None and self.form != "lora":
+            extra += f" top-{self.layers}"
         return f"{self.count} × {self.form}{extra}"
 
 
@@ -143,7 +153,10 @@ def _matrix(shape) -> tuple[int, int] | None:
 def _vector_values(t: ModelTensors, spec: VectorSpec) -> tuple[int, int, set[str]]:
     """``(values, index entries, touched keys)`` of one vector of ``spec``."""
     values, index, touched = 0, 0, set()
+    trained = t.trained(spec.layers if spec.form != "lora" else None)
     for key, shape in t.shapes.items():
+        if key not in trained:
+            continue  # frozen: absent from the vector
         size = numel(shape)
         mn = _matrix(shape)
         if spec.form == "lora":

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from taskfair.build.targets import detect_head_modules, detect_lora_targets
+from taskfair.build.targets import detect_head_modules, detect_lora_targets, find_blocks
 from taskfair.errors import ModelLoadError
 from taskfair.models import KNOWN_MODELS
 
-__all__ = ["KNOWN_SHAPES", "ModelTensors", "model_config", "model_tensors", "numel"]
+__all__ = ["KNOWN_SHAPES", "ModelTensors", "model_config", "model_tensors", "numel", "tensors_of"]
 
 #: ``hub id -> (model_type, config fields)``: the fields of each model's published
 #: ``config.json`` (Hugging Face hub) that set its tensors' shapes. Aliases in
@@ -89,15 +89,36 @@ _ALIASES = {
 
 @dataclass
 class ModelTensors:
-    """Every float tensor a model's state dict holds (``{key: shape}``), the modules a
-    build's LoRA would adapt and train fully, and the config's source."""
+    """Every float tensor a model's state dict holds (``{key: shape}``, in state-dict
+    order), the modules a build's LoRA would adapt and train fully, the block stack
+    (``(module name, count)``, what ``train_layers: top-N`` counts) and the config's source."""
 
     name: str
     model_type: str
     shapes: dict[str, tuple[int, ...]]
     lora_targets: list[str] = field(default_factory=list)
     head_modules: list[str] = field(default_factory=list)
+    blocks: tuple[str, int] | None = None
     source: str = ""
+
+    def trained(self, layers: int | None) -> set[str]:
+        """The keys a run with ``train_layers: top-layers`` changes (None: all), by the
+        rule of :func:`taskfair.build.targets.freeze_for`: the top blocks and everything
+        after the stack train, everything before it stays frozen."""
+        keys = list(self.shapes)
+        if layers is None or self.blocks is None:
+            return set(keys)
+        prefix, count = self.blocks
+        inside = [i for i, k in enumerate(keys) if k.startswith(prefix + ".")]
+        last = inside[-1] if inside else -1
+        out = set()
+        for i, k in enumerate(keys):
+            if k.startswith(prefix + "."):
+                if int(k[len(prefix) + 1 :].split(".", 1)[0]) >= count - layers:
+                    out.add(k)
+            elif i > last:
+                out.add(k)
+        return out
 
     @property
     def num_params(self) -> int:
@@ -144,6 +165,7 @@ def model_config(name: str):
 
 def model_tensors(name: str, num_labels: int = 2) -> ModelTensors:
     """The tensors of ``name``'s two-class sequence classifier (see the module docstring)."""
+    # transformers: heavy to import (seconds); only this command needs its Auto classes.
     from transformers import AutoModelForSequenceClassification
 
     cfg, source = model_config(name)
@@ -152,16 +174,23 @@ def model_tensors(name: str, num_labels: int = 2) -> ModelTensors:
         cfg.pad_token_id = 0  # decoders need one to pool; its value does not change a shape
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(cfg)
+    return tensors_of(model, name, source)
+
+
+def tensors_of(model: torch.nn.Module, name: str = "", source: str = "") -> ModelTensors:
+    """:class:`ModelTensors` of a model in hand (on any device, ``meta`` included)."""
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if v.is_floating_point()}
     try:
         targets = detect_lora_targets(model)
     except ValueError:
         targets = []
+    config = getattr(model, "config", None)
     return ModelTensors(
-        name=name,
-        model_type=cfg.model_type,
+        name=name or type(model).__name__,
+        model_type=getattr(config, "model_type", type(model).__name__),
         shapes=shapes,
         lora_targets=targets,
         head_modules=detect_head_modules(model, required=False),
-        source=source,
+        blocks=find_blocks(model),
+        source=source or "the model in hand",
     )
