@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "taskfair.build.command",
         "train base, FFT, LoRA and per-subgroup vectors into a bundle",
     ),
-    "sweep": ("taskfair.sweep", "evaluate lambda grids exactly (cached) on a bundle"),
+    "sweep": ("taskfair.sweep.command", "evaluate lambda grids exactly (cached) on bundles"),
     "compress": (
         "taskfair.compress.command",
         "store a bundle's vectors compressed (low-rank, top-k, DARE), with measured fidelity",

@@ -247,16 +247,21 @@ class PointStore:
         # session can re-merge between our merge and our last batch. The progress callback
         # lets the dashboard stop this run between batches (the lock is released then).
         logits = ev.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
-        for s in splits:
+        self.record(setting, logits)
+
+    def record(self, setting: Setting, logits: dict[str, np.ndarray]) -> None:
+        """Store exact logits ``{split: (n, 2)}`` of ``setting`` evaluated elsewhere (the
+        evaluator here, or a Ray actor holding the same bundle): rows, sidecar, cache."""
+        for s, lg in logits.items():
             sp = self.split(s)
-            rows, warns = tidy_rows(setting, s, self.seed, logits[s], sp.labels, sp.groups)
+            rows, warns = tidy_rows(setting, s, self.seed, lg, sp.labels, sp.groups)
             k = self.key(setting, s)
             meta = point_meta(setting, s, self.keys, warns, self.source)
             self._meta[k] = meta
             if self.persist and self.cache is not None:
                 with contextlib.suppress(OSError):  # read-only folder: keep it in memory
-                    self.cache.put(k, rows, logits[s], meta)
-            self._rows[k], self._logits[k] = rows, logits[s]
+                    self.cache.put(k, rows, lg, meta)
+            self._rows[k], self._logits[k] = rows, lg
 
     def sweep(
         self,
