@@ -11,6 +11,8 @@ from transformers.utils import logging as hf_logging
 
 from taskfair.build.config import load_config
 from taskfair.build.pipeline import build_bundle
+from taskfair.distributed.build import ray_runner
+from taskfair.distributed.cluster import add_ray_options, ray_options
 from taskfair.progress import tqdm_progress
 
 __all__ = ["configure", "run", "summary"]
@@ -27,6 +29,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--device", default=None, help="override the config's device (auto|cpu|cuda)"
     )
+    add_ray_options(parser, "each fine-tune")
 
 
 def _fmt_seconds(s: float) -> str:
@@ -79,6 +82,7 @@ def run(args) -> int:
         args.out,
         progress=tqdm_progress("build", unit="rows"),
         echo=tqdm.write,
+        remote=None if args.ray is None else ray_runner(ray_options(args)),
     )
     print(summary(res.manifest))
     if res.trained:

@@ -84,6 +84,7 @@ def build_bundle(
     progress: Progress | None = None,
     echo: Callable[[str], None] | None = None,
     on_artifact: Callable[[str], None] | None = None,
+    remote: Callable | None = None,
 ) -> BuildResult:
     """Build (or resume) the bundle of ``config`` in ``out``; see the module docstring.
 
@@ -91,6 +92,10 @@ def build_bundle(
     loaded). ``progress(done, total, message)`` advances over training examples of the
     runs still to do. ``echo`` receives human-readable status lines. ``on_artifact(key)``
     is called after each artifact is recorded (tests inject interruptions there).
+    ``remote(state, steps, record)``: runs the vectors still to build elsewhere and calls
+    ``record(step, outcome, seconds)`` for each in order, e.g. on Ray
+    (:func:`taskfair.distributed.build.ray_runner`); the bundle is the same as a local
+    build's.
     """
     t_start = time.perf_counter()
     root = Path(out)
@@ -115,7 +120,7 @@ def build_bundle(
         device = resolve_device(None if config.device == "auto" else config.device)
         state = BuildState(config, root, ds, groups, writer, device, echo, progress)
         # -- base, eval, vectors, results
-        _build(state, vectors, result)
+        _build(state, vectors, result, remote)
         result.manifest = manifest
         result.seconds = time.perf_counter() - t_start
         return result
@@ -137,7 +142,9 @@ def _complete_and_intact(root: Path, found: dict | None, echo: Callable[[str], N
     return False
 
 
-def _build(state: BuildState, vectors: list[VectorStep], result: BuildResult) -> None:
+def _build(
+    state: BuildState, vectors: list[VectorStep], result: BuildResult, remote: Callable | None
+) -> None:
     """The artifact steps in order, then the results; ``complete: true`` at the end."""
     cfg, m = state.cfg, state.m
     # Groundwork first, each built as soon as it is found missing: every vector is
@@ -157,8 +164,11 @@ def _build(state: BuildState, vectors: list[VectorStep], result: BuildResult) ->
     if todo:
         keys = ", ".join(step.key for step in todo)
         state.echo(f"training {len(todo)} run(s) on {state.device}: {keys}")
-    for step in todo:
-        _run(state, step)
+    if remote is not None and todo:
+        remote(state, todo, lambda step, outcome, s: _recorded(state, step, outcome, s))
+    else:
+        for step in todo:
+            _run(state, step)
     for step, entry in zip(vectors, m["vectors"], strict=True):
         entry.update(step.stored(state))
     _results(state)
@@ -177,6 +187,14 @@ def _run(state: BuildState, step: Step) -> None:
     t0 = time.perf_counter()
     files = step.run(state)
     state.writer.record(step.key, files, time.perf_counter() - t0)
+    message = step.done_message(state)
+    if message:
+        state.echo(message)
+
+
+def _recorded(state: BuildState, step: VectorStep, outcome, seconds: float) -> None:
+    """Record a vector trained elsewhere (a Ray task) as :func:`_run` records a local one."""
+    state.writer.record(step.key, step.record(state, outcome), seconds)
     message = step.done_message(state)
     if message:
         state.echo(message)
