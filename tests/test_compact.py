@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 import tiny_models
 import torch
+from test_build import fast_config, tiny_bert_dir  # noqa: F401 (fixtures)
 from test_train import HP, _rows
 
 from taskfair import cli
-from taskfair.build import LoraHParams, lora_finetune
+from taskfair.build import LoraHParams, build_bundle, lora_finetune
 from taskfair.build.adapters import lora_entries
 from taskfair.bundle import Bundle
 from taskfair.compress import (
@@ -463,3 +464,24 @@ def test_compress_command_writes_a_bundle_with_its_fidelity(tiny_bundle, tmp_pat
         cli.main(["compress", "--bundle", str(tiny_bundle), "--spec", "dense", "--out", str(out)])
         == 2
     )
+
+
+def test_a_build_with_compress_stores_vectors_compressed_with_their_fidelity(
+    fast_config,  # noqa: F811
+    tmp_path,
+):
+    cfg = fast_config.replace(
+        compress={"form": "lowrank", "rank": 2, "min_numel": 64}, groups=("race",)
+    )
+    assert cfg.config_hash() != fast_config.config_hash()
+    res = build_bundle(cfg, tmp_path / "b")
+    b = Bundle.open(res.root)
+    for e in b.vector_entries():
+        assert "lowrank" in e.form and e.bytes == (res.root / e.path).stat().st_size
+        vec = TaskVector.load(res.root / e.path)
+        assert vec.meta["compression"]["rank"] == 2 or e.name == "lora"
+        result = b.manifest["results"]["vectors"][f"seed-0/{e.name}"]
+        assert result["dense_bytes"] > e.bytes
+        fid = result["fidelity"]
+        assert [p["lam"] for p in fid["vectors"][e.name]] == [0.3, 0.5, 1.0]
+        assert fid["rows"] == 60 and 0.0 <= fid["worst"]["agreement"] <= 1.0
