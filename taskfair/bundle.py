@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -37,9 +37,13 @@ FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
 RESERVED_NAMES = ("fft", "lora")
 
+
 @dataclass(frozen=True)
 class VectorEntry:
-    """One trained vector of a bundle: ``kind`` is ``fft``, ``lora`` or ``subgroup``."""
+    """One trained vector of a bundle: ``kind`` is ``fft``, ``lora`` or ``subgroup``;
+    ``form`` how its file stores it (``dense``, or the compact forms it uses, e.g.
+    ``lowrank`` for a LoRA adapter's factors; bundles from before compact vectors say
+    nothing and are ``dense``), ``bytes`` the file's size when recorded."""
 
     name: str
     kind: str
@@ -47,6 +51,14 @@ class VectorEntry:
     seed: int
     path: str
     log: str | None = None
+    form: str = "dense"
+    bytes: int | None = None
+
+    @classmethod
+    def from_manifest(cls, entry: dict) -> VectorEntry:
+        """An entry from its manifest record; fields a later taskfair adds are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in entry.items() if k in known})
 
 
 def resolve_bundle(
@@ -163,11 +175,7 @@ class Bundle:
         return (self.root / self.manifest["base"]["path"]).is_dir()
 
     def vector_entries(self, seed: int | None = None) -> list[VectorEntry]:
-        known = VectorEntry.__dataclass_fields__
-        entries = [
-            VectorEntry(**{k: x for k, x in v.items() if k in known})
-            for v in self.manifest.get("vectors", [])
-        ]
+        entries = [VectorEntry.from_manifest(v) for v in self.manifest.get("vectors", [])]
         return [e for e in entries if seed is None or e.seed == seed]
 
     def vector_names(self, seed: int | None = None) -> list[str]:
@@ -184,8 +192,14 @@ class Bundle:
         return load_base(self.root / self.manifest["base"]["path"], device=device, **kwargs)
 
     def load_vectors(
-        self, seed: int | None = None, names: list[str] | None = None, device="cpu"
+        self,
+        seed: int | None = None,
+        names: list[str] | None = None,
+        device="cpu",
+        dtype=None,
     ) -> dict[str, TaskVector]:
+        """One seed's vectors, read through safetensors' memory map straight onto
+        ``device`` (in ``dtype`` when given: the model's, so no second copy is made)."""
         seed = self.seeds[0] if seed is None else seed
         out = {}
         for e in self.vector_entries(seed):
@@ -194,6 +208,7 @@ class Bundle:
                     safe_child(self.root, e.path),
                     device=device,
                     expect_base_fingerprint=self.base_fingerprint,
+                    dtype=dtype,
                 )
         return out
 

@@ -1,4 +1,4 @@
-"""``python -m taskfair <command>``: build | sweep | bench | export-viewer | prepare-data | info | steer.
+"""``python -m taskfair <command>``: build | sweep | compress | plan | bench | export-viewer | prepare-data | info | steer.
 
 Each heavy command lives in its own module, which provides ``configure(parser)`` and
 ``run(args) -> int``; this file only dispatches, so ``--help`` stays instant. Errors a
@@ -22,7 +22,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "taskfair.build.command",
         "train base, FFT, LoRA and per-subgroup vectors into a bundle",
     ),
-    "sweep": ("taskfair.sweep", "evaluate lambda grids exactly (cached) on a bundle"),
+    "sweep": ("taskfair.sweep.command", "evaluate lambda grids exactly (cached) on bundles"),
+    "compress": (
+        "taskfair.compress.command",
+        "store a bundle's vectors compressed (low-rank, top-k, DARE), with measured fidelity",
+    ),
+    "plan": (
+        "taskfair.plan.command",
+        "print what a model, its vectors and the merge take in memory, and whether it fits",
+    ),
     "bench": ("taskfair.bench.command", "benchmark the paper's per-lambda pipeline against ours"),
     "export-viewer": (
         "taskfair.viewer",

@@ -60,15 +60,22 @@ class EncodedText:
 
     ``ids[i]`` is an int64 array of row ``i``'s tokens (special tokens included,
     truncated to ``max_length``); ``order`` sorts rows by length, longest first.
+    ``padding_side``: ``"right"`` (pads after the tokens) or ``"left"`` (before them,
+    with ``position_ids`` counting from each row's first real token, so a row's
+    positions do not depend on the batch it travels in). Decoder classifiers pool the
+    last token that is not ``pad_id`` (transformers' rule), which either side finds.
     """
 
     ids: list[np.ndarray]
     pad_id: int
     max_length: int
+    padding_side: str = "right"
     order: np.ndarray = field(init=False)
     _batches: dict[int, list] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
+        if self.padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', not {self.padding_side!r}.")
         lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
         self.lengths = lengths
         self.order = np.argsort(-lengths, kind="stable")
@@ -90,18 +97,22 @@ class EncodedText:
         return self._batches[batch_size]
 
     def pad(self, idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
-        """Rows ``idx`` padded (right) to their longest: ``(idx, {input_ids, attention_mask})``."""
+        """Rows ``idx`` padded to their longest on :attr:`padding_side`:
+        ``(idx, {input_ids, attention_mask})``, plus ``position_ids`` when padding left."""
         width = int(self.lengths[idx].max())
         input_ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)
+        left = self.padding_side == "left"
         for r, i in enumerate(idx):
             n = self.lengths[i]
-            input_ids[r, :n] = self.ids[i]
-            mask[r, :n] = 1
-        return idx, {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(mask),
-        }
+            cols = slice(width - n, width) if left else slice(0, n)
+            input_ids[r, cols] = self.ids[i]
+            mask[r, cols] = 1
+        out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+        if left:
+            # Each row's positions start at 0 on its first real token, as if unpadded.
+            out["position_ids"] = torch.from_numpy(np.clip(mask.cumsum(axis=1) - 1, 0, None))
+        return idx, out
 
 
 class TokenBudgetBatches:
@@ -181,7 +192,8 @@ def encode(
     max_length: int = 128,
     progress: Progress | None = None,
 ):
-    """Prepare raw inputs once: texts → :class:`EncodedText`, image paths → :class:`EncodedImages`."""
+    """Prepare raw inputs once: texts → :class:`EncodedText` (padded on the tokenizer's
+    ``padding_side``), image paths → :class:`EncodedImages`."""
     items = list(items)
     if modality == "image":
         if hasattr(processor, "decode") and hasattr(processor, "normalize"):
@@ -200,7 +212,13 @@ def encode(
     )
     ids = [np.asarray(x, dtype=np.int64) for x in enc["input_ids"]]
     pad = processor.pad_token_id if processor.pad_token_id is not None else 0
-    return EncodedText(ids=ids, pad_id=int(pad), max_length=max_length)
+    side = getattr(processor, "padding_side", "right")
+    return EncodedText(
+        ids=ids,
+        pad_id=int(pad),
+        max_length=max_length,
+        padding_side=side if side == "left" else "right",
+    )
 
 
 def predict_encoded(

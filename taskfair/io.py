@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "sha256_file",
     "sha256_bytes",
     "safe_child",
+    "sort_safetensors_metadata",
     "UnsafePathError",
 ]
 
@@ -113,3 +115,27 @@ def safe_child(root: str | os.PathLike, name: str) -> Path:
     if child != root_r and root_r not in child.parents:
         raise UnsafePathError(f"Refusing {name!r}: it resolves outside {where}.")
     return child
+
+
+def sort_safetensors_metadata(path: str | os.PathLike) -> None:
+    """Rewrite the header's ``__metadata__`` with sorted keys, in place.
+
+    safetensors writes the metadata map in hash order, which changes from run to run,
+    so two identical conversions would otherwise differ in bytes and sha256. Only the
+    order of keys inside the JSON header changes: its length, the tensor entries and
+    the data are untouched.
+    """
+    with open(path, "r+b") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        raw = fh.read(n)
+        header = json.loads(raw)
+        meta = header.pop("__metadata__", None)
+        if not meta:
+            return
+        ordered = {"__metadata__": dict(sorted(meta.items())), **header}
+        new = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(new) > n:  # pragma: no cover - serde_json is at least as compact
+            return
+        # safetensors pads its header with spaces to keep the data aligned; keep n.
+        fh.seek(8)
+        fh.write(new + b" " * (n - len(new)))

@@ -5,52 +5,110 @@ entries of a state dict are kept (parameters and float buffers such as batch-nor
 running statistics); integer buffers (``position_ids``, ``token_type_ids``,
 ``num_batches_tracked``) are not weights and are skipped on purpose.
 
+A vector need not hold every key: an absent key is a zero difference (a frozen tensor
+of its run), and merging, arithmetic and geometry treat it so. An entry may also be a
+compact form of :mod:`taskfair.vector_forms` (a LoRA adapter's factors, a truncated SVD,
+a sparse top-k or DARE selection) instead of a dense tensor; ``tensors`` then expands
+entries on access, while the merger and the geometry use the forms directly.
+
 On disk a vector is one safetensors file; its metadata (base fingerprint, dataset,
 subgroup, seed, hyper-parameters) is stored as JSON under the ``taskfair`` key of the
-safetensors header. Nothing is ever unpickled.
+safetensors header, and the records of its compact entries under ``taskfair_forms``
+(files with compact entries say ``taskfair_format: 2``). Files are read through
+safetensors' memory map, tensor by tensor, straight to the asked device and dtype.
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from taskfair.errors import VectorError
-from taskfair.io import atomic_path
+from taskfair.io import atomic_path, sort_safetensors_metadata
+from taskfair.vector_forms import (
+    DENSE,
+    Entry,
+    LowRank,
+    Sparse,
+    decode_entries,
+    dense_of,
+    encode_entry,
+    entry_nbytes,
+    entry_to,
+    form_of,
+    inner,
+    scaled,
+)
 
-__all__ = ["TaskVector", "VectorError", "read_header"]
+__all__ = ["VECTOR_FORMAT", "TaskVector", "VectorError", "read_forms", "read_header"]
 
 _META_KEY = "taskfair"
+_FORMS_KEY = "taskfair_forms"
+_FORMAT_KEY = "taskfair_format"
+#: The newest vector file format this taskfair reads: 1 dense tensors only, 2 with
+#: compact entries (their records under ``taskfair_forms``).
+VECTOR_FORMAT = 2
 # A safetensors header is JSON; anything bigger than this is not one of ours.
 _MAX_HEADER = 100 * 1024 * 1024
+
+
+class _ExpandedView(Mapping):
+    """``key -> dense tensor`` over a vector's entries, compact ones expanded on access
+    (nothing is kept: a caller that needs one key pays for one key)."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Mapping[str, Entry]):
+        self._entries = entries
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return dense_of(self._entries[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class TaskVector:
     """A dict of weight differences with arithmetic.
 
-    ``tensors`` maps state-dict keys to floating tensors; ``meta`` is a JSON-able dict
+    ``tensors`` maps state-dict keys to floating tensors (compact entries expanded on
+    access); ``entries`` to what is stored, a dense tensor or a
+    :class:`~taskfair.vector_forms.LowRank` / :class:`~taskfair.vector_forms.Sparse`
+    form. A key the vector lacks is a zero difference. ``meta`` is a JSON-able dict
     (``base_fingerprint``, ``name``, ``kind``, ``group``, ``seed``, ``hparams``, ...).
     Arithmetic returns new vectors; metadata of the left operand is kept minus the
     fields that no longer describe the result.
     """
 
-    __slots__ = ("tensors", "meta")
+    __slots__ = ("_dense", "factors", "meta")
 
-    def __init__(self, tensors: Mapping[str, torch.Tensor], meta: Mapping | None = None):
-        bad = [k for k, v in tensors.items() if not torch.is_floating_point(v)]
-        if bad:
-            raise VectorError(
-                f"Task vectors hold floating tensors only; got integer entries {bad[:3]}."
-            )
-        self.tensors: dict[str, torch.Tensor] = dict(tensors)
+    def __init__(self, tensors: Mapping[str, Entry], meta: Mapping | None = None):
+        dense, factors = {}, {}
+        for k, v in tensors.items():
+            if isinstance(v, (LowRank, Sparse)):
+                factors[k] = v
+            elif isinstance(v, torch.Tensor) and torch.is_floating_point(v):
+                dense[k] = v
+            else:
+                bad = [k for k, v in tensors.items() if not _is_float_entry(v)]
+                raise VectorError(
+                    f"Task vectors hold floating tensors only; got integer entries {bad[:3]}."
+                )
+        self._dense: dict[str, torch.Tensor] = dense
+        self.factors: dict[str, LowRank | Sparse] = factors
         self.meta: dict = dict(meta or {})
 
     # -- construction --------------------------------------------------------------
@@ -88,28 +146,85 @@ class TaskVector:
     ) -> TaskVector:
         return cls.from_state_dicts(base.state_dict(), finetuned.state_dict(), meta)
 
+    def compacted(self, factors: Mapping[str, Entry] | None = None) -> TaskVector:
+        """The same vector without its all-zero entries (the tensors its run did not
+        train: absent means zero), with ``factors`` (e.g. a LoRA run's adapters)
+        replacing the entries of their keys. Shares tensors with this vector."""
+        factors = dict(factors or {})
+        unknown = sorted(set(factors) - set(self.entries))
+        if unknown:
+            raise VectorError(f"Compact entries for keys the vector lacks: {unknown[:3]}.")
+        kept = {
+            k: factors.get(k, e)
+            for k, e in self.entries.items()
+            if k in factors or not _all_zero(e)
+        }
+        return TaskVector(kept, self.meta)
+
     # -- mapping protocol ----------------------------------------------------------
+    @property
+    def tensors(self) -> Mapping[str, torch.Tensor]:
+        """``key -> dense tensor``: the stored dict itself when every entry is dense
+        (callers may edit it), else a read-only view expanding compact entries."""
+        return self._dense if not self.factors else _ExpandedView(self.entries)
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """``key -> stored entry`` (dense tensor or compact form), in key order of storage."""
+        if not self.factors:
+            return self._dense
+        return {**self._dense, **self.factors}
+
+    def entry(self, key: str) -> Entry:
+        return self.factors[key] if key in self.factors else self._dense[key]
+
     def __len__(self) -> int:
-        return len(self.tensors)
+        return len(self._dense) + len(self.factors)
 
     def __iter__(self):
-        return iter(self.tensors)
+        return iter(self.entries)
 
     def __contains__(self, key) -> bool:
-        return key in self.tensors
+        return key in self._dense or key in self.factors
 
     def __getitem__(self, key) -> torch.Tensor:
-        return self.tensors[key]
+        return dense_of(self.entry(key))
 
     def keys(self):
-        return self.tensors.keys()
+        return self.entries.keys()
 
     def items(self):
         return self.tensors.items()
 
     @property
     def num_params(self) -> int:
-        return sum(t.numel() for t in self.tensors.values())
+        """Values of the (expanded) difference; see :attr:`stored_numel` for what is stored."""
+        return sum(e.numel() for e in self.entries.values())
+
+    @property
+    def stored_numel(self) -> int:
+        return sum(
+            e.numel() if isinstance(e, torch.Tensor) else e.stored_numel()
+            for e in self.entries.values()
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the stored entries hold (the file adds only its JSON header)."""
+        return sum(entry_nbytes(e) for e in self.entries.values())
+
+    def form_counts(self) -> dict[str, int]:
+        """How many entries are stored in each form (``dense``, ``lowrank``, ``sparse``)."""
+        out: dict[str, int] = {}
+        for e in self.entries.values():
+            out[form_of(e)] = out.get(form_of(e), 0) + 1
+        return out
+
+    @property
+    def form(self) -> str:
+        """``dense`` when every entry is, else the compact form(s) in use, joined by ``+``."""
+        compact = sorted({form_of(e) for e in self.factors.values()})
+        return "+".join(compact) if compact else DENSE
 
     def __repr__(self) -> str:
         name = self.meta.get("name", "")
@@ -117,15 +232,12 @@ class TaskVector:
 
     # -- arithmetic ----------------------------------------------------------------
     def _check_same_keys(self, other: TaskVector) -> None:
-        if self.tensors.keys() != other.tensors.keys():
-            diff = sorted(self.tensors.keys() ^ other.tensors.keys())[:3]
-            raise VectorError(
-                f"Vectors have different keys (e.g. {diff}): they come from different architectures."
-            )
-        for k, t in self.tensors.items():
-            if t.shape != other.tensors[k].shape:
+        """Keys both hold must have one shape; a key only one holds is zero in the other."""
+        mine, theirs = self.entries, other.entries
+        for k in mine.keys() & theirs.keys():
+            if tuple(mine[k].shape) != tuple(theirs[k].shape):
                 raise VectorError(
-                    f"Shape mismatch at {k}: {tuple(t.shape)} vs {tuple(other.tensors[k].shape)}."
+                    f"Shape mismatch at {k}: {tuple(mine[k].shape)} vs {tuple(theirs[k].shape)}."
                 )
 
     def _derived_meta(self) -> dict:
@@ -138,14 +250,20 @@ class TaskVector:
         if not isinstance(other, TaskVector):
             return NotImplemented
         self._check_same_keys(other)
-        return TaskVector(
-            {k: t + other.tensors[k] for k, t in self.tensors.items()}, self._derived_meta()
-        )
+        mine, theirs = self.tensors, other.tensors
+        keys = list(dict.fromkeys([*mine, *theirs]))  # absent = zero
+        out = {
+            k: mine[k] + theirs[k]
+            if k in mine and k in theirs
+            else (mine[k] if k in mine else theirs[k])
+            for k in keys
+        }
+        return TaskVector(out, self._derived_meta())
 
     __radd__ = __add__
 
     def __neg__(self):
-        return TaskVector({k: -t for k, t in self.tensors.items()}, self._derived_meta())
+        return self * -1.0
 
     def __sub__(self, other):
         if not isinstance(other, TaskVector):
@@ -156,7 +274,7 @@ class TaskVector:
         if not isinstance(scalar, (int, float)):
             return NotImplemented
         return TaskVector(
-            {k: t * float(scalar) for k, t in self.tensors.items()}, self._derived_meta()
+            {k: scaled(e, float(scalar)) for k, e in self.entries.items()}, self._derived_meta()
         )
 
     __rmul__ = __mul__
@@ -179,18 +297,23 @@ class TaskVector:
     # -- geometry ------------------------------------------------------------------
     def layer_norms(self) -> dict[str, float]:
         """L2 norm of each tensor (computed in float64)."""
-        return {k: float(t.detach().double().norm()) for k, t in self.tensors.items()}
+        return {k: math.sqrt(max(_sq_norm(e), 0.0)) for k, e in self.entries.items()}
 
     def norm(self) -> float:
         """Total L2 norm over all tensors."""
-        return math.sqrt(
-            sum(float(t.detach().double().pow(2).sum()) for t in self.tensors.values())
-        )
+        return math.sqrt(max(sum(_sq_norm(e) for e in self.entries.values()), 0.0))
 
     def dot(self, other: TaskVector) -> float:
+        """``<self, other>`` over the keys both hold (an absent key is zero), float64;
+        compact entries are not expanded where an identity avoids it."""
         self._check_same_keys(other)
+        mine, theirs = self.entries, other.entries
         return sum(
-            float((t.double() * other.tensors[k].double()).sum()) for k, t in self.tensors.items()
+            _dense_inner(mine[k], theirs[k])
+            if isinstance(mine[k], torch.Tensor) and isinstance(theirs[k], torch.Tensor)
+            else inner(mine[k], theirs[k])
+            for k in mine
+            if k in theirs
         )
 
     def cosine(self, other: TaskVector) -> float:
@@ -200,14 +323,15 @@ class TaskVector:
 
     def to(self, device=None, dtype=None) -> TaskVector:
         return TaskVector(
-            {k: t.to(device=device, dtype=dtype) for k, t in self.tensors.items()}, self.meta
+            {k: entry_to(e, device, dtype) for k, e in self.entries.items()}, self.meta
         )
 
     def apply_to(self, state_dict: Mapping, scale: float = 1.0) -> dict[str, torch.Tensor]:
         """A new state dict ``state_dict + scale * self`` (keys not in the vector copied)."""
         self.check_compatible(state_dict)
+        tensors = self.tensors
         return {
-            k: (v + scale * self.tensors[k].to(v.device, v.dtype)) if k in self.tensors else v
+            k: (v + scale * tensors[k].to(v.device, v.dtype)) if k in self else v
             for k, v in state_dict.items()
         }
 
@@ -218,13 +342,14 @@ class TaskVector:
         a vector from another base moves the weights in a meaningless direction.
         """
         sd = model_or_sd.state_dict() if isinstance(model_or_sd, torch.nn.Module) else model_or_sd
-        missing = [k for k in self.tensors if k not in sd]
+        entries = self.entries
+        missing = [k for k in entries if k not in sd]
         if missing:
             raise VectorError(
                 f"The vector {self.meta.get('name', '')!r} has {len(missing)} keys the model lacks "
                 f"(e.g. {missing[:3]}): it was built for another architecture."
             )
-        for k, t in self.tensors.items():
+        for k, t in entries.items():
             if tuple(sd[k].shape) != tuple(t.shape):
                 raise VectorError(
                     f"The vector {self.meta.get('name', '')!r} does not fit the model at {k}: "
@@ -239,16 +364,41 @@ class TaskVector:
                 f"(base {mine[:12]}, this model {base_fingerprint[:12]}). Use vectors from the same bundle."
             )
 
+    def fingerprint(self) -> str:
+        """sha256 of what is stored: for an all-dense vector the same as
+        :func:`taskfair.models.state_fingerprint` of its tensors; a compact entry hashes
+        its form, shape and parts, so another form of the same vector is another key."""
+        h = hashlib.sha256()
+        for key, e in sorted(self.entries.items()):
+            parts, record = encode_entry(key, e)
+            if record is not None:
+                h.update(f"{key}|{json.dumps(record, sort_keys=True)}\n".encode())
+            for name, t in parts.items():
+                t = t.detach().to("cpu").contiguous()
+                h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        return h.hexdigest()
+
     # -- I/O -----------------------------------------------------------------------
     def save(self, path: str | os.PathLike, meta: Mapping | None = None) -> Path:
         """Write the vector as safetensors, atomically; ``meta`` updates the stored metadata."""
         if meta:
             self.meta.update(meta)
         path = Path(path)
-        tensors = {k: t.detach().to("cpu").contiguous() for k, t in self.tensors.items()}
+        tensors, forms = {}, {}
+        for key, e in self.entries.items():
+            parts, record = encode_entry(key, e)
+            tensors.update({n: t.detach().to("cpu").contiguous() for n, t in parts.items()})
+            if record is not None:
+                forms[key] = record
         header = {_META_KEY: json.dumps(self.meta, sort_keys=True, default=str)}
+        if forms:
+            header[_FORMS_KEY] = json.dumps(forms, sort_keys=True)
+            header[_FORMAT_KEY] = str(VECTOR_FORMAT)
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=header)
+            if len(header) > 1:  # several metadata keys: fix their order, and the bytes
+                sort_safetensors_metadata(tmp)
         return path
 
     @classmethod
@@ -257,12 +407,24 @@ class TaskVector:
         path: str | os.PathLike,
         device: str | torch.device = "cpu",
         expect_base_fingerprint: str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> TaskVector:
-        """Read a vector written by :meth:`save`, refusing anything that is not safetensors."""
+        """Read a vector written by :meth:`save`, refusing anything that is not safetensors.
+
+        Tensors are read through safetensors' memory map one at a time onto ``device``
+        and, when ``dtype`` is given, converted there (integer parts keep their type): a
+        large vector never exists twice in memory."""
         path = Path(path)
         meta = read_header(path)
+        forms = read_forms(path)
         try:
-            tensors = load_file(str(path), device=str(device))
+            tensors = {}
+            with safe_open(str(path), framework="pt", device=str(device)) as fh:
+                for name in fh.keys():
+                    t = fh.get_tensor(name)
+                    if dtype is not None and torch.is_floating_point(t):
+                        t = t.to(dtype)
+                    tensors[name] = t
         except (SafetensorError, OSError, RuntimeError) as exc:
             raise VectorError(
                 f"{path} could not be read as safetensors ({exc}); rebuild it."
@@ -275,7 +437,7 @@ class TaskVector:
                 f"at {key}): the file was damaged or its training diverged, and a merge with it "
                 "would give meaningless numbers. Delete it and rerun the build to restore it."
             )
-        vec = cls(tensors, meta)
+        vec = cls(decode_entries(tensors, forms, path.name), meta)
         fp = meta.get("base_fingerprint")
         if expect_base_fingerprint and fp and fp != expect_base_fingerprint:
             raise VectorError(
@@ -295,6 +457,52 @@ def _non_finite(tensors: Mapping[str, torch.Tensor]) -> tuple[str, int, int] | N
             first = first or k
             count += n
     return None if first is None else (first, count, total)
+
+
+def _is_float_entry(v) -> bool:
+    return isinstance(v, (LowRank, Sparse)) or (
+        isinstance(v, torch.Tensor) and torch.is_floating_point(v)
+    )
+
+
+def _all_zero(e: Entry) -> bool:
+    if isinstance(e, torch.Tensor):
+        return not bool(e.detach().any())
+    return False  # a compact entry is kept: it was made from a trained tensor
+
+
+def _dense_inner(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() * b.double().to(a.device)).sum())
+
+
+def _sq_norm(e: Entry) -> float:
+    if isinstance(e, torch.Tensor):
+        return float(e.detach().double().pow(2).sum())
+    return inner(e, e)
+
+
+def read_forms(path: str | os.PathLike) -> dict[str, dict]:
+    """The records of a vector file's compact entries (``{}`` for an all-dense file).
+
+    A file of a newer vector format than :data:`VECTOR_FORMAT` is refused with a message
+    that says to upgrade or rebuild, before any tensor is read."""
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as fh:
+        header = fh.metadata() or {}
+    fmt = header.get(_FORMAT_KEY, "1")
+    if not fmt.isdigit() or int(fmt) > VECTOR_FORMAT:
+        raise VectorError(
+            f"{path.name} is a task vector of format {fmt}; this taskfair reads formats up to "
+            f"{VECTOR_FORMAT}. Upgrade taskfair, or rebuild the bundle with this one."
+        )
+    raw = header.get(_FORMS_KEY)
+    try:
+        forms = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise VectorError(f"{path.name} has unreadable compact-entry records.") from exc
+    if not isinstance(forms, dict) or not all(isinstance(v, dict) for v in forms.values()):
+        raise VectorError(f"{path.name} has malformed compact-entry records; rebuild it.")
+    return forms
 
 
 def read_header(path: str | os.PathLike) -> dict:

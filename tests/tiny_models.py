@@ -55,11 +55,11 @@ def tiny_roberta(seed: int = 0):
     return _seeded(lambda: RobertaForSequenceClassification(cfg), seed)
 
 
-def tiny_qwen2(seed: int = 0):
+def tiny_qwen2(seed: int = 0, vocab_size: int = 1000, pad_token_id: int = 0):
     from transformers import Qwen2Config, Qwen2ForSequenceClassification
 
     cfg = Qwen2Config(
-        vocab_size=1000,
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -67,16 +67,16 @@ def tiny_qwen2(seed: int = 0):
         intermediate_size=64,
         max_position_embeddings=128,
         num_labels=2,
-        pad_token_id=0,
+        pad_token_id=pad_token_id,
     )
     return _seeded(lambda: Qwen2ForSequenceClassification(cfg), seed)
 
 
-def tiny_llama(seed: int = 0):
+def tiny_llama(seed: int = 0, vocab_size: int = 1000, pad_token_id: int = 0):
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
     cfg = LlamaConfig(
-        vocab_size=1000,
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -84,7 +84,7 @@ def tiny_llama(seed: int = 0):
         intermediate_size=64,
         max_position_embeddings=128,
         num_labels=2,
-        pad_token_id=0,
+        pad_token_id=pad_token_id,
     )
     return _seeded(lambda: LlamaForSequenceClassification(cfg), seed)
 

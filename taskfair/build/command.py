@@ -11,6 +11,8 @@ from transformers.utils import logging as hf_logging
 
 from taskfair.build.config import load_config
 from taskfair.build.pipeline import build_bundle
+from taskfair.distributed.build import ray_runner
+from taskfair.distributed.cluster import add_ray_options, ray_options
 from taskfair.progress import tqdm_progress
 
 __all__ = ["configure", "run", "summary"]
@@ -39,6 +41,7 @@ def configure(parser) -> None:
         help="skip the last step: evaluating and caching every point the dashboard reads "
         "(the pages then evaluate them on first visit)",
     )
+    add_ray_options(parser, "each fine-tune")
 
 
 def _fmt_seconds(s: float) -> str:
@@ -99,6 +102,7 @@ def run(args) -> int:
         replace=args.replace,
         sweeps=not args.no_sweeps,
         sweep_progress=tqdm_progress("sweeps", unit="settings"),
+        remote=None if args.ray is None else ray_runner(ray_options(args)),
     )
     print(summary(res.manifest))
     if res.trained:

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from taskfair.compress.spec import CompressSpec
 from taskfair.errors import ConfigError
 from taskfair.names import name_problem, shown
 
@@ -213,6 +214,10 @@ class BuildConfig:
     uses every training row. ``min_group_rows``: a subgroup with fewer training rows is
     refused. ``seeds``: one full set of vectors per seed (data order, dropout, LoRA init).
     ``head_seed``: the seeded classification head of the base, shared by every fine-tune.
+    ``compress``: store the dense vectors compressed (a
+    :class:`~taskfair.compress.CompressSpec`, e.g. ``{form: lowrank, rank: 16}``), each
+    with its measured fidelity in the manifest; unset, vectors are stored compact but
+    lossless (untrained tensors absent, LoRA adapters factored).
     """
 
     dataset: DatasetConfig
@@ -241,6 +246,7 @@ class BuildConfig:
     log_every: int = 5
     image_size: int = 224
     device: str = "auto"
+    compress: CompressSpec | None = None
 
     def __post_init__(self):
         if isinstance(self.dataset, Mapping):
@@ -249,6 +255,20 @@ class BuildConfig:
             )
         if isinstance(self.lora, Mapping):
             object.__setattr__(self, "lora", LoraConfig(**_known(self.lora, LoraConfig, "lora")))
+        if isinstance(self.compress, (Mapping, str)):
+            object.__setattr__(
+                self,
+                "compress",
+                CompressSpec.from_dict(
+                    dict(self.compress) if isinstance(self.compress, Mapping) else self.compress
+                ),
+            )
+        if self.compress is not None and not isinstance(self.compress, CompressSpec):
+            raise _fail(
+                "compress",
+                f"expected a mapping, got {self.compress!r}",
+                "Write e.g. `compress: {form: lowrank, rank: 16}`, or leave it out.",
+            )
         if isinstance(self.eval_rows, Mapping):
             object.__setattr__(
                 self, "eval_rows", EvalRows(**_known(self.eval_rows, EvalRows, "eval_rows"))
@@ -350,6 +370,8 @@ class BuildConfig:
         d = self.to_dict()
         for k in _NOT_HASHED:
             d.pop(k, None)
+        if d.get("compress") is None:  # added later: configs without it keep their hash
+            d.pop("compress", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes) -> BuildConfig:

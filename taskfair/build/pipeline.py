@@ -100,6 +100,7 @@ def build_bundle(
     replace: bool = False,
     sweeps: bool = False,
     sweep_progress: Progress | None = None,
+    remote: Callable | None = None,
 ) -> BuildResult:
     """Build (or resume) the bundle of ``config`` in ``out``; see the module docstring.
 
@@ -111,6 +112,10 @@ def build_bundle(
     built afresh instead of refused.
     ``sweeps``: then evaluate and cache every point the dashboard reads (the last step,
     :class:`~taskfair.build.steps.SweepStep`; ``sweep_progress`` counts its settings).
+    ``remote(state, steps, record)``: runs the vectors still to build elsewhere and calls
+    ``record(step, outcome, seconds)`` for each in order, e.g. on Ray
+    (:func:`taskfair.distributed.build.ray_runner`); the bundle is the same as a local
+    build's.
     """
     t_start = time.perf_counter()
     root = Path(out)
@@ -157,6 +162,7 @@ def build_bundle(
             t_start,
             sweeps,
             sweep_progress,
+            remote,
         )
     except BaseException:
         # A build that fails before its first artifact leaves nothing behind: the folder
@@ -180,6 +186,7 @@ def _locked_build(
     t_start,
     sweeps=False,
     sweep_progress=None,
+    remote=None,
 ):
     """The steps of :func:`build_bundle` after the checks, under the folder lock."""
     with folder_lock(root):
@@ -207,7 +214,7 @@ def _locked_build(
         device = resolve_device(None if config.device == "auto" else config.device)
         state = BuildState(config, root, ds, groups, writer, device, echo, progress)
         # -- base, eval, vectors, results
-        _build(state, vectors, result)
+        _build(state, vectors, result, remote)
         # -- sweeps: the points every page reads, once the bundle is complete
         if sweeps:
             step = SweepStep(sweep_progress)
@@ -258,7 +265,9 @@ def _complete_and_intact(root: Path, found: dict | None, echo: Callable[[str], N
     return False
 
 
-def _build(state: BuildState, vectors: list[VectorStep], result: BuildResult) -> None:
+def _build(
+    state: BuildState, vectors: list[VectorStep], result: BuildResult, remote: Callable | None
+) -> None:
     """The artifact steps in order, then the results; ``complete: true`` at the end."""
     cfg, m = state.cfg, state.m
     # Groundwork first, each built as soon as it is found missing: every vector is
@@ -278,8 +287,13 @@ def _build(state: BuildState, vectors: list[VectorStep], result: BuildResult) ->
     if todo:
         keys = ", ".join(step.key for step in todo)
         state.echo(f"training {len(todo)} run(s) on {state.device}: {keys}")
-    for step in todo:
-        _run(state, step)
+    if remote is not None and todo:
+        remote(state, todo, lambda step, outcome, s: _recorded(state, step, outcome, s))
+    else:
+        for step in todo:
+            _run(state, step)
+    for step, entry in zip(vectors, m["vectors"], strict=True):
+        entry.update(step.stored(state))
     _results(state)
     m["complete"] = True
     state.writer.save()
@@ -296,6 +310,14 @@ def _run(state: BuildState, step: Step) -> None:
     t0 = time.perf_counter()
     files = step.run(state)
     state.writer.record(step.key, files, time.perf_counter() - t0)
+    message = step.done_message(state)
+    if message:
+        state.echo(message)
+
+
+def _recorded(state: BuildState, step: VectorStep, outcome, seconds: float) -> None:
+    """Record a vector trained elsewhere (a Ray task) as :func:`_run` records a local one."""
+    state.writer.record(step.key, step.record(state, outcome), seconds)
     message = step.done_message(state)
     if message:
         state.echo(message)

@@ -40,7 +40,10 @@ def subset_encoded(encoded, idx: np.ndarray):
     """The rows ``idx`` (positions) of an encoded object, as the same type."""
     if isinstance(encoded, EncodedText):
         return EncodedText(
-            ids=[encoded.ids[i] for i in idx], pad_id=encoded.pad_id, max_length=encoded.max_length
+            ids=[encoded.ids[i] for i in idx],
+            pad_id=encoded.pad_id,
+            max_length=encoded.max_length,
+            padding_side=encoded.padding_side,
         )
     if isinstance(encoded, EncodedImages):
         return encoded.subset(idx)

@@ -13,7 +13,6 @@ A new kind of artifact is a new step class here and one entry in the pipeline's 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,10 +23,11 @@ import pandas as pd
 import torch
 
 from taskfair.build.config import BuildConfig
+from taskfair.build.job import FidelityRows, VectorJob, VectorOutcome, run_job
 from taskfair.build.manifest import BASE_DIR, EVAL_FILE, ManifestWriter
-from taskfair.build.rows import Rows, evaluate_rows, subset_encoded
+from taskfair.build.rows import Rows, subset_encoded
 from taskfair.build.sampling import eval_sample
-from taskfair.build.train import HParams, LoraHParams, TrainResult, finetune, lora_finetune
+from taskfair.build.train import HParams, LoraHParams
 from taskfair.bundle import Bundle
 from taskfair.data import EVAL_SPLITS, Dataset
 from taskfair.evaluate import encode
@@ -35,7 +35,7 @@ from taskfair.io import atomic_path, atomic_write_json
 from taskfair.models import ModelHandle, keep_decoded, load_base, load_model, save_base
 from taskfair.progress import Progress, report
 from taskfair.sweep import Evaluator, PointStore, Setting
-from taskfair.vectors import TaskVector, read_header
+from taskfair.vectors import read_forms, read_header
 from taskfair.viewer import viewer_settings
 
 __all__ = [
@@ -229,6 +229,11 @@ class Inputs:
             return None
         return self._eval_rows(in_group, f"the validation rows of group {group!r}")
 
+    def fidelity_rows(self) -> FidelityRows:
+        """Every eval row (val and test, in ``eval.parquet``'s order) with labels and
+        groups: what a compressed vector's fidelity is measured on."""
+        return FidelityRows(self._eval, self._labels_eval, self._eval_groups.reset_index(drop=True))
+
     def train(self, idx: np.ndarray, description: str) -> Rows:
         """The training rows ``idx`` (labels of the dataset's frame)."""
         return Rows(
@@ -325,65 +330,70 @@ class VectorStep(Step):
     def work(self, state: BuildState) -> int:
         return len(state.samples[self.name]) * state.cfg.epochs_for(self.kind)
 
-    def run(self, state: BuildState) -> list[str]:
-        t0 = time.perf_counter()
-        cfg, inputs, base = state.cfg, state.inputs, state.handle.model
+    def stored(self, state: BuildState) -> dict:
+        """How the vector file stores it (``form``: ``dense`` or its compact forms joined
+        by ``+``) and its size in bytes, for the manifest's vector entry."""
+        path = state.root / self.vector_path
+        forms = sorted({rec.get("form", "?") for rec in read_forms(path).values()})
+        return {"form": "+".join(forms) if forms else "dense", "bytes": path.stat().st_size}
+
+    def job(self, state: BuildState) -> VectorJob:
+        """This run as a self-contained job (its rows, settings and header fields)."""
+        cfg, inputs = state.cfg, state.inputs
         idx = state.samples[self.name]
-        train_rows = inputs.train(idx, f"{self.name} training rows")
-        offset, epochs = state.work_done, cfg.epochs_for(self.kind)
+        compress = (
+            cfg.compress if cfg.compress is not None and not cfg.compress.is_identity else None
+        )
+        return VectorJob(
+            name=self.name,
+            kind=self.kind,
+            group=self.group,
+            seed=self.seed,
+            hp=_hparams(cfg, cfg.epochs_for(self.kind)),
+            train=inputs.train(idx, f"{self.name} training rows"),
+            val=inputs.val,
+            test=inputs.test,
+            select=inputs.group_val(self.group) if self.kind == "subgroup" else None,
+            lora=_lora_hparams(cfg) if self.kind == "lora" else None,
+            lora_lr=cfg.lora.lr if self.kind == "lora" else None,
+            meta=self._meta(state, len(idx)),
+            compress=compress,
+            fidelity=inputs.fidelity_rows() if compress is not None else None,
+            label=f"seed {self.seed} · {self.name}",
+        )
+
+    def run(self, state: BuildState) -> list[str]:
+        offset = state.work_done
 
         def progress(done: int, total: int, msg: str) -> None:
             report(state.progress, offset + done, state.work_total, msg)
 
-        common = {
-            "seed": self.seed,
-            "progress": progress,
-            "label": f"seed {self.seed} · {self.name}",
-        }
-        hp = _hparams(cfg, epochs)
-        res: TrainResult
-        if self.kind == "lora":
-            res = lora_finetune(
-                base,
-                train_rows,
-                inputs.val,
-                hp,
-                _lora_hparams(cfg),
-                lr=cfg.lora.lr,
-                epochs=epochs,
-                **common,
-            )
-        else:
-            select = inputs.group_val(self.group) if self.kind == "subgroup" else None
-            res = finetune(base, train_rows, inputs.val, hp, select=select, **common)
-        state.work_done += len(idx) * epochs
-        vec = TaskVector.from_models(base, res.model, self._meta(state, res, len(idx)))
-        log = {
-            "name": self.name,
-            "kind": self.kind,
-            "group": self.group,
-            "seed": self.seed,
-            "rows_used": len(idx),
-            **res.log,
-            "seconds": round(time.perf_counter() - t0, 3),
-            "vector_norm": vec.norm(),
-        }
+        outcome = run_job(state.handle.model, self.job(state), progress)
+        return self.record(state, outcome)
+
+    def record(self, state: BuildState, outcome: VectorOutcome) -> list[str]:
+        """Write a finished run's log and vector, note its results; the files to record."""
+        state.work_done += self.work(state)
+        log = outcome.log
         atomic_write_json(state.root / self.log_path, log)
-        vec.save(state.root / self.vector_path)
-        # Test accuracy for the manifest, after training: it never feeds back into it.
-        test_m = evaluate_rows(res.model, inputs.test, cfg.eval_batch_size)
+        outcome.write_vector(state.root / self.vector_path)
         val_acc = log["epochs"][log["chosen_epoch"] - 1]["val_accuracy"]
-        state.m["results"].setdefault("vectors", {})[self.key] = {
+        result = {
             "val_accuracy": val_acc,
-            "test_accuracy": test_m["accuracy"],
-            "test_loss": test_m["loss"],
+            "test_accuracy": outcome.test["accuracy"],
+            "test_loss": outcome.test["loss"],
             "norm": log["vector_norm"],
+            "dense_bytes": outcome.dense_bytes,
         }
+        if outcome.fidelity is not None:
+            result["fidelity"] = outcome.fidelity
+        state.m["results"].setdefault("vectors", {})[self.key] = result
         self._message = f"{self.key}: val accuracy {val_acc:.3f}, {log['seconds']:.0f}s"
         return [self.vector_path, self.log_path]
 
-    def _meta(self, state: BuildState, res: TrainResult, rows: int) -> dict:
-        """The vector file's header: what it was trained from, on and with."""
+    def _meta(self, state: BuildState, rows: int) -> dict:
+        """The vector file's header fields known before training: what it is trained
+        from, on and with (the run adds its chosen epoch and hyper-parameters)."""
         cfg, ds = state.cfg, state.ds
         return {
             "base_fingerprint": state.fingerprint,
@@ -397,9 +407,6 @@ class VectorStep(Step):
             "architecture": state.handle.spec.get("arch"),
             "config_hash": cfg.config_hash(),
             "rows": rows,
-            "chosen_epoch": res.log["chosen_epoch"],
-            "hparams": res.log["hparams"]
-            | ({"lora": res.log["lora"]} if "lora" in res.log else {}),
         }
 
     def done_message(self, state: BuildState) -> str | None:

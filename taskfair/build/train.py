@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from taskfair.build.adapters import lora_entries
 from taskfair.build.batchnorm import freeze_frozen_norms, raise_bn_momentum
 from taskfair.build.rows import Rows, evaluate_rows, subset_encoded
 from taskfair.build.targets import (
@@ -68,10 +69,13 @@ class LoraHParams:
 @dataclass
 class TrainResult:
     """``model``: the fine-tuned model in eval mode (a LoRA run returns the merged model,
-    same architecture and keys as the base); ``log``: JSON-able training log."""
+    same architecture and keys as the base); ``log``: JSON-able training log;
+    ``factors``: a LoRA run's adapters as compact vector entries by weight key
+    (:func:`taskfair.build.adapters.lora_entries`), empty for a full fine-tune."""
 
     model: torch.nn.Module
     log: dict = field(default_factory=dict)
+    factors: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- batching
@@ -371,6 +375,7 @@ def lora_finetune(
     lr = hp.lr if lr is None else lr
     epochs = hp.epochs if epochs is None else epochs
     log = _train_loop(peft_model, train, val, None, hp, lr, epochs, seed, progress, label)
+    factors = lora_entries(peft_model)  # before the merge folds them into the weights
     merged = peft_model.merge_and_unload()
     for p in merged.parameters():
         p.requires_grad_(False)
@@ -384,4 +389,4 @@ def lora_finetune(
         total_params=n_total,
         seconds=round(time.perf_counter() - t0, 3),
     )
-    return TrainResult(model=merged, log=log)
+    return TrainResult(model=merged, log=log, factors=factors)

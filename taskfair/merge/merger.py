@@ -1,10 +1,14 @@
 """The merge engine: ``anchor + sum_g lambda_g * tau_g``, in place, in memory.
 
 A :class:`Merger` owns a *working* model. It clones the anchor weights once (the
-model's weights when the merger is made: the base for task addition), moves the task
-vectors to the model's device and dtype once, and then every :meth:`Merger.apply`
+model's weights when the merger is made: the base for task addition), in the model's
+dtype (bf16 / fp16 on a GPU halve it), moves the task vectors to the model's device and
+dtype once, in the form they are stored in, and then every :meth:`Merger.apply`
 rewrites only the touched tensors with fused ops: no state-dict rebuild, no reload,
-no disk. :meth:`Merger.reset` restores the anchor bit-exactly.
+no disk. Dense entries are added with one ``_foreach_add_`` per vector; a compact entry
+(a LoRA adapter or a truncated SVD: ``B·A``; a sparse selection) is added by its own
+fused op (``addmm_`` / ``index_add_``) without being expanded. A key a vector lacks is a
+zero difference. :meth:`Merger.reset` restores the anchor bit-exactly.
 
 Injection into the fully fine-tuned model is the same operation with the FFT vector at
 coefficient 1: ``apply({"fft": 1.0, "race": lam})``.
@@ -28,6 +32,7 @@ import torch
 
 from taskfair.errors import VectorError
 from taskfair.merge.coefficients import effective_coeffs
+from taskfair.vector_forms import Entry, entry_to
 from taskfair.vectors import TaskVector
 
 __all__ = ["Merger"]
@@ -100,14 +105,15 @@ class Merger:
         self._variances = [
             t for k, t in zip(self._keys, self._targets, strict=True) if k.endswith("running_var")
         ]
-        self.vectors: dict[str, list[torch.Tensor | None]] = self.prepare(vectors)
+        self.vectors: dict[str, list[Entry | None]] = self.prepare(vectors)
         self.current: dict[str, float] = {}
 
-    def prepare(self, vectors: Mapping[str, TaskVector]) -> dict[str, list[torch.Tensor | None]]:
-        """Vectors as :meth:`apply` uses them: per merged tensor, on the model's device and
-        dtype (None where a vector lacks the key). Vectors of the model's own keys only;
-        the result may be passed to ``apply(..., vectors=)`` to merge transformed vectors
-        (TIES, DARE) under the names of the raw ones."""
+    def prepare(self, vectors: Mapping[str, TaskVector]) -> dict[str, list[Entry | None]]:
+        """Vectors as :meth:`apply` uses them: per merged tensor, a dense tensor or a
+        compact form (on the model's device and dtype, still compact), or None where a
+        vector lacks the key (zero). Vectors of the model's own keys only; the result may
+        be passed to ``apply(..., vectors=)`` to merge transformed vectors (TIES, DARE)
+        under the names of the raw ones."""
         out = {}
         for name, vec in vectors.items():
             unknown = [k for k in vec.keys() if k not in self._index]
@@ -117,9 +123,7 @@ class Merger:
                     f"{unknown[:3]}): transform vectors of the same model."
                 )
             out[name] = [
-                vec.tensors[k].detach().to(device=t.device, dtype=t.dtype)
-                if k in vec.tensors
-                else None
+                entry_to(vec.entry(k), device=t.device, dtype=t.dtype) if k in vec else None
                 for k, t in zip(self._keys, self._targets, strict=True)
             ]
         return out
@@ -156,18 +160,22 @@ class Merger:
         """Set the working weights to ``anchor + sum coeffs[g] * tau_g``; return the model.
 
         Vectors not named keep coefficient 0. Costs one copy plus one fused
-        multiply-add per named vector over the touched tensors. ``vectors``
-        (from :meth:`prepare`) replaces the merger's own vectors of the same names for
-        this merge (a merge method's transformed vectors).
+        multiply-add per named vector over the touched tensors (one ``addmm_`` or
+        ``index_add_`` per compact entry). ``vectors`` (from :meth:`prepare`) replaces the
+        merger's own vectors of the same names for this merge (a merge method's
+        transformed vectors).
         """
         resolved = self._resolve(coeffs, normalize, vectors)
         own = {**self.vectors, **(vectors or {})}
         with self._lock:
             torch._foreach_copy_(self._targets, self._anchor)
             for name, lam in resolved.items():
-                pairs = [
-                    (t, d) for t, d in zip(self._targets, own[name], strict=True) if d is not None
-                ]
+                pairs = []
+                for t, d in zip(self._targets, own[name], strict=True):
+                    if isinstance(d, torch.Tensor):
+                        pairs.append((t, d))
+                    elif d is not None:
+                        d.add_to_(t, lam)
                 if pairs:
                     ts, ds = zip(*pairs, strict=True)
                     torch._foreach_add_(list(ts), list(ds), alpha=lam)

@@ -8,12 +8,16 @@ loader (and every layer above: evaluate, train, sweep) can use it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from taskfair.errors import ModelLoadError
 
@@ -23,6 +27,7 @@ __all__ = [
     "logits_of",
     "resolve_device",
     "resolve_dtype",
+    "safetensors_fingerprint",
     "state_fingerprint",
 ]
 
@@ -105,6 +110,12 @@ def float_state(model_or_sd) -> dict[str, torch.Tensor]:
     return {k: v for k, v in sd.items() if torch.is_floating_point(v)}
 
 
+def _hash_tensor(h, key: str, t: torch.Tensor) -> None:
+    t = t.detach().to("cpu").contiguous()
+    h.update(f"{key}|{t.dtype}|{tuple(t.shape)}\n".encode())
+    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+
 def state_fingerprint(model_or_sd) -> str:
     """sha256 over the sorted float tensors' names, dtypes, shapes and bytes.
 
@@ -112,7 +123,29 @@ def state_fingerprint(model_or_sd) -> str:
     """
     h = hashlib.sha256()
     for key, t in sorted(float_state(model_or_sd).items()):
-        t = t.detach().to("cpu").contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        _hash_tensor(h, key, t)
     return h.hexdigest()
+
+
+def safetensors_fingerprint(files: Iterable[str | os.PathLike]) -> tuple[str, set[str]]:
+    """:func:`state_fingerprint` of the float tensors stored in ``files`` (one model's
+    safetensors shards), read through the memory map one tensor at a time, and the keys
+    it covered. Equal to the fingerprint of a model loaded from them whenever the
+    model's float state has exactly these keys (the caller checks)."""
+    where: dict[str, Path] = {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as fh:
+            for key in fh.keys():
+                where[key] = Path(f)
+    h = hashlib.sha256()
+    covered: set[str] = set()
+    with contextlib.ExitStack() as stack:
+        handles = {
+            f: stack.enter_context(safe_open(str(f), framework="pt")) for f in set(where.values())
+        }
+        for key in sorted(where):
+            t = handles[where[key]].get_tensor(key)
+            if torch.is_floating_point(t):
+                _hash_tensor(h, key, t)
+                covered.add(key)
+    return h.hexdigest(), covered

@@ -18,6 +18,7 @@ import torch
 from taskfair.models.preprocessing import HFImagePreprocessor
 
 __all__ = [
+    "align_pad_token",
     "guess_modality",
     "is_image_folder",
     "load_pretrained",
@@ -80,6 +81,18 @@ def load_pretrained(
     return model, list(info.get("missing_keys", []))
 
 
+def align_pad_token(model: torch.nn.Module, processor) -> None:
+    """Make the model's ``pad_token_id`` the tokenizer's, in place.
+
+    A decoder classifier (Qwen2, Llama) pools the last token that is not the config's
+    pad id, while the rows are padded with the tokenizer's: the two must be one id, or
+    the pooled token is a pad (or a real token is taken for one). Encoders ignore it."""
+    pad = getattr(processor, "pad_token_id", None)
+    config = getattr(model, "config", None)
+    if pad is not None and config is not None and getattr(config, "pad_token_id", None) != pad:
+        config.pad_token_id = int(pad)
+
+
 def seed_new_head_(model: torch.nn.Module, missing_keys: list[str], seed: int) -> None:
     """Re-initialise, in place, the modules whose parameters the checkpoint did not
     provide (the new head) from a private generator seeded with ``seed``: weights
@@ -104,10 +117,17 @@ def seed_new_head_(model: torch.nn.Module, missing_keys: list[str], seed: int) -
 
 
 def load_saved(
-    base: str | os.PathLike, modality: str, attn_implementation: str | None
+    base: str | os.PathLike,
+    modality: str,
+    attn_implementation: str | None,
+    dtype: torch.dtype | None = None,
 ) -> torch.nn.Module:
-    """The classifier a base folder holds (written by ``save_pretrained``), head included."""
+    """The classifier a base folder holds (written by ``save_pretrained``), head included.
+
+    ``dtype``: convert while reading (transformers reads safetensors through its memory
+    map, tensor by tensor), so a bf16 model of an fp32 folder never exists in fp32."""
     # transformers: heavy to import (seconds); only a Hugging Face model needs it.
+    import transformers
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
     auto = (
@@ -116,6 +136,10 @@ def load_saved(
         else AutoModelForSequenceClassification
     )
     kw = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if dtype is not None:
+        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+        # transformers renamed torch_dtype to dtype in 4.56.
+        kw["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = dtype
     return auto.from_pretrained(base, trust_remote_code=False, use_safetensors=True, **kw)
 
 

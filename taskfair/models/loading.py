@@ -20,8 +20,16 @@ import torch
 
 from taskfair.errors import ModelLoadError
 from taskfair.io import current_umask
-from taskfair.models.handle import ModelHandle, resolve_device, resolve_dtype, state_fingerprint
+from taskfair.models.handle import (
+    ModelHandle,
+    float_state,
+    resolve_device,
+    resolve_dtype,
+    safetensors_fingerprint,
+    state_fingerprint,
+)
 from taskfair.models.huggingface import (
+    align_pad_token,
     guess_modality,
     is_image_folder,
     load_pretrained,
@@ -116,6 +124,8 @@ def load_model(
     seed_new_head_(model, missing, head_seed)
     model.to(device=dev, dtype=dt).eval()
     proc = load_processor(path, modality)
+    if modality == "text":
+        align_pad_token(model, proc)
     spec = {
         "name": name_or_path,
         "source": source,
@@ -164,6 +174,22 @@ def save_base(handle: ModelHandle, out_dir: str | os.PathLike) -> str:
     return fingerprint
 
 
+def _files_match(base: Path, model: torch.nn.Module, fingerprint: str) -> bool:
+    """Whether the base's safetensors files hash to ``fingerprint`` and hold exactly the
+    loaded model's float keys; raises :class:`ModelLoadError` when they cover those keys
+    but hash differently (the weights were changed)."""
+    got, covered = safetensors_fingerprint(sorted(base.glob("*.safetensors")))
+    if covered != set(float_state(model)):
+        return False
+    if got != fingerprint:
+        raise ModelLoadError(
+            f"The base weights in {base} do not match their recorded fingerprint "
+            f"({got[:12]} != {fingerprint[:12]}): the folder is corrupted or was edited. "
+            "Rebuild the bundle."
+        )
+    return True
+
+
 def load_base(
     base_dir: str | os.PathLike,
     *,
@@ -172,7 +198,12 @@ def load_base(
     attn_implementation: str | None = None,
     verify: bool = True,
 ) -> ModelHandle:
-    """Load a base written by :func:`save_base`; check its fingerprint when ``verify``."""
+    """Load a base written by :func:`save_base`; check its fingerprint when ``verify``.
+
+    A Hugging Face base asked for in another dtype than it is stored in (bf16 from an
+    fp32 folder) is converted while it is read, and its fingerprint is checked on the
+    files through safetensors' memory map instead, so the stored precision is never
+    materialised whole."""
     base = Path(base_dir)
     spec_path = base / BASE_SPEC_FILE
     if not spec_path.exists():
@@ -187,8 +218,18 @@ def load_base(
         proc = ImagePreprocessor.from_spec(json.loads((base / "preprocessor.json").read_text()))
     else:
         modality = "image" if spec["modality"] == "image" else "text"
-        model = load_saved(base, modality, attn_implementation)
+        stored = resolve_dtype(spec.get("dtype"))
+        model = None
+        if dt != stored:
+            model = load_saved(base, modality, attn_implementation, dtype=dt)
+            if verify and not _files_match(base, model, spec["fingerprint"]):
+                model = None  # key sets differ (tied weights): check the slow way
+            verify = verify and model is None
+        if model is None:
+            model = load_saved(base, modality, attn_implementation)
         proc = load_processor(base, modality)
+        if modality == "text":
+            align_pad_token(model, proc)
     if verify:
         got = state_fingerprint(model)
         if got != spec["fingerprint"]:

@@ -16,10 +16,8 @@ seed only; every other tensor is copied from the pickle bit for bit.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import struct
 from collections import OrderedDict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,7 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from taskfair.io import atomic_path, sha256_file
+from taskfair.io import atomic_path, sha256_file, sort_safetensors_metadata
 from taskfair.models.handle import ModelHandle
 from taskfair.models.preprocessing import ImagePreprocessor
 from taskfair.models.vision import ARCH, EfficientNetLite0
@@ -135,32 +133,8 @@ def save_efficientnet(
     out = Path(out_path)
     with atomic_path(out) as tmp:
         save_file(state, str(tmp), metadata=meta)
-        _sort_safetensors_metadata(tmp)
+        sort_safetensors_metadata(tmp)
     return out
-
-
-def _sort_safetensors_metadata(path: Path) -> None:
-    """Rewrite the header's ``__metadata__`` with sorted keys, in place.
-
-    safetensors writes the metadata map in hash order, which changes from run to run,
-    so two identical conversions would otherwise differ in bytes and sha256. Only the
-    order of keys inside the JSON header changes: its length, the tensor entries and
-    the data are untouched.
-    """
-    with open(path, "r+b") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        raw = fh.read(n)
-        header = json.loads(raw)
-        meta = header.pop("__metadata__", None)
-        if not meta:
-            return
-        ordered = {"__metadata__": dict(sorted(meta.items())), **header}
-        new = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(new) > n:  # pragma: no cover - serde_json is at least as compact
-            return
-        # safetensors pads its header with spaces to keep the data aligned; keep n.
-        fh.seek(8)
-        fh.write(new + b" " * (n - len(new)))
 
 
 def convert_pretrained(

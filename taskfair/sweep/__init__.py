@@ -5,7 +5,8 @@ Layers, bottom up: ``settings`` (what a point is) → ``keys`` (its content hash
 evaluate exactly) → ``jvp`` / ``preview`` / ``preview_error`` (instant previews and their
 measured error) → ``plan`` (what each view needs, coarse first) → ``store`` (every point
 of a bundle's seed: memory, disk, evaluation; the one place points are evaluated) →
-``run`` (sweeps of grids and the ``sweep`` command).
+``run`` (sweeps of grids, previews' measured error). ``command`` (the ``sweep`` command,
+local or on Ray) is not imported here, so :mod:`taskfair.distributed` can build on this.
 """
 
 from taskfair.sweep.cache import SweepCache
@@ -33,12 +34,10 @@ from taskfair.sweep.rows import (
     tidy_rows,
 )
 from taskfair.sweep.run import (
-    configure,
     curve_preview,
     first_order_error,
     interpolation_error,
     reference_points,
-    run,
     run_sweep,
     sweep_bundle,
 )
@@ -77,7 +76,6 @@ __all__ = [
     "coarse_first",
     "compare_plan",
     "concat_rows",
-    "configure",
     "curve_plan",
     "curve_preview",
     "curve_settings",
@@ -101,7 +99,6 @@ __all__ = [
     "reference_points",
     "reference_settings",
     "round_lam",
-    "run",
     "run_sweep",
     "settings_for",
     "sweep_bundle",

@@ -169,7 +169,10 @@ class Evaluator:
         handle = bundle.load_base(
             device=device, dtype=dtype, attn_implementation=attn_implementation
         )
-        vectors = bundle.load_vectors(seed=seed)
+        # Straight onto the model's device in its dtype: the merger then keeps these very
+        # tensors (and compact forms) instead of a second copy.
+        param = next(handle.model.parameters())
+        vectors = bundle.load_vectors(seed=seed, device=param.device, dtype=param.dtype)
         return cls(
             handle,
             vectors,
@@ -260,7 +263,7 @@ class Evaluator:
         if name not in self._vector_fps:
             if name not in self.vectors:
                 raise ValueError(f"Unknown task vector {name!r}; available: {self.names}.")
-            self._vector_fps[name] = state_fingerprint(self.vectors[name].tensors)
+            self._vector_fps[name] = self.vectors[name].fingerprint()
         return self._vector_fps[name]
 
     # -- evaluation -------------------------------------------------------------------

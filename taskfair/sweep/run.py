@@ -10,23 +10,16 @@ exact evaluation at held-out points and store the result with the cache.
 
 from __future__ import annotations
 
-import argparse
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from taskfair.bundle import Bundle
 from taskfair.data import EVAL_SPLITS
-from taskfair.errors import USER_ERRORS, ConfigError
+from taskfair.errors import ConfigError
 from taskfair.grid import INJECTION_GRID, LAMBDA_GRID
-from taskfair.io import atomic_path
-from taskfair.merge import NORMALIZATIONS, curve_methods
-from taskfair.metrics import OVERALL
-from taskfair.progress import Progress, tqdm_progress
+from taskfair.progress import Progress
 from taskfair.sweep.cache import SweepCache
 from taskfair.sweep.evaluator import Evaluator
 from taskfair.sweep.keys import digest
@@ -34,22 +27,20 @@ from taskfair.sweep.preview import FirstOrderPreview, InterpolationPreview
 from taskfair.sweep.preview_error import leave_one_out_error, measure_error
 from taskfair.sweep.settings import (
     Setting,
+    bundle_settings,
     injection_settings,
     reference_settings,
     round_lam,
-    settings_for,
     task_addition_settings,
 )
 from taskfair.sweep.store import PointStore
 
 __all__ = [
-    "configure",
     "curve_preview",
     "first_order_error",
     "interpolation_error",
     "parse_params",
     "reference_points",
-    "run",
     "run_sweep",
     "sweep_bundle",
 ]
@@ -83,18 +74,6 @@ def reference_points(
 
 
 # ----------------------------------------------------------------------------- bundles
-
-
-def _bundle_settings(bundle, method, normalize, lams, seed, params=None) -> list[Setting]:
-    names = bundle.vector_names(seed)
-    groups = [g for g in bundle.groups if g in names]
-    methods = ["task_addition", "injection", "references"] if method == "all" else [method]
-    out: list[Setting] = []
-    for m in methods:
-        if m == "injection" and "fft" not in names:
-            raise ValueError("Injection needs the bundle's fft vector, which it lacks.")
-        out += settings_for(m, groups, lams, normalize, names, params if m == method else None)
-    return out
 
 
 def parse_params(items: Sequence[str] | None) -> dict[str, str]:
@@ -136,9 +115,7 @@ def sweep_bundle(
     """
     seed = bundle.seeds[0] if seed is None else int(seed)
     lams = None if lams is None else [round_lam(x) for x in lams]
-    settings = _bundle_settings(bundle, method, normalize, lams, seed, params)
-    if references and method not in ("references", "all"):
-        settings += reference_settings(bundle.vector_names(seed))
+    settings = bundle_settings(bundle, method, normalize, lams, seed, references, params)
     ev = evaluator
 
     def load() -> Evaluator:  # only when a point is missing
@@ -322,162 +299,3 @@ def first_order_error(
     if cache is not None:
         cache.put_json(name, err)
     return err
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bundle", required=True, help="bundle folder, e.g. models/demo")
-    parser.add_argument(
-        "--method",
-        default="all",
-        choices=[
-            *(m.name for m in curve_methods()),
-            "injection",
-            "per_vector",
-            "references",
-            "all",
-        ],
-        help="which sweep (default: all = task addition, injection and references)",
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        metavar="NAME=VALUE",
-        help="a parameter of the method, repeatable (e.g. --method ties --param k=20)",
-    )
-    parser.add_argument("--normalize", default="sum", choices=list(NORMALIZATIONS))
-    parser.add_argument("--lams", default=None, help="comma-separated λ values (default: grid.py)")
-    parser.add_argument("--splits", default="val,test", help="comma-separated (default: val,test)")
-    parser.add_argument("--seed", default=None, help="vector seed, or 'all' (default: first)")
-    parser.add_argument("--device", default=None, help="cpu | cuda | mps (default: auto)")
-    parser.add_argument("--dtype", default=None, help="float32 (default) | bf16 | fp16 (GPU)")
-    parser.add_argument(
-        "--preview-error",
-        action="store_true",
-        help="also measure the interpolation preview's error on val (midpoints)",
-    )
-    parser.add_argument("--out", default=None, help="also write the frame to this .parquet/.csv")
-
-
-def _lams(text: str | None) -> list[float] | None:
-    """``--lams``: comma-separated finite numbers."""
-    if text is None:
-        return None
-    out = []
-    for part in (x.strip() for x in text.split(",")):
-        try:
-            value = float(part) if part else None
-        except ValueError:
-            value = math.nan
-        if value is not None and not math.isfinite(value):
-            raise ConfigError(
-                f"--lams: {part!r} is not a finite number. Give comma-separated numbers, "
-                "e.g. --lams 0,0.25,0.5."
-            )
-        if value is not None:
-            out.append(value)
-    return out
-
-
-def _seeds(text: str | None, bundle: Bundle) -> list[int | None]:
-    """``--seed``: one of the bundle's seeds, or ``all``."""
-    if text is None:
-        return [None]
-    if text == "all":
-        return list(bundle.seeds)
-    if not text.strip().isdigit() or int(text) not in bundle.seeds:
-        raise ConfigError(
-            f"--seed {text!r}: this bundle's seeds are {bundle.seeds}. Give one of them, or all."
-        )
-    return [int(text)]
-
-
-def run(args) -> int:
-    bundle = Bundle.open(args.bundle)
-    lams = _lams(args.lams)
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    if not splits or any(s not in EVAL_SPLITS for s in splits):
-        raise ConfigError(
-            f"--splits {args.splits!r}: give a comma-separated subset of {list(EVAL_SPLITS)}."
-        )
-    params = parse_params(getattr(args, "param", None))
-    if params and args.method not in [m.name for m in curve_methods()]:
-        raise ConfigError(f"--param applies to a curve method, not to --method {args.method}.")
-    try:
-        if params:
-            settings_for(args.method, bundle.groups, [0.0], args.normalize, (), params)
-    except ValueError as exc:  # an unknown parameter or a value out of range
-        if isinstance(exc, USER_ERRORS):
-            raise
-        raise ConfigError(f"{exc} (from --param)") from None
-    seeds = _seeds(args.seed, bundle)
-    frames = []
-    for seed in seeds:
-        want_error = args.preview_error and args.method in ("task_addition", "all")
-        # The error needs exact midpoints: load the model once for both.
-        evaluator = (
-            Evaluator.from_bundle(bundle, seed=seed, device=args.device, dtype=args.dtype)
-            if want_error
-            else None
-        )
-        frame = sweep_bundle(
-            bundle,
-            args.method,
-            args.normalize,
-            lams,
-            splits,
-            seed,
-            tqdm_progress(f"sweep {bundle.name}"),
-            evaluator=evaluator,
-            device=args.device,
-            dtype=args.dtype,
-            params=params,
-        )
-        frames.append(frame)
-        if want_error:
-            err = interpolation_error(
-                evaluator,
-                "task_addition",
-                args.normalize,
-                lams,
-                "val",
-                cache=SweepCache(bundle.sweeps_dir),
-            )
-            print(
-                f"interpolation preview on val, midpoints: agreement {err['agreement']:.4f} "
-                f"(min {err['agreement_min']:.4f}), max |Δaccuracy| {err['d_accuracy']:.4f}, "
-                f"max |ΔDPD| {err['d_dpd']:.4f}, max |ΔEOD| {err['d_eod']:.4f}"
-            )
-    frame = pd.concat(frames, ignore_index=True)
-    overall = frame[frame["group"] == OVERALL]
-    with pd.option_context("display.width", 160, "display.max_rows", 500):
-        print(
-            overall[
-                [
-                    "method",
-                    "lam",
-                    "normalize",
-                    "split",
-                    "seed",
-                    "accuracy",
-                    "worst_group_accuracy",
-                    "dpd",
-                    "eod",
-                ]
-            ].to_string(index=False)
-        )
-    for note in frame.attrs.get("warnings", []):
-        print(f"note: {note}")
-    if args.out:
-        out = Path(args.out)
-        with atomic_path(out) as tmp:
-            (
-                frame.to_csv(tmp, index=False)
-                if out.suffix == ".csv"
-                else frame.to_parquet(tmp, index=False)
-            )
-        print(f"wrote {len(frame)} rows to {out}")
-    print(f"cache: {bundle.sweeps_dir}")
-    return 0

@@ -22,6 +22,7 @@ __all__ = [
     "RESERVED_VECTORS",
     "REFERENCE_METHODS",
     "Setting",
+    "bundle_settings",
     "curve_settings",
     "injection_settings",
     "method_mix",
@@ -294,3 +295,30 @@ def settings_for(
     raise ValueError(
         f"Unknown sweep {method!r}: use a curve method, injection, per_vector or references."
     )
+
+
+def bundle_settings(
+    bundle,
+    method: str,
+    normalize: str,
+    lams,
+    seed: int,
+    references: bool = False,
+    params: Mapping | None = None,
+) -> list[Setting]:
+    """The settings a sweep of one seed of ``bundle`` evaluates: ``method`` is a curve
+    method of the registry (``task_addition``, ``ties``, ... with its parameters at
+    ``params``) | ``injection`` | ``per_vector`` | ``references`` | ``all`` (task
+    addition, injection and references); ``references=True`` appends the fft / lora /
+    base points to any other."""
+    names = bundle.vector_names(seed)
+    groups = [g for g in bundle.groups if g in names]
+    methods = ["task_addition", "injection", "references"] if method == "all" else [method]
+    out: list[Setting] = []
+    for m in methods:
+        if m == "injection" and "fft" not in names:
+            raise ValueError("Injection needs the bundle's fft vector, which it lacks.")
+        out += settings_for(m, groups, lams, normalize, names, params if m == method else None)
+    if references and method not in ("references", "all"):
+        out += reference_settings(names)
+    return out

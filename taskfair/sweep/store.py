@@ -326,8 +326,13 @@ class PointStore:
         # session can re-merge between our merge and our last batch. The progress callback
         # lets the dashboard stop this run between batches (the lock is released then).
         logits = ev.setting_logits(setting, splits, progress)  # a method's transform applied
-        for s in splits:
-            if not np.isfinite(logits[s]).all():
+        self.record_logits(setting, logits)
+
+    def record_logits(self, setting: Setting, logits: dict[str, np.ndarray]) -> None:
+        """Store exact logits ``{split: (n, 2)}`` of ``setting`` evaluated elsewhere (the
+        evaluator here, or a Ray actor holding the same bundle): rows, sidecar, cache."""
+        for s, lg in logits.items():
+            if not np.isfinite(lg).all():
                 # Finite vectors and coefficients give finite weights; a model that still
                 # outputs NaN is not a result to show (or to cache) as exact.
                 raise VectorError(
@@ -335,17 +340,17 @@ class PointStore:
                     f"{s}: its weights are not finite there. Check the vectors (rerun the build "
                     "to restore them) and the coefficients."
                 )
-        for s in splits:
+        for s, lg in logits.items():
             sp = self.split(s)
             rows, warns = tidy_rows(
-                setting, s, self.seed, logits[s], sp.labels, sp.groups,
+                setting, s, self.seed, lg, sp.labels, sp.groups,
                 positive_label=self.positive_label,
             )  # fmt: skip
             k = self.key(setting, s)
             meta = point_meta(setting, s, self.keys, warns, self.source)
             if self.persist and self.cache is not None:
                 try:
-                    self.cache.put(k, rows, logits[s], meta)
+                    self.cache.put(k, rows, lg, meta)
                 except OSError as exc:  # read-only folder, disk full: keep it in memory
                     self.write_error = (
                         f"The sweep cache could not be written ({exc.strerror or exc}): new "
@@ -356,7 +361,7 @@ class PointStore:
                     log.warning("sweep cache %s: %s", self.cache.root, self.write_error)
                 else:
                     self.write_error = None
-            self._keep(k, rows, logits[s], meta)
+            self._keep(k, rows, lg, meta)
 
     def sweep(
         self,
