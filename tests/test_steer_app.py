@@ -132,6 +132,9 @@ def app(bundle_dir, monkeypatch):  # noqa: F811
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle_dir))
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
+    # These tests read the server's widgets: a complete view would hand its slider and
+    # cards to the browser (tested in test_viewer.py and test_browser.py).
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
 
     def make(**params):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT * 4)
