@@ -13,9 +13,12 @@ import tiny_models
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from taskfair.build import Rows, balanced_sample
-from taskfair.build.config import VARIANT_DEFAULTS, BuildConfig, load_config
+from taskfair.build import Rows, balanced_sample, build_bundle
+from taskfair.build.config import VARIANT_DEFAULTS, BuildConfig, DatasetConfig, load_config
+from taskfair.build.dataset import load_checked
 from taskfair.build.probe import fit_probe_head
+from taskfair.build.sampling import train_samples
+from taskfair.bundle import Bundle
 from taskfair.errors import ConfigError
 from taskfair.evaluate import EncodedText, predict_encoded
 
@@ -93,3 +96,42 @@ def test_probe_head_is_the_logistic_regression_of_the_frozen_features():
     margin = logits[:, 1] - logits[:, 0]
     assert np.allclose(margin, ref.decision_function(x), atol=1e-4)
     assert info["rows"] == 80 and info["train_accuracy"] == pytest.approx(ref.score(x, rows.labels))
+
+
+def test_a_build_with_both_variants_records_the_probe_and_balances_each_group(
+    minilm_tokenizer, hatexplain_csv, tmp_path
+):
+    model_dir = tmp_path / "model"
+    tiny_models.tiny_bert(vocab_size=minilm_tokenizer.vocab_size).save_pretrained(model_dir)
+    minilm_tokenizer.save_pretrained(model_dir)
+    cfg = BuildConfig(
+        dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
+        attribute="target",
+        model=str(model_dir),
+        max_length=16,
+        batch_size=8,
+        train_rows=24,
+        group_train_rows=8,
+        min_group_rows=8,
+        eval_rows={"val": 30, "test": 30},
+        lora={"r": 2, "alpha": 4},
+        device="cpu",
+        group_sampling="balanced",
+        head_init="probe",
+    )
+    manifest = build_bundle(cfg, tmp_path / "bundle").manifest
+    probe = manifest["base"]["head_init"]
+    assert (
+        probe["kind"] == "probe" and probe["rows"] == manifest["dataset"]["train_rows_used"]["fft"]
+    )
+    assert 0.0 <= probe["train_accuracy"] <= 1.0 and probe["C"] == 1.0
+    # The saved base carries the fitted head (W = [-w/2, w/2]), not the seeded one.
+    head = Bundle.open(tmp_path / "bundle").load_base(device="cpu").model.classifier
+    assert torch.equal(head.weight[0], -head.weight[1]) and torch.equal(head.bias[0], -head.bias[1])
+    # Each subgroup's vector trained on as many toxic as non-toxic rows.
+    ds, groups = load_checked(cfg)
+    samples = train_samples(ds, cfg, groups)
+    for g in groups:
+        labels = ds.frame.loc[samples[g], "label"].to_numpy()
+        assert len(labels) == manifest["dataset"]["train_rows_used"][g] and len(labels) > 0
+        assert 2 * labels.sum() == len(labels), g
