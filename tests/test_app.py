@@ -171,6 +171,7 @@ TITLES = {
     "heatmaps": "Per-group heatmaps",
     "injection": "Subgroup injection",
     "compare": "Compare methods",
+    "steer": "Steering assistant",
     "theory": "Theory",
     "claims": "Claims report",
     "data": "Data & model",

@@ -169,6 +169,7 @@ TITLES = (
     "Per-group heatmaps",
     "Subgroup injection",
     "Compare methods",
+    "Steering assistant",
     "Theory",
     "Claims report",
     "Data & model",
