@@ -23,6 +23,7 @@ PAGES = {
     "compare": ("app_pages/compare.py", "Compare methods", ":material/bar_chart:"),
     "steer": ("app_pages/steer.py", "Steering assistant", ":material/explore:"),
     "theory": ("app_pages/theory.py", "Theory", ":material/functions:"),
+    "claims": ("app_pages/claims.py", "Claims report", ":material/fact_check:"),
     "data": ("app_pages/data.py", "Data & model", ":material/dataset:"),
     "export": ("app_pages/export.py", "Export", ":material/download:"),
 }

@@ -10,7 +10,8 @@ Query parameters (every one optional):
 =========== ================================================ =====================
 name        meaning                                          default
 =========== ================================================ =====================
-page        tradeoff|heatmaps|injection|compare|theory|data|export  tradeoff
+page        tradeoff|heatmaps|injection|compare|steer|theory|  tradeoff
+            claims|data|export
 bundle      bundle name (a folder under models/, or the      TASKFAIR_BUNDLE, else
             TASKFAIR_BUNDLE folder's name)                   the first bundle
 attr        sensitive attribute                              the bundle's

@@ -1,4 +1,6 @@
-"""``python -m taskfair <command>``: build | sweep | compress | plan | bench | export-viewer | prepare-data | info | steer.
+"""``python -m taskfair <command>``: build, sweep, bench, reproduce and the small commands.
+
+Commands: build | sweep | compress | plan | bench | export-viewer | reproduce | prepare-data | info | steer.
 
 Each heavy command lives in its own module, which provides ``configure(parser)`` and
 ``run(args) -> int``; this file only dispatches, so ``--help`` stays instant. Errors a
@@ -35,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-viewer": (
         "taskfair.viewer",
         "sweep a bundle and copy it for the hosted read-only viewer",
+    ),
+    "reproduce": (
+        "taskfair.reproduce",
+        "judge the paper's claims C1-C5 on a bundle; write claims.md and claims.html",
     ),
     "prepare-data": ("taskfair.prepare", "copy (or download and verify) a dataset into data/"),
     "info": ("taskfair.info", "print a bundle's summary"),

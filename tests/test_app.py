@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "data", "export")
+PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 TIMEOUT = 180
 
 
@@ -161,7 +161,9 @@ def test_every_page_opens_from_its_link(app, page):
     assert at.title[0].value  # the page's own title, not the default page
     assert "Trade-off" not in at.title[0].value or page == "tradeoff"
     assert not at.error, [e.value for e in at.error]
-    if page not in ("export", "steer"):  # downloads; the assistant's form before a search
+    # export offers downloads, claims a button that starts the report, the assistant its
+    # form before a search: no figures
+    if page not in ("export", "claims", "steer"):
         assert at.get("plotly_chart"), "every page draws figures"
 
 
@@ -172,6 +174,7 @@ TITLES = {
     "compare": "Compare methods",
     "steer": "Steering assistant",
     "theory": "Theory",
+    "claims": "Claims report",
     "data": "Data & model",
     "export": "Export",
 }

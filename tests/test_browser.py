@@ -34,7 +34,7 @@ from real_browser import (
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
+PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 DONE = "Every point of this view is exact and cached."  # app_view.py's DONE
 
 pytestmark = [
@@ -156,7 +156,7 @@ def test_page_screenshots(request):
             _wait_idle(
                 page,
                 timeout_s=float(os.environ.get("TASKFAIR_SCREENSHOT_WAIT", "600")),
-                done=slug != "data",  # the data page evaluates nothing
+                done=slug not in ("data", "claims"),  # these evaluate nothing on opening
             )
             page.wait_for_timeout(1500)  # let plotly finish its transitions
             page.screenshot(path=str(out / f"{slug}.png"))
@@ -169,7 +169,9 @@ TITLES = (
     "Per-group heatmaps",
     "Subgroup injection",
     "Compare methods",
+    "Steering assistant",
     "Theory",
+    "Claims report",
     "Data & model",
     "Export",
 )

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "theory", "data", "export")
+PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 TIMEOUT = 300
 
 

@@ -3,6 +3,7 @@
 The layers, each a module: ``config`` (what a build depends on, validated, hashed),
 ``dataset`` (load and check the data), ``sampling`` (which rows), ``targets`` (what
 trains), ``batchnorm`` and ``rows`` (what the loop needs), ``train`` (FFT and LoRA),
+``probe`` (the linear-probe head of the ``head_init: probe`` variant),
 ``manifest`` (the folder's record and lock), ``steps`` (one artifact each) and
 ``pipeline`` (:func:`build_bundle`, the steps in order, resumable). ``command`` is
 ``python -m taskfair build`` and is not imported here.
@@ -14,7 +15,7 @@ trains), ``batchnorm`` and ``rows`` (what the loop needs), ``train`` (FFT and Lo
 from taskfair.build.config import BuildConfig, DatasetConfig, EvalRows, LoraConfig, load_config
 from taskfair.build.pipeline import BuildResult, build_bundle
 from taskfair.build.rows import Rows, evaluate_rows
-from taskfair.build.sampling import stratified_sample
+from taskfair.build.sampling import balanced_sample, stratified_sample
 from taskfair.build.targets import detect_head_modules, detect_lora_targets, find_blocks, freeze_for
 from taskfair.build.train import HParams, LoraHParams, TrainResult, finetune, lora_finetune
 from taskfair.errors import BuildError, ConfigError, TrainError
@@ -32,6 +33,7 @@ __all__ = [
     "Rows",
     "TrainError",
     "TrainResult",
+    "balanced_sample",
     "build_bundle",
     "detect_head_modules",
     "detect_lora_targets",

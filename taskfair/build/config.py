@@ -49,6 +49,9 @@ __all__ = [
     "load_config",
     "parse_train_layers",
     "TINY_OVERRIDES",
+    "VARIANT_DEFAULTS",
+    "GROUP_SAMPLINGS",
+    "HEAD_INITS",
 ]
 
 # Fields that change where or how fast a build runs, not what it produces: a bundle may
@@ -56,6 +59,16 @@ __all__ = [
 _NOT_HASHED = ("device", "eval_batch_size", "name")
 
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
+
+#: Options that depart from the paper's method (docs/FINDINGS.md, "Variants"), with the
+#: paper's form as their default. A field at its default is left out of the config hash,
+#: so bundles built before the option existed keep their hash.
+VARIANT_DEFAULTS: dict[str, Any] = {
+    "group_sampling": "stratified",
+    "head_init": "seeded",
+}
+GROUP_SAMPLINGS = ("stratified", "balanced")
+HEAD_INITS = ("seeded", "probe")
 
 
 def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
@@ -218,6 +231,15 @@ class BuildConfig:
     :class:`~taskfair.compress.CompressSpec`, e.g. ``{form: lowrank, rank: 16}``), each
     with its measured fidelity in the manifest; unset, vectors are stored compact but
     lossless (untrained tensors absent, LoRA adapters factored).
+
+    Variants (departures from the paper's method, off by default; docs/FINDINGS.md):
+    ``group_sampling``: ``"stratified"`` (the paper's form: a subgroup's rows as they
+    come, capped at ``group_train_rows``) or ``"balanced"`` (as many label-1 as label-0
+    rows per subgroup: the larger class is subsampled to the smaller one's count, then
+    both to at most ``group_train_rows / 2``). ``head_init``: ``"seeded"`` (the paper's
+    form: a seeded random head) or ``"probe"`` (the seeded head is then fitted as a
+    logistic regression on the frozen base's features of the FFT training rows, before
+    any fine-tune starts; every fine-tune, FFT and LoRA included, starts from it).
     """
 
     dataset: DatasetConfig
@@ -247,6 +269,8 @@ class BuildConfig:
     image_size: int = 224
     device: str = "auto"
     compress: CompressSpec | None = None
+    group_sampling: str = "stratified"
+    head_init: str = "seeded"
 
     def __post_init__(self):
         if isinstance(self.dataset, Mapping):
@@ -338,6 +362,15 @@ class BuildConfig:
         _number(self.warmup_ratio, "warmup_ratio", 0.0, 1.0)
         _number(self.max_grad_norm, "max_grad_norm", 0.0, 1e6, open_low=True)
         parse_train_layers(self.train_layers)
+        for name, allowed in (("group_sampling", GROUP_SAMPLINGS), ("head_init", HEAD_INITS)):
+            if getattr(self, name) not in allowed:
+                raise _fail(
+                    name,
+                    f"{getattr(self, name)!r} is not one of {', '.join(allowed)}",
+                    f"Use {allowed[0]!r} (the paper's method) or a variant: "
+                    + ", ".join(repr(a) for a in allowed[1:])
+                    + " (docs/FINDINGS.md).",
+                )
         if not isinstance(self.device, str) or not re.match(
             r"^(auto|cpu|mps|cuda(:\d+)?)$", self.device
         ):
@@ -372,6 +405,9 @@ class BuildConfig:
             d.pop(k, None)
         if d.get("compress") is None:  # added later: configs without it keep their hash
             d.pop("compress", None)
+        for k, default in VARIANT_DEFAULTS.items():
+            if d.get(k) == default:
+                d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes) -> BuildConfig:

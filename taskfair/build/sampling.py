@@ -15,7 +15,14 @@ import pandas as pd
 from taskfair.build.config import BuildConfig
 from taskfair.data import EVAL_SPLITS
 
-__all__ = ["stratified_sample", "strata", "eval_sample", "train_samples"]
+__all__ = [
+    "stratified_sample",
+    "balanced_sample",
+    "strata",
+    "eval_sample",
+    "fft_sample",
+    "train_samples",
+]
 
 
 def stratified_sample(
@@ -59,6 +66,28 @@ def stratified_sample(
     return np.sort(np.concatenate(chosen)) if chosen else index[:0]
 
 
+def balanced_sample(
+    index: np.ndarray, labels: np.ndarray, cap: int | None, seed: int, purpose: str
+) -> np.ndarray:
+    """As many entries of each label as the rarest label has, at most ``cap // 2`` each
+    (``cap=None``: no cap), sorted; deterministic in (``seed``, ``purpose``).
+
+    The ``group_sampling: balanced`` variant: a subgroup's vector then learns no prior
+    towards its majority label. ``labels`` are 0/1, aligned with ``index``.
+    """
+    index, labels = np.asarray(index), np.asarray(labels)
+    rng = np.random.default_rng([int(seed), zlib.crc32(purpose.encode())])
+    present = np.unique(labels)
+    per = min(int((labels == v).sum()) for v in present) if len(present) else 0
+    if cap is not None:
+        per = min(per, cap // len(present)) if len(present) else 0
+    chosen = []
+    for v in present:
+        members = index[labels == v]
+        chosen.append(members[rng.permutation(len(members))[:per]])
+    return np.sort(np.concatenate(chosen)) if chosen else index[:0]
+
+
 def strata(frame: pd.DataFrame, attribute: str | None) -> np.ndarray:
     """One stratum name per row: ``"<label>|<group>"`` (rows of no group: ``(no group)``),
     or the label alone when ``attribute`` is ``None``."""
@@ -93,27 +122,43 @@ def eval_sample(ds, cfg: BuildConfig) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def fft_sample(ds, cfg: BuildConfig) -> np.ndarray:
+    """The FFT and LoRA training rows (labels of ``ds.frame``): ``train_rows`` training
+    rows, stratified by label x attribute."""
+    frame = ds.frame
+    train_idx = frame.index[frame["split"] == "train"].to_numpy()
+    return stratified_sample(
+        train_idx,
+        strata(frame.loc[train_idx], cfg.attribute),
+        cfg.train_rows,
+        cfg.data_seed,
+        "train-all",
+    )
+
+
 def train_samples(ds, cfg: BuildConfig, groups: list[str]) -> dict[str, np.ndarray]:
     """Each vector's training rows (labels of ``ds.frame``), by vector name.
 
     ``fft`` and ``lora``: the same ``train_rows`` training rows, stratified by label x
     attribute; each group: ``group_train_rows`` of that group's training rows, stratified
-    by label (the paper's form: each group's own label balance).
+    by label (the paper's form: each group's own label balance), or with
+    ``group_sampling: balanced`` as many label-1 as label-0 rows (:func:`balanced_sample`).
     """
     frame = ds.frame
     train_idx = frame.index[frame["split"] == "train"].to_numpy()
     train_frame = frame.loc[train_idx]
-    samples = {
-        "fft": stratified_sample(
-            train_idx,
-            strata(train_frame, cfg.attribute),
-            cfg.train_rows,
-            cfg.data_seed,
-            "train-all",
-        )
-    }
+    samples = {"fft": fft_sample(ds, cfg)}
     for g in groups:
         rows = train_idx[(train_frame[cfg.attribute] == g).fillna(False).to_numpy()]
+        if cfg.group_sampling == "balanced":
+            samples[g] = balanced_sample(
+                rows,
+                frame.loc[rows, "label"].to_numpy(),
+                cfg.group_train_rows,
+                cfg.data_seed,
+                f"train-{g}",
+            )
+            continue
         samples[g] = stratified_sample(
             rows, strata(frame.loc[rows], None), cfg.group_train_rows, cfg.data_seed, f"train-{g}"
         )

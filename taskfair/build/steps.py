@@ -25,8 +25,9 @@ import torch
 from taskfair.build.config import BuildConfig
 from taskfair.build.job import FidelityRows, VectorJob, VectorOutcome, run_job
 from taskfair.build.manifest import BASE_DIR, EVAL_FILE, ManifestWriter
+from taskfair.build.probe import fit_probe_head
 from taskfair.build.rows import Rows, subset_encoded
-from taskfair.build.sampling import eval_sample
+from taskfair.build.sampling import eval_sample, fft_sample
 from taskfair.build.train import HParams, LoraHParams
 from taskfair.bundle import Bundle
 from taskfair.data import EVAL_SPLITS, Dataset
@@ -133,6 +134,7 @@ class BaseStep(Step):
             image_size=cfg.image_size,
         )
         state.echo(f"base: {cfg.model} with a head seeded by {cfg.head_seed} -> {root / BASE_DIR}")
+        probe = _fit_probe(state) if cfg.head_init == "probe" else None
         state.fingerprint = save_base(state.handle, root / BASE_DIR)
         if recorded and recorded != state.fingerprint:
             # A different base (e.g. another version of the packaged model): every vector
@@ -142,10 +144,26 @@ class BaseStep(Step):
             )
             m["results"] = {}
         m["base"] = {"path": BASE_DIR, "fingerprint": state.fingerprint}
+        if probe is not None:
+            m["base"]["head_init"] = {"kind": "probe", **probe}
         m["model"] = dict(state.handle.spec, fingerprint=state.fingerprint)
         return sorted(
             p.relative_to(root).as_posix() for p in (root / BASE_DIR).rglob("*") if p.is_file()
         )
+
+
+def _fit_probe(state: BuildState) -> dict:
+    """The ``head_init: probe`` variant: fit the base's head on the FFT training rows."""
+    ds, cfg, handle = state.ds, state.cfg, state.handle
+    part = ds.frame.loc[fft_sample(ds, cfg)]
+    enc = encode(handle.processor, part[ds.content_column].tolist(), ds.modality, cfg.max_length)
+    rows = Rows(enc, part["label"].to_numpy(), "the FFT training rows")
+    info = fit_probe_head(handle.model, rows, batch_size=cfg.eval_batch_size)
+    state.echo(
+        f"base: head fitted as a linear probe on {info['rows']} training rows "
+        f"(train accuracy {info['train_accuracy']:.3f})"
+    )
+    return info
 
 
 class EvalStep(Step):

@@ -1,0 +1,137 @@
+"""Build variants that depart from the paper's method (docs/FINDINGS.md, "Variants"):
+class-balanced subgroup sampling and a linear-probe head shared by every fine-tune."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tiny_models
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from taskfair.build import Rows, balanced_sample, build_bundle
+from taskfair.build.config import VARIANT_DEFAULTS, BuildConfig, DatasetConfig, load_config
+from taskfair.build.dataset import load_checked
+from taskfair.build.probe import fit_probe_head
+from taskfair.build.sampling import train_samples
+from taskfair.bundle import Bundle
+from taskfair.errors import ConfigError
+from taskfair.evaluate import EncodedText, predict_encoded
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_balanced_sample_takes_as_many_of_each_label_up_to_the_cap():
+    index = np.arange(100, 400)
+    labels = (np.arange(300) % 4 != 0).astype(int)  # 75 negatives, 225 positives
+    got = balanced_sample(index, labels, None, seed=0, purpose="train-x")
+    lab = dict(zip(index, labels, strict=True))
+    assert len(got) == 150 and sum(lab[i] for i in got) == 75
+    assert np.all(np.diff(got) > 0) and set(got) <= set(index)
+    capped = balanced_sample(index, labels, 60, seed=0, purpose="train-x")
+    assert len(capped) == 60 and sum(lab[i] for i in capped) == 30
+    again = balanced_sample(index, labels, 60, seed=0, purpose="train-x")
+    other = balanced_sample(index, labels, 60, seed=1, purpose="train-x")
+    assert np.array_equal(capped, again) and not np.array_equal(capped, other)
+
+
+def test_variant_fields_at_their_defaults_leave_the_config_hash_unchanged():
+    cfg = load_config(ROOT / "configs" / "tiny.yaml").replace(**VARIANT_DEFAULTS)
+    # The hash as it was computed before the variant fields existed.
+    d = cfg.to_dict()
+    for k in ("device", "eval_batch_size", "name", *VARIANT_DEFAULTS):
+        d.pop(k)
+    old = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    assert cfg.config_hash() == old
+    assert cfg.replace(group_sampling="balanced").config_hash() != old
+    assert cfg.replace(head_init="probe").config_hash() != old
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("group_sampling", "balance"), ("head_init", "linear")]
+)
+def test_unknown_variant_values_name_the_field_and_the_choices(field, value):
+    base = {"dataset": {"name": "hatexplain"}, "attribute": "target"}
+    with pytest.raises(ConfigError, match=f"'{field}'.*{value}.*FINDINGS"):
+        BuildConfig.from_dict({**base, field: value})
+
+
+def _rows(n: int, seed: int) -> Rows:
+    rng = np.random.default_rng(seed)
+    ids, labels = [], []
+    for i in range(n):
+        seq = rng.integers(10, 900, size=int(rng.integers(4, 12)))
+        if i % 2:
+            seq[rng.integers(1, len(seq))] = 7
+        seq[0], seq[-1] = 2, 3
+        ids.append(seq.astype(np.int64))
+        labels.append(int(7 in seq))
+    return Rows(EncodedText(ids=ids, pad_id=0, max_length=16), np.array(labels))
+
+
+def test_probe_head_is_the_logistic_regression_of_the_frozen_features():
+    model = tiny_models.tiny_bert(vocab_size=1000)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = _rows(80, 0)
+    info = fit_probe_head(model, rows, batch_size=16)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"classifier.weight", "classifier.bias"}
+    # The margin logit[1] - logit[0] must be the regression's decision function on the
+    # pooler outputs (the classifier's input), refitted here independently.
+    with torch.no_grad():
+        feats, order = [], []
+        for idx, inputs in rows.encoded.batches(16):
+            out = model.bert(**inputs)
+            feats.append(out.pooler_output.numpy())
+            order.append(idx)
+    x = np.empty((len(rows), feats[0].shape[1]))
+    x[np.concatenate(order)] = np.concatenate(feats)
+    ref = LogisticRegression(C=info["C"], max_iter=5000).fit(x, rows.labels)
+    logits = predict_encoded(model, rows.encoded, batch_size=16).logits
+    margin = logits[:, 1] - logits[:, 0]
+    assert np.allclose(margin, ref.decision_function(x), atol=1e-4)
+    assert info["rows"] == 80 and info["train_accuracy"] == pytest.approx(ref.score(x, rows.labels))
+
+
+def test_a_build_with_both_variants_records_the_probe_and_balances_each_group(
+    minilm_tokenizer, hatexplain_csv, tmp_path
+):
+    model_dir = tmp_path / "model"
+    tiny_models.tiny_bert(vocab_size=minilm_tokenizer.vocab_size).save_pretrained(model_dir)
+    minilm_tokenizer.save_pretrained(model_dir)
+    cfg = BuildConfig(
+        dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
+        attribute="target",
+        model=str(model_dir),
+        max_length=16,
+        batch_size=8,
+        train_rows=24,
+        group_train_rows=8,
+        min_group_rows=8,
+        eval_rows={"val": 30, "test": 30},
+        lora={"r": 2, "alpha": 4},
+        device="cpu",
+        group_sampling="balanced",
+        head_init="probe",
+    )
+    manifest = build_bundle(cfg, tmp_path / "bundle").manifest
+    probe = manifest["base"]["head_init"]
+    assert (
+        probe["kind"] == "probe" and probe["rows"] == manifest["dataset"]["train_rows_used"]["fft"]
+    )
+    assert 0.0 <= probe["train_accuracy"] <= 1.0 and probe["C"] == 1.0
+    # The saved base carries the fitted head (W = [-w/2, w/2]), not the seeded one.
+    head = Bundle.open(tmp_path / "bundle").load_base(device="cpu").model.classifier
+    assert torch.equal(head.weight[0], -head.weight[1]) and torch.equal(head.bias[0], -head.bias[1])
+    # Each subgroup's vector trained on as many toxic as non-toxic rows.
+    ds, groups = load_checked(cfg)
+    samples = train_samples(ds, cfg, groups)
+    for g in groups:
+        labels = ds.frame.loc[samples[g], "label"].to_numpy()
+        assert len(labels) == manifest["dataset"]["train_rows_used"][g] and len(labels) > 0
+        assert 2 * labels.sum() == len(labels), g
