@@ -157,7 +157,7 @@ def test_image_serves_the_cached_points_in_viewer_mode(copies):
         frame = scrub_frame(page)
         frame.get_by_text(re.compile(rf"Current point λ = {start:g} \(.*\) — exact")).wait_for()
         assert card(frame, "dpd") == f"{dpd[start]:.3f}"
-        page.get_by_text("mode: viewer").first.wait_for(timeout=30_000)
+        page.get_by_text("Read-only viewer").first.wait_for(timeout=30_000)  # the viewer says so
         slider = frame.get_by_role("slider", name=SLIDER)
         slider.focus()
         slider.press("ArrowRight")
