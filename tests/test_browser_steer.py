@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from real_browser import CHROMIUM, browser_page
 from test_app import _linked_copy
-from test_browser import ARTIFACTS, CHROMIUM, _browser, _server
+from test_browser import ARTIFACTS, _server
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,7 +26,7 @@ pytestmark = [
 def test_the_steering_page_searches_in_a_browser(tiny_bundle, tmp_path):
     bundle = _linked_copy(tiny_bundle, tmp_path / "tiny")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with _server(bundle, ARTIFACTS / "server-steer.log") as url, _browser() as page:
+    with _server(bundle, ARTIFACTS / "server-steer.log") as url, browser_page() as page:
         page.goto(f"{url}/?page=steer")
         page.get_by_role("heading", name="Steering assistant").wait_for(timeout=120_000)
         page.get_by_text("No search for these settings yet").wait_for(timeout=120_000)
