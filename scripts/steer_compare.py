@@ -1,7 +1,7 @@
 """Compare the steering assistant's search strategies on one bundle, each from the same
 cold start (the sweep cache the build left, nothing the other strategies added).
 
-    python scripts/steer_compare.py models/demo --work /tmp/steer-compare [--budget 50]
+    python scripts/steer_compare.py models/demo --work ../steer-work [--budget 50]
 
 Each strategy runs on its own copy of the bundle (hard links: no weights are copied, and
 the cache's files are only ever replaced, never written through), so none reuses the
