@@ -74,6 +74,8 @@ def _at(folder: Path, monkeypatch, mode: str = "full", page: str = "tradeoff", *
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(folder))
+    # these tests read the server's widgets (a complete view would move to the browser)
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
     if mode == "viewer":
         monkeypatch.setenv("TASKFAIR_MODE", "viewer")
     else:

@@ -154,6 +154,8 @@ def test_heatmaps_page_reads_intersections_and_older_bundles_open(
         tiny_image_bundle, fresh, copy_function=_link, ignore=shutil.ignore_patterns("sweeps")
     )
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(fresh))
+    # these tests read the server's widgets (a complete view would move to the browser)
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
         at.query_params["page"] = "heatmaps"

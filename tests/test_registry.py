@@ -86,6 +86,8 @@ def test_keyed_parameters_enter_the_cache_key_and_the_papers_keys_are_unchanged(
 
 def test_a_registered_method_gets_its_controls_on_the_tradeoff_page(toy, bundle_dir, monkeypatch):  # noqa: F811, E501
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle_dir))
+    # these tests read the server's widgets (a complete view would move to the browser)
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
