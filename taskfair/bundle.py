@@ -75,6 +75,23 @@ def resolve_bundle(
     return safe_child(models_root, str(name_or_path))
 
 
+def check_new_copy(src: Path, out: Path, *, example: str, again: str) -> None:
+    """Refuse ``out`` for a copy of the bundle at ``src`` (a viewer export, a compressed
+    bundle) when it overlaps the source or already holds files; ``example`` names a good
+    folder and ``again`` the command to rerun in the messages."""
+    src_r, out_r = src.resolve(), out.resolve()
+    if out_r == src_r or src_r in out_r.parents or out_r in src_r.parents:
+        raise BundleError(
+            f"--out {out} overlaps the source bundle {src}: choose a folder outside it, "
+            f"e.g. {example}."
+        )
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BundleError(
+            f"{out} already exists and is not empty: refusing to overwrite it. Choose a new "
+            f"--out folder, or delete {out} to {again} again."
+        )
+
+
 class Bundle:
     """A built bundle: base model, task vectors, logs, evaluation rows and manifest."""
 

@@ -29,9 +29,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from taskfair.bundle import MANIFEST, Bundle
+from taskfair.bundle import MANIFEST, Bundle, check_new_copy
 from taskfair.data import EVAL_SPLITS
-from taskfair.errors import BundleError
 from taskfair.io import atomic_write_json, safe_child
 from taskfair.models import PIXELS_FILE
 from taskfair.progress import Progress, tqdm_progress
@@ -68,20 +67,6 @@ def _weight_files(bundle: Bundle) -> set[str]:
     }
 
 
-def _check_out(src: Path, out: Path) -> None:
-    src_r, out_r = src.resolve(), out.resolve()
-    if out_r == src_r or src_r in out_r.parents or out_r in src_r.parents:
-        raise BundleError(
-            f"--out {out} overlaps the source bundle {src}: choose a folder outside it, "
-            "e.g. models/demo-viewer."
-        )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(
-            f"{out} already exists and is not empty: refusing to overwrite it. Choose a new "
-            f"--out folder, or delete {out} to export again."
-        )
-
-
 def _copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dst)
@@ -108,7 +93,7 @@ def export_viewer(
     say = echo or (lambda _msg: None)
     bundle = Bundle.open(src, verify=True)
     out = Path(out)
-    _check_out(bundle.root, out)
+    check_new_copy(bundle.root, out, example="models/demo-viewer", again="export")
     splits = _splits(bundle)
 
     # 1. Every point the pages read, cached in the source bundle (resumable, as any sweep).

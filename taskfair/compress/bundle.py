@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from taskfair.build.config import BuildConfig
-from taskfair.bundle import MANIFEST, Bundle
+from taskfair.bundle import MANIFEST, Bundle, check_new_copy
 from taskfair.compress.fidelity import measure_fidelity, worst_of
 from taskfair.compress.methods import compress_vector
 from taskfair.compress.spec import CompressSpec
@@ -159,20 +159,6 @@ def measure_compression(
     return out
 
 
-def _check_out(src: Path, out: Path) -> None:
-    src_r, out_r = src.resolve(), out.resolve()
-    if out_r == src_r or src_r in out_r.parents or out_r in src_r.parents:
-        raise BundleError(
-            f"--out {out} overlaps the source bundle {src}: choose a folder outside it, "
-            "e.g. models/demo-lowrank16."
-        )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(
-            f"{out} already exists and is not empty: refusing to overwrite it. Choose a new "
-            f"--out folder, or delete {out} to compress again."
-        )
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     """Hard-link a file the copy shares unchanged (the base, the eval rows); copy when
     the file system cannot link."""
@@ -202,7 +188,7 @@ def compress_bundle(
             f"{bundle.name} was shipped without weights: there is nothing to compress."
         )
     out = Path(out)
-    _check_out(bundle.root, out)
+    check_new_copy(bundle.root, out, example="models/demo-lowrank16", again="compress")
     m = copy.deepcopy(bundle.manifest)
     vector_paths = {e.path for e in bundle.vector_entries()}
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
