@@ -280,14 +280,19 @@ class Evaluator:
         split): the dashboard draws it, and may stop a run there, between batches."""
 
         encoded = {s: self.encoded(s) for s in splits}  # before the merge lock
-        out = {}
         with self.merger.merged(coeffs, normalize) as model:
-            forward = self._forward or model
-            for s in splits:
-                out[s] = predict_encoded(
-                    forward, encoded[s], self.batch_size, progress=progress
-                ).logits
-                self.n_evaluations += 1
+            return self._predict(model, encoded, progress)
+
+    def _predict(
+        self, model, encoded: Mapping[str, object], progress: Progress | None
+    ) -> dict[str, np.ndarray]:
+        """Logits of every split in ``encoded`` by ``model`` (the merged working copy, or
+        its compiled forward), counted in :attr:`n_evaluations`."""
+        forward = self._forward or model
+        out = {}
+        for s, enc in encoded.items():
+            out[s] = predict_encoded(forward, enc, self.batch_size, progress=progress).logits
+            self.n_evaluations += 1
         return out
 
     # -- merge methods that transform their vectors ------------------------------------
@@ -338,15 +343,8 @@ class Evaluator:
         if got is None:
             return self.logits_many(setting.coeff_dict, splits, setting.normalize, progress)
         encoded = {s: self.encoded(s) for s in splits}
-        out = {}
         with self.merged(setting) as model:
-            forward = self._forward or model
-            for s in splits:
-                out[s] = predict_encoded(
-                    forward, encoded[s], self.batch_size, progress=progress
-                ).logits
-                self.n_evaluations += 1
-        return out
+            return self._predict(model, encoded, progress)
 
     def logits(
         self,
