@@ -33,6 +33,7 @@ this one. Epoch selection uses validation rows only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -146,50 +147,7 @@ def build_bundle(
     )
     if not stale:
         check_same_data(root, found, data["fingerprint"])
-    created = not root.exists()
-    try:
-        return _locked_build(
-            config,
-            root,
-            found,
-            stale,
-            ds,
-            groups,
-            data,
-            echo,
-            progress,
-            on_artifact,
-            t_start,
-            sweeps,
-            sweep_progress,
-            remote,
-        )
-    except BaseException:
-        # A build that fails before its first artifact leaves nothing behind: the folder
-        # it made is removed (a folder that was there keeps what it had).
-        if created and _nothing_built(_read_manifest_quiet(root)):
-            shutil.rmtree(root, ignore_errors=True)
-        raise
-
-
-def _locked_build(
-    config,
-    root,
-    found,
-    stale,
-    ds,
-    groups,
-    data,
-    echo,
-    progress,
-    on_artifact,
-    t_start,
-    sweeps=False,
-    sweep_progress=None,
-    remote=None,
-):
-    """The steps of :func:`build_bundle` after the checks, under the folder lock."""
-    with folder_lock(root):
+    with _removed_if_nothing_built(root), folder_lock(root):
         result = BuildResult(root=root, manifest={})
         if stale:
             echo(f"{root}: removing the bundle of another config that was there")
@@ -223,6 +181,19 @@ def _locked_build(
         result.manifest = manifest
         result.seconds = time.perf_counter() - t_start
         return result
+
+
+@contextlib.contextmanager
+def _removed_if_nothing_built(root: Path):
+    """A build that fails before its first artifact leaves nothing behind: the folder it
+    made is removed (a folder that was there keeps what it had)."""
+    created = not root.exists()
+    try:
+        yield
+    except BaseException:
+        if created and _nothing_built(_read_manifest_quiet(root)):
+            shutil.rmtree(root, ignore_errors=True)
+        raise
 
 
 def _silent(text: str) -> None:
