@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from page_slugs import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 TIMEOUT = 180
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from page_slugs import PAGES
 from real_browser import (
     CHROMIUM,
     NO_CHROMIUM,
@@ -34,7 +35,6 @@ from real_browser import (
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 DONE = "Every point of this view is exact and cached."  # app_view.py's DONE
 
 pytestmark = [

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from page_slugs import PAGES
 from real_browser import (
     CHROMIUM,
     NO_CHROMIUM,
@@ -37,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "container"
 IMAGE = os.environ.get("TASKFAIR_IMAGE", "")
 SERVED = "/app/models/demo"  # the Dockerfile's TASKFAIR_BUNDLE
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 HEALTHY_TIMEOUT = 300  # the image's check runs every 30 s; a cold start on 2 cores ~1 min
 PASSWORD = "container test password"
 

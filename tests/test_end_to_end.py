@@ -45,7 +45,9 @@ def _finetune(model, tokenizer, texts, labels, steps=12):
     model.train()
     for step in range(steps):
         sl = slice((step * 16) % len(texts), (step * 16) % len(texts) + 16)
-        enc = tokenizer(texts[sl], truncation=True, max_length=48, padding=True, return_tensors="pt")
+        enc = tokenizer(
+            texts[sl], truncation=True, max_length=48, padding=True, return_tensors="pt"
+        )
         loss = torch.nn.functional.cross_entropy(model(**enc).logits, torch.tensor(labels[sl]))
         opt.zero_grad()
         loss.backward()
@@ -59,7 +61,9 @@ def test_minilm_hatexplain_in_memory_path(rows):
     handle = load_model("minilm", device="cpu", max_length=48)
     base_sd = {k: v.clone() for k, v in handle.model.state_dict().items()}
     fp = state_fingerprint(handle.model)
-    ft = _finetune(copy.deepcopy(handle.model), handle.processor, train.text.tolist(), train.label.tolist())
+    ft = _finetune(
+        copy.deepcopy(handle.model), handle.processor, train.text.tolist(), train.label.tolist()
+    )
     vec = TaskVector.from_models(handle.model, ft, {"base_fingerprint": fp, "name": "all"})
     assert vec.norm() > 0
 
@@ -77,9 +81,12 @@ def test_minilm_hatexplain_in_memory_path(rows):
     report = fairness_report(test.label.to_numpy(), fast.preds, sensitive_features=test["target"])
     assert report.accuracy == pytest.approx(float((fast.preds == test.label.to_numpy()).mean()))
     assert report.dpd == pytest.approx(
-        demographic_parity_difference(test.label, fast.preds, sensitive_features=test["target"]))
+        demographic_parity_difference(test.label, fast.preds, sensitive_features=test["target"])
+    )
     assert report.eod == pytest.approx(
-        equalized_odds_difference(test.label, fast.preds, sensitive_features=test["target"]), nan_ok=True)
+        equalized_odds_difference(test.label, fast.preds, sensitive_features=test["target"]),
+        nan_ok=True,
+    )
     assert set(report.by_group.index) <= {"race", "gender", "religion", "minority"}
 
     merger.reset()

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from derivatives import assert_directional_derivative
+from page_slugs import PAGES
 
 from taskfair.evaluate import EncodedImages
 from taskfair.merge import Merger
@@ -30,7 +31,6 @@ from taskfair.models.vision import _SameConv2d
 from taskfair.vectors import TaskVector
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("tradeoff", "heatmaps", "injection", "compare", "steer", "theory", "claims", "data", "export")
 
 
 # ----------------------------------------------------------------------------- helpers
