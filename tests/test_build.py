@@ -230,6 +230,29 @@ def test_a_different_config_is_refused(fast_config, fast_bundle, tmp_path):
         build_bundle(fast_config.replace(seeds=(1,)), half)
 
 
+def test_a_build_stopped_before_its_first_artifact_leaves_no_folder(
+    fast_config, tmp_path, monkeypatch
+):
+    """Stopped (here: Ctrl-C) after the manifest but before the base is saved, the build
+    removes the folder it made; a folder that was there before is kept."""
+    import taskfair.build.pipeline as pipeline
+
+    def stopped(state, *args):
+        assert (state.root / "manifest.json").exists()  # the folder was made and written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_build", stopped)
+    made = tmp_path / "made"
+    with pytest.raises(KeyboardInterrupt):
+        build_bundle(fast_config, made)
+    assert not made.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        build_bundle(fast_config, kept)
+    assert kept.is_dir()
+
+
 def test_a_folder_that_is_not_a_bundle_is_refused(fast_config, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(BuildError, match="not empty"):
