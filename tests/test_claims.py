@@ -217,6 +217,52 @@ def test_c5_holds_fails_and_is_inconclusive():
     assert _verdict(_frame(slope=(0.01, 0.05)), "C5") == INCONCLUSIVE
 
 
+def _flag(est, where):
+    """``est`` with the rows selected by ``where(est)`` marked degenerate."""
+    return est.assign(degenerate=where(est))
+
+
+def test_a_degenerate_points_dpd_and_eod_decide_nothing():
+    """A near-constant predictor's small gaps are not fairness: the same numbers that hold
+    (or fail) are inconclusive once the points they involve are degenerate."""
+    fair = _frame()
+    everywhere = _flag(fair, lambda e: e["quantity"] != "accuracy")
+    for claim in ("C1", "C3", "C5"):
+        assert _verdict(fair, claim) == HOLDS
+        assert _verdict(everywhere, claim) == INCONCLUSIVE, claim
+    c5 = {r.claim: r for r in judge(everywhere)}["C5"]
+    assert "degenerate" in c5.measured and "degenerate" in c5.rule
+    c1 = {r.claim: r for r in judge(everywhere)}["C1"]
+    assert "8 of them involve a degenerate point" in c1.measured
+    # Accuracy still counts: far below FFT and LoRA is refuted, degenerate or not.
+    worse = _flag(_frame(ta_diff=(-0.10, -0.05, -0.05)), lambda e: e["quantity"] != "accuracy")
+    assert _verdict(worse, "C1") == NOT_HOLDS
+    # C4's mixed effect needs two groups whose gaps count.
+    mixed = _frame(inj={"a": (0, -0.05, -0.05), "b": (0, 0.05, 0.05)})
+    assert _verdict(mixed, "C4") == HOLDS
+    assert _verdict(_flag(mixed, lambda e: e["vector"] == "b"), "C4") == INCONCLUSIVE
+
+
+def test_estimates_mark_what_involves_a_degenerate_point():
+    rng, y, groups = _data()
+    fft = np.where(rng.random(len(y)) < 0.8, y, 1 - y)
+    const = np.ones_like(y)  # predicts 1 for every row
+    logits, rows = {}, []
+    for lam, p in ((0.0, fft), (0.5, const), (1.0, fft)):
+        logits[(0, "task_addition", lam, "")] = np.stack([1 - p, p], axis=1).astype(float)
+        s = weighted_scores(y, groups, [p], np.ones((1, len(y))))[0, 0]
+        rows.append({**_rows(0, "task_addition", lam, '{"a": 1}', *s), "degenerate": p is const})
+    logits[(0, "fft", None, "")] = np.stack([1 - fft, fft], axis=1).astype(float)
+    s = weighted_scores(y, groups, [fft], np.ones((1, len(y))))[0, 0]
+    rows.append({**_rows(0, "fft", None, '{"fft": 1.0}', *s), "degenerate": False})
+    est = estimates(pd.DataFrame(rows), logits, y, groups, n_boot=50)
+    flagged = est[est["degenerate"]]
+    assert set(flagged["lam"].dropna()) == {0.5}  # the point, and its differences
+    assert set(flagged["against"]) == {"", "fft", "ta@1"}
+    assert est.loc[est["quantity"] == "dpd_slope", "degenerate"].item()  # the grid holds it
+    assert not est[(est["lam"] == 0.0) & (est["against"] == "fft")]["degenerate"].any()
+
+
 def test_every_result_states_its_rule_and_numbers():
     for r in judge(_frame()):
         assert r.verdict in (HOLDS, NOT_HOLDS, INCONCLUSIVE)

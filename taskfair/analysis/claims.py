@@ -20,6 +20,9 @@ the interval also carries the seed spread: half-width ``sqrt(rows² + (t · SE)�
 with ``seeds − 1`` degrees of freedom.
 
 Verdicts: ``holds``, ``does not hold``, ``inconclusive``; :data:`RULES` states each rule.
+A DPD or EOD that involves a degenerate point (a near-constant predictor, as the sweep
+rows flag it: :mod:`taskfair.metrics._degenerate`) counts for neither side of any rule,
+since a constant predictor's gap near 0 is not fairness.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
     "lo",  # 95% interval (rows, and seeds when there are several)
     "hi",
     "n_seeds",
+    # True when a point involved (this one; both sides of a difference; any grid point
+    # of the slope) is degenerate in any seed: its DPD/EOD then decide nothing
+    "degenerate",
 )
 
 CLAIMS: dict[str, str] = {
@@ -80,6 +86,11 @@ CLAIMS: dict[str, str] = {
 }
 
 _CI = "the 95% interval of the difference (paired bootstrap over test rows, and seeds)"
+_DEGENERATE = (
+    " A DPD or EOD that involves a degenerate point (a near-constant predictor in any "
+    "seed, as the sweep flags it) counts for neither side: a constant predictor's gap "
+    "near 0 is not fairness."
+)
 RULES: dict[str, str] = {
     "C1": (
         f"At every grid λ ≥ {C1_FROM}, against FFT and against LoRA: a point holds when "
@@ -118,6 +129,7 @@ RULES: dict[str, str] = {
         "shape is tested (L is not estimated here)."
     ),
 }
+RULES = {claim: rule + _DEGENERATE for claim, rule in RULES.items()}
 
 
 @dataclass(frozen=True)
@@ -265,10 +277,13 @@ def estimates(
     ids = list(dict.fromkeys(_point_id(m, lam, v) for m, lam, v in
                              zip(top["method"], top["lam"], top["vector"], strict=True)))  # fmt: skip
     values = {}  # (seed, id) -> (acc, dpd, eod)
+    flagged = set()  # (seed, id) of degenerate points
     for _, r in top.iterrows():
-        values[int(r["seed"]), _point_id(r["method"], r["lam"], r["vector"])] = np.array(
-            [r[m] for m in _METRICS], dtype=np.float64
-        )
+        key = int(r["seed"]), _point_id(r["method"], r["lam"], r["vector"])
+        values[key] = np.array([r[m] for m in _METRICS], dtype=np.float64)
+        flag = r.get("degenerate", False)
+        if pd.notna(flag) and bool(flag):
+            flagged.add(key)
     reps = {}
     for s in seeds:
         have = [i for i in ids if (s, i) in values]
@@ -281,10 +296,13 @@ def estimates(
 
     out = []
 
-    def add(quantity, pid, against, vals, rep):
+    def degenerate(*pids) -> bool:
+        return any((s, p) in flagged for s in seeds for p in pids)
+
+    def add(quantity, pid, against, vals, rep, involved):
         mean, se, lo, hi = _interval(vals, rep)
         out.append((quantity, pid[0], math.nan if pid[1] is None else pid[1], pid[2], against,
-                    mean, se, lo, hi, len(vals)))  # fmt: skip
+                    mean, se, lo, hi, len(vals), degenerate(*involved)))  # fmt: skip
 
     ta = sorted((i for i in ids if i[0] == "task_addition"), key=lambda i: i[1])
     end = next((i for i in ta if i[1] == 1.0), None)
@@ -298,6 +316,7 @@ def estimates(
                 LEVEL,
                 [values[s, pid][j] for s in ss],
                 np.stack([reps[s, pid][:, j] for s in ss]),
+                (pid,),
             )
         against = {}
         if pid[0] == "task_addition":
@@ -311,7 +330,7 @@ def estimates(
             for j, q in enumerate(_METRICS):
                 vals = [values[s, pid][j] - values[s, ref][j] for s in ss]
                 rep = np.stack([reps[s, pid][:, j] - reps[s, ref][:, j] for s in ss])
-                add(q, pid, name, vals, rep)
+                add(q, pid, name, vals, rep, (pid, ref))
     # C5: slope of DPD on |λ − 1| along the task-addition grid.
     ss = seeds_of(*ta)
     if len(ta) >= 3 and ss:
@@ -319,7 +338,7 @@ def estimates(
         xc = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
         vals = [float(np.array([values[s, i][1] for i in ta]) @ xc) for s in ss]
         rep = np.stack([np.stack([reps[s, i][:, 1] for i in ta], axis=1) @ xc for s in ss])
-        add("dpd_slope", ("task_addition", None, ""), LEVEL, vals, rep)
+        add("dpd_slope", ("task_addition", None, ""), LEVEL, vals, rep, ta)
     return pd.DataFrame(out, columns=list(ESTIMATE_COLUMNS))
 
 
@@ -337,7 +356,19 @@ def _fmt(r) -> str:
     if r is None:
         return "n/a"
     se = f" ± {r['se']:.3f}" if not math.isnan(r["se"]) else ""
-    return f"{r['estimate']:+.3f}{se} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+    flag = " (degenerate)" if _degenerate(r) else ""
+    return f"{r['estimate']:+.3f}{se} [{r['lo']:+.3f}, {r['hi']:+.3f}]{flag}"
+
+
+def _degenerate(r) -> bool:
+    return r is not None and bool(r.get("degenerate", False))
+
+
+def _fair_side(r) -> int:
+    """:func:`_side` of a DPD/EOD row against 0; 0 (neither side) when it is degenerate."""
+    if r is None or _degenerate(r):
+        return 0
+    return _side(r["lo"], r["hi"])
 
 
 def _get(est: pd.DataFrame, quantity, method, lam=None, vector="", against=LEVEL):
@@ -379,7 +410,7 @@ def _gain_parts(est, method, lam, vector, against, delta) -> tuple[list[int], di
         elif q == "accuracy":
             parts.append(_side(r["lo"], r["hi"], -delta))
         else:
-            parts.append(-_side(r["lo"], r["hi"]))
+            parts.append(-_fair_side(r))
     return parts, shown
 
 
@@ -403,6 +434,9 @@ def _judge_c1(est, delta) -> ClaimResult:
         f"{counts[HOLDS]} of {len(lams)} λ ≥ {C1_FROM} hold, {counts[NOT_HOLDS]} fail, "
         f"{counts[INCONCLUSIVE]} inconclusive (against {' and '.join(refs) or 'nothing'})"
     )
+    flagged = sum(any("(degenerate)" in str(v) for v in r.values()) for r in rows)
+    if flagged:
+        measured += f"; {flagged} of them involve a degenerate point (DPD/EOD not counted)"
     return ClaimResult("C1", CLAIMS["C1"], verdict, RULES["C1"] + f" δ = {delta}.", measured,
                        pd.DataFrame(rows))  # fmt: skip
 
@@ -422,7 +456,7 @@ def _judge_c2(est, delta) -> ClaimResult:
         peak_part = -1
     elif in_window and peak is not None and _side(peak["lo"], peak["hi"]) > 0:
         peak_part = 1
-    sides = [0 if r is None else _side(r["lo"], r["hi"]) for r in fair]
+    sides = [_fair_side(r) for r in fair]
     fair_part = 1 if all(s > 0 for s in sides) else (-1 if all(s < 0 for s in sides) else 0)
     verdict = _combine([peak_part, fair_part])
     details = pd.DataFrame(
@@ -459,7 +493,12 @@ def _judge_c3(est, delta) -> ClaimResult:
         rows.append({"group": g, **shown, "verdict": v})
     verdict = _majority(verdicts)
     measured = (
-        f"λ = {lam:g}: " + ", ".join(f"{r['group']} {r['verdict']}" for r in rows)
+        f"λ = {lam:g}: "
+        + ", ".join(
+            f"{r['group']} {r['verdict']}"
+            + (" (degenerate)" if any("(degenerate)" in str(v) for v in r.values()) else "")
+            for r in rows
+        )
         if groups
         else "no injection points"
     )
@@ -474,7 +513,7 @@ def _judge_c4(est, delta) -> ClaimResult:
         sides = []
         for g in groups:
             r = _get(est, q, "injection", lam, g, "fft")
-            side = 0 if r is None else _side(r["lo"], r["hi"])
+            side = _fair_side(r)
             sides.append(side)
             rows.append({"metric": q.upper(), "group": g, "Δ vs fft": _fmt(r), "side": side})
         mixed |= (1 in sides) and (-1 in sides)
@@ -499,17 +538,21 @@ def _judge_c5(est, delta) -> ClaimResult:
     r = _get(est, "dpd_slope", "task_addition")
     if r is None:
         return ClaimResult("C5", CLAIMS["C5"], INCONCLUSIVE, RULES["C5"], "fewer than 3 λ")
-    side = _side(r["lo"], r["hi"])
+    side = _fair_side(r)
     verdict = {1: HOLDS, -1: NOT_HOLDS, 0: INCONCLUSIVE}[side]
     measured = f"slope of DPD on |λ − 1| = {_fmt(r)}"
+    if _degenerate(r):
+        measured += ": some grid points are degenerate, so the slope decides nothing"
     details = pd.DataFrame([{"quantity": "slope of DPD on |λ − 1|", "value": _fmt(r)}])
     return ClaimResult("C5", CLAIMS["C5"], verdict, RULES["C5"], measured, details)
 
 
 def judge(est: pd.DataFrame, delta: float = DEFAULT_DELTA) -> list[ClaimResult]:
     """Verdicts of C1–C5 on an estimates frame (:data:`ESTIMATE_COLUMNS`), in order."""
-    missing = set(ESTIMATE_COLUMNS) - set(est.columns)
+    missing = set(ESTIMATE_COLUMNS) - {"degenerate"} - set(est.columns)  # optional: False
     if missing:
         raise ValueError(f"An estimates frame needs the columns {sorted(missing)}.")
     est = est.assign(vector=est["vector"].fillna(""), against=est["against"].fillna(""))
+    flags = est["degenerate"] if "degenerate" in est.columns else False
+    est = est.assign(degenerate=pd.Series(flags, index=est.index).fillna(False).astype(bool))
     return [f(est, delta) for f in (_judge_c1, _judge_c2, _judge_c3, _judge_c4, _judge_c5)]
