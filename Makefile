@@ -11,7 +11,7 @@ VISION ?= models/demo-vision
 # `make reproduce`: a three-seed build and its claims report. The full HateXplain config
 # takes about 1 hour on 2 idle CPU cores (4-6 hours on a loaded 2-core machine) and a few
 # minutes on one GPU; CONFIG=configs/reproduce-small.yaml is the same method small enough
-# for 2 CPU cores (a few minutes when they are idle).
+# for 2 CPU cores (about 25 minutes when they are idle, most of it caching the points).
 CONFIG ?= configs/paper-hatexplain.yaml
 REPRO_NAME = $(basename $(notdir $(CONFIG)))
 REPRO_OUT ?= models/$(REPRO_NAME)
