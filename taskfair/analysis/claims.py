@@ -399,32 +399,36 @@ def _majority(verdicts: Sequence[str]) -> str:
     return INCONCLUSIVE
 
 
-def _gain_parts(est, method, lam, vector, against, delta) -> tuple[list[int], dict]:
-    """Accuracy above −δ (+1) / below −δ (−1); DPD and EOD below 0 (+1) / above 0 (−1)."""
-    parts, shown = [], {}
+def _gain_parts(est, method, lam, vector, against, delta) -> tuple[list[int], dict, bool]:
+    """Accuracy above −δ (+1) / below −δ (−1); DPD and EOD below 0 (+1) / above 0 (−1);
+    also the shown values, and whether any of the rows involves a degenerate point."""
+    parts, shown, degenerate = [], {}, False
     for q in _METRICS:
         r = _get(est, q, method, lam, vector, against)
         shown[f"Δ{q} vs {against}"] = _fmt(r)
+        degenerate |= _degenerate(r)
         if r is None:
             parts.append(0)
         elif q == "accuracy":
             parts.append(_side(r["lo"], r["hi"], -delta))
         else:
             parts.append(-_fair_side(r))
-    return parts, shown
+    return parts, shown, degenerate
 
 
 def _judge_c1(est, delta) -> ClaimResult:
     ta = est[(est["method"] == "task_addition") & est["lam"].notna()]
     lams = sorted(x for x in ta["lam"].unique() if x >= C1_FROM - 1e-9)
     refs = [m for m in ("fft", "lora") if (est["against"] == m).any()]
-    rows, verdicts = [], []
+    rows, verdicts, flagged = [], [], 0
     for lam in lams:
-        parts, shown = [], {"λ": lam}
+        parts, shown, degenerate = [], {"λ": lam}, False
         for ref in refs:
-            p, s = _gain_parts(est, "task_addition", lam, "", ref, delta)
+            p, s, d = _gain_parts(est, "task_addition", lam, "", ref, delta)
             parts += p
             shown.update(s)
+            degenerate |= d
+        flagged += degenerate
         v = _combine(parts) if refs else INCONCLUSIVE
         verdicts.append(v)
         rows.append({**shown, "verdict": v})
@@ -434,7 +438,6 @@ def _judge_c1(est, delta) -> ClaimResult:
         f"{counts[HOLDS]} of {len(lams)} λ ≥ {C1_FROM} hold, {counts[NOT_HOLDS]} fail, "
         f"{counts[INCONCLUSIVE]} inconclusive (against {' and '.join(refs) or 'nothing'})"
     )
-    flagged = sum(any("(degenerate)" in str(v) for v in r.values()) for r in rows)
     if flagged:
         measured += f"; {flagged} of them involve a degenerate point (DPD/EOD not counted)"
     return ClaimResult("C1", CLAIMS["C1"], verdict, RULES["C1"] + f" δ = {delta}.", measured,
@@ -485,18 +488,19 @@ def _injection(est) -> tuple[list[str], float | None]:
 
 def _judge_c3(est, delta) -> ClaimResult:
     groups, lam = _injection(est)
-    rows, verdicts = [], []
+    rows, verdicts, flagged = [], [], set()
     for g in groups:
-        parts, shown = _gain_parts(est, "injection", lam, g, "fft", delta)
+        parts, shown, degenerate = _gain_parts(est, "injection", lam, g, "fft", delta)
         v = _combine(parts)
         verdicts.append(v)
         rows.append({"group": g, **shown, "verdict": v})
+        if degenerate:
+            flagged.add(g)
     verdict = _majority(verdicts)
     measured = (
         f"λ = {lam:g}: "
         + ", ".join(
-            f"{r['group']} {r['verdict']}"
-            + (" (degenerate)" if any("(degenerate)" in str(v) for v in r.values()) else "")
+            f"{r['group']} {r['verdict']}" + (" (degenerate)" if r["group"] in flagged else "")
             for r in rows
         )
         if groups
