@@ -49,13 +49,12 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # The dashboard's files only (the library is in /opt/venv); owned by root, so the
 # server, running as taskfair, cannot change them.
-COPY app*.py ./
-COPY app_pages app_pages
-COPY app_assets app_assets
+COPY app.py ./
+COPY dashboard dashboard
 COPY .streamlit .streamlit
 COPY docker/healthcheck.py docker/
 COPY models models
-RUN python -c "import app_auth, app_cache"
+RUN python -c "import dashboard.auth, dashboard.cache"
 USER taskfair
 
 EXPOSE 8501

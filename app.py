@@ -1,6 +1,6 @@
 """taskfair dashboard: the router (and the sidebar all pages share).
 
-Each page lives in ``app_pages/`` and reads its state from ``st.query_params``; the page
+Each page lives in ``dashboard/pages/`` and reads its state from ``st.query_params``; the page
 itself is one of those parameters (``?page=tradeoff``), so a copied link opens the same
 view. ``TASKFAIR_BUNDLE=DIR`` chooses the bundle (``make demo`` sets models/demo).
 """
@@ -9,23 +9,23 @@ import logging
 
 import streamlit as st
 
-import app_auth
-import app_cache
-import app_view as _view
+from dashboard import auth as app_auth
+from dashboard import cache as app_cache
+from dashboard import view as _view
 
 log = logging.getLogger("taskfair.app")
 
 # slug -> (file, title, icon). The slug is both the URL path and the ``page`` parameter.
 PAGES = {
-    "tradeoff": ("app_pages/tradeoff.py", "Trade-off", ":material/tune:"),
-    "heatmaps": ("app_pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
-    "injection": ("app_pages/injection.py", "Subgroup injection", ":material/call_merge:"),
-    "compare": ("app_pages/compare.py", "Compare methods", ":material/bar_chart:"),
-    "steer": ("app_pages/steer.py", "Steering assistant", ":material/explore:"),
-    "theory": ("app_pages/theory.py", "Theory", ":material/functions:"),
-    "claims": ("app_pages/claims.py", "Claims report", ":material/fact_check:"),
-    "data": ("app_pages/data.py", "Data & model", ":material/dataset:"),
-    "export": ("app_pages/export.py", "Export", ":material/download:"),
+    "tradeoff": ("dashboard/pages/tradeoff.py", "Trade-off", ":material/tune:"),
+    "heatmaps": ("dashboard/pages/heatmaps.py", "Per-group heatmaps", ":material/grid_on:"),
+    "injection": ("dashboard/pages/injection.py", "Subgroup injection", ":material/call_merge:"),
+    "compare": ("dashboard/pages/compare.py", "Compare methods", ":material/bar_chart:"),
+    "steer": ("dashboard/pages/steer.py", "Steering assistant", ":material/explore:"),
+    "theory": ("dashboard/pages/theory.py", "Theory", ":material/functions:"),
+    "claims": ("dashboard/pages/claims.py", "Claims report", ":material/fact_check:"),
+    "data": ("dashboard/pages/data.py", "Data & model", ":material/dataset:"),
+    "export": ("dashboard/pages/export.py", "Export", ":material/download:"),
 }
 
 st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")

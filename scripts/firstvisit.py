@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadtest import CHROME_ARGS, CHROMIUM, app_server, cpu_seconds  # noqa: E402
 
-DONE = "Every point of this view is exact and cached."  # app_view.DONE, without the tick
+DONE = "Every point of this view is exact and cached."  # dashboard.view.DONE, without the tick
 SCRUB_FRAME = "iframe[title*=scrub]"
 GRACE_S = 60.0  # how long the slider may take to reach the browser once all is exact
 

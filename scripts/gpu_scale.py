@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from taskfair.evaluate import EncodedText, TokenBudgetBatches, predict_encoded
+from taskfair.inference import EncodedText, TokenBudgetBatches, predict_encoded
 from taskfair.io import atomic_write_json
 from taskfair.merge import Merger
 from taskfair.plan import GIB, RUNTIME_BYTES, VectorSpec, plan_memory, tensors_of
 from taskfair.plan.shapes import KNOWN_SHAPES
 from taskfair.sweep import DEFAULT_TOKEN_BUDGET
-from taskfair.vector_forms import LowRank, Sparse
 from taskfair.vectors import TaskVector
+from taskfair.vectors.forms import LowRank, Sparse
 
 N_VECTORS = 8
 

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sweep a bundle and copy it for the hosted read-only viewer",
     ),
     "reproduce": (
-        "taskfair.reproduce",
+        "taskfair.analysis.reproduce",
         "judge the paper's claims C1-C5 on a bundle; write claims.md and claims.html",
     ),
     "prepare-data": ("taskfair.prepare", "copy (or download and verify) a dataset into data/"),

@@ -198,11 +198,11 @@ def _navigation(monkeypatch) -> list:
 @pytest.mark.parametrize(
     "file, slug",
     [
-        ("app_pages/tradeoff.py", "tradeoff"),  # a link by path only: /tradeoff
-        ("app_pages/heatmaps.py", "heatmaps"),  # /heatmaps
-        # /app_view: the shared view module is no page (AppTest asks only for files that
-        # exist; the browser test covers /_view and /view)
-        ("app_view.py", "tradeoff"),
+        ("dashboard/pages/tradeoff.py", "tradeoff"),  # a link by path only: /tradeoff
+        ("dashboard/pages/heatmaps.py", "heatmaps"),  # /heatmaps
+        # /view: the shared view module is no page (AppTest asks only for files that
+        # exist; the browser test covers /_view and /app_view)
+        ("dashboard/view.py", "tradeoff"),
     ],
 )
 def test_path_only_link_opens_the_titled_navigation(app, monkeypatch, file, slug):
@@ -494,7 +494,7 @@ def test_compare_and_theory_and_switching_pages(app, direct):
         direct.vectors[norms["data"][0]["x"][0]].norm(), rel=1e-6
     )
 
-    at.switch_page("app_pages/theory.py")
+    at.switch_page("dashboard/pages/theory.py")
     at = settle(at)
     fig = figures(at)[0]
     assert traces(fig, role="bound") and traces(fig, role="measured")
@@ -540,7 +540,7 @@ def test_corrupted_bundle_is_an_error_not_a_crash(app, bundle_dir, tmp_path, mon
 def test_concurrent_sessions_get_the_numbers_of_a_lone_session(bundle_dir, direct):
     """Two users evaluating different settings at once share one merger: each gets
     exactly what a lone evaluation gives (merges happen under the lock)."""
-    import app_cache as ac
+    from dashboard import cache as ac
     from taskfair.merge import task_addition_coeffs
     from taskfair.sweep import Setting
 

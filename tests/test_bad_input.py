@@ -293,7 +293,7 @@ def test_upload_over_the_limit_is_refused_by_the_server_config():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert 1 <= config["server"]["maxUploadSize"] <= 10  # MB
     assert config["server"]["enableXsrfProtection"] is True  # uploads need the XSRF token
-    sources = [*sorted(ROOT.glob("app*.py")), *sorted((ROOT / "app_pages").glob("*.py"))]
+    sources = [ROOT / "app.py", *sorted((ROOT / "dashboard").rglob("*.py"))]
     offenders = [p.name for p in sources if "file_uploader" in p.read_text()]
     assert not offenders, f"an upload widget needs its own validation and test: {offenders}"
 
@@ -313,7 +313,7 @@ def _bundle_name_case(bundle: Path, monkeypatch, mode: str, name: str, why: str)
     the app stays up on the default bundle, and nothing is opened or written."""
     from streamlit.testing.v1 import AppTest
 
-    import app_cache as ac
+    from dashboard import cache as ac
 
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle))
     if mode == "viewer":

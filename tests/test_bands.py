@@ -13,7 +13,7 @@ from taskfair.metrics import OVERALL, PreviewScorer, bootstrap_bands, paired_dif
 from taskfair.sweep import PointKeys, PointStore, Setting, SplitRows, SweepCache, tidy_rows
 from taskfair.sweep import bands as bands_mod
 from taskfair.sweep.bands import BAND_COLUMNS, band_name, difference_text, with_bands
-from taskfair.sweep.views import seed_curve_frame
+from taskfair.views.readings import seed_curve_frame
 
 _rng = np.random.default_rng(5)
 N = 160

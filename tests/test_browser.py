@@ -35,7 +35,7 @@ from real_browser import (
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
-DONE = "Every point of this view is exact and cached."  # app_view.py's DONE
+DONE = "Every point of this view is exact and cached."  # dashboard/view.py's DONE
 
 pytestmark = [
     pytest.mark.browser,

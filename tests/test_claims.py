@@ -327,8 +327,8 @@ def test_reproduce_cli_refuses_bad_input(tmp_path, capsys):
 def test_claims_page_judges_the_open_bundle(tiny_bundle, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
+    from taskfair.analysis.reproduce import bundle_claims
     from taskfair.bundle import Bundle
-    from taskfair.reproduce import bundle_claims
 
     bundle = _linked_copy(tiny_bundle, tmp_path / "tiny")
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle))

@@ -32,8 +32,8 @@ from taskfair.errors import ConfigError, VectorError
 from taskfair.io import sha256_file
 from taskfair.merge import Merger
 from taskfair.sweep import Evaluator, PointStore, task_addition_settings
-from taskfair.vector_forms import LowRank, Sparse, inner
 from taskfair.vectors import TaskVector, read_forms
+from taskfair.vectors.forms import LowRank, Sparse, inner
 
 
 def _gen(seed=0):

@@ -88,7 +88,7 @@ def test_app_point_store_shared_by_sessions_matches_a_lone_run(
     mode (the viewer evaluates nothing) on a hard-linked copy of the session's bundle,
     whose points are written to the copy's own sweep cache: the session bundle is not
     touched, and each point is written once."""
-    import app_cache as ac
+    from dashboard import cache as ac
     from taskfair.io import sha256_file
 
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
@@ -135,8 +135,8 @@ def test_two_app_sessions_at_once_show_their_own_numbers(ev, tiny_bundle, tmp_pa
     # one session to the admission bound (one exact evaluation per session at a time),
     # and the second would be told the server is busy. Here the bound admits both; the
     # bound itself is tested in test_hostile.py.
-    import app_cache
-    from taskfair.sweep.admission import Admission
+    from dashboard import cache as app_cache
+    from taskfair.views.admission import Admission
 
     admission = Admission(per_session=len(lams))
     monkeypatch.setattr(app_cache, "admission", lambda: admission)

@@ -17,12 +17,12 @@ from test_sweep import ATTR, make_frame
 from taskfair import sweep
 from taskfair.build import BuildConfig, DatasetConfig, build_bundle
 from taskfair.bundle import Bundle
-from taskfair.evaluate import EncodedText, encode, predict_encoded
+from taskfair.inference import EncodedText, encode, predict_encoded
 from taskfair.merge import Merger
 from taskfair.models import ModelHandle, load_base, load_model
 from taskfair.sweep import preview
-from taskfair.vector_forms import LowRank
 from taskfair.vectors import TaskVector
+from taskfair.vectors.forms import LowRank
 
 ARCHS = ["qwen2", "llama"]
 

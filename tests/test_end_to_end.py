@@ -16,7 +16,7 @@ import torch
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
 from taskfair.data import load_dataset
-from taskfair.evaluate import encode, predict, predict_encoded
+from taskfair.inference import encode, predict, predict_encoded
 from taskfair.merge import Merger
 from taskfair.metrics import fairness_report
 from taskfair.models import load_model, state_fingerprint

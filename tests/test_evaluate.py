@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tiny_models import tiny_bert
 
-from taskfair.evaluate import encode, predict, predict_encoded
+from taskfair.inference import encode, predict, predict_encoded
 
 TEXTS = [
     "short",

@@ -651,7 +651,7 @@ def test_merge_coefficients_must_be_finite(cached):
 
 
 def test_admission_is_bounded_per_session_and_overall():
-    from taskfair.sweep.admission import Admission
+    from taskfair.views.admission import Admission
 
     adm = Admission(per_session=1, overall=2)
     assert adm.enter("a") and not adm.enter("a")  # one per session
@@ -720,7 +720,7 @@ def test_viewer_evaluates_nothing_beyond_the_shipped_points(swept, monkeypatch, 
     """Before: any λ in a link (and any mix) was evaluated exactly in viewer mode, 15-30 s
     of CPU each on the demo, and kept in memory without bound. Now the viewer serves the
     shipped points and labels everything else a preview, even with weights."""
-    import app_cache as ac
+    from dashboard import cache as ac
 
     before = _hashes(swept)
     at = _at(swept, monkeypatch, "viewer", lam="0.35")
@@ -739,7 +739,7 @@ def test_viewer_evaluates_nothing_beyond_the_shipped_points(swept, monkeypatch, 
 
 
 def test_full_mode_evaluates_an_off_grid_link_only_on_click(swept, monkeypatch):
-    import app_cache as ac
+    from dashboard import cache as ac
     from taskfair.sweep import task_addition_settings
 
     at = _at(swept, monkeypatch, lam="0.35")
@@ -758,9 +758,9 @@ def test_full_mode_evaluates_an_off_grid_link_only_on_click(swept, monkeypatch):
 
 
 def test_a_full_server_says_busy_and_evaluates_later(swept, monkeypatch):
-    import app_cache as ac
+    from dashboard import cache as ac
     from taskfair.sweep import task_addition_settings
-    from taskfair.sweep.admission import Admission
+    from taskfair.views.admission import Admission
 
     adm = Admission(per_session=1, overall=2)
     assert adm.enter("visitor-1") and adm.enter("visitor-2")  # two others hold every slot
@@ -988,8 +988,8 @@ def test_sweep_killed_mid_write_resumes_with_no_torn_file(bundle, tmp_path):
 
 def test_cache_write_failure_shows_a_message_and_serves_from_memory(swept, monkeypatch):
     """The disk is full: the point is exact from memory, the page says so."""
-    import app_cache as ac
     import taskfair.sweep.cache as cache_mod
+    from dashboard import cache as ac
     from taskfair.sweep import task_addition_settings
 
     def full(path, data):

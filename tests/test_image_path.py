@@ -17,7 +17,7 @@ import torch
 from derivatives import assert_directional_derivative
 from page_slugs import PAGES
 
-from taskfair.evaluate import EncodedImages
+from taskfair.inference import EncodedImages
 from taskfair.merge import Merger
 from taskfair.models import (
     EfficientNetLite0,

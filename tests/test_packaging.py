@@ -27,12 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DASHBOARD = (
     "app.py",
-    "app_cache.py",
-    "app_auth.py",
-    "app_view.py",
-    "app_scrub.py",
-    "app_pages",
-    "app_assets",
+    "dashboard",
     "tests",
     "docker",
     "scripts",

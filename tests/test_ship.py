@@ -12,7 +12,7 @@ import pytest
 from taskfair import plots
 from taskfair.metrics import OVERALL
 from taskfair.plots.steps import figure_steps, unpack_step
-from taskfair.sweep.ship import CARDS, Position, position_index, ship_view, view_json
+from taskfair.views.ship import CARDS, Position, position_index, ship_view, view_json
 
 GROUPS = ["a", "b"]
 LAMS = [0.0, 0.5, 1.0]

@@ -12,7 +12,7 @@ import torch
 from tiny_models import perturbed, tiny_bert
 
 from taskfair import sweep
-from taskfair.evaluate import predict
+from taskfair.inference import predict
 from taskfair.merge import Merger
 from taskfair.metrics import fairness_report
 from taskfair.models import ModelHandle

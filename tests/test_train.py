@@ -21,7 +21,7 @@ from taskfair.build import (
     freeze_for,
     lora_finetune,
 )
-from taskfair.evaluate import EncodedText, predict_encoded
+from taskfair.inference import EncodedText, predict_encoded
 from taskfair.merge import Merger
 from taskfair.vectors import TaskVector
 

@@ -20,7 +20,7 @@ from taskfair.build.probe import fit_probe_head
 from taskfair.build.sampling import train_samples
 from taskfair.bundle import Bundle
 from taskfair.errors import ConfigError
-from taskfair.evaluate import EncodedText, predict_encoded
+from taskfair.inference import EncodedText, predict_encoded
 
 ROOT = Path(__file__).resolve().parents[1]
 

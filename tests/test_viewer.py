@@ -257,7 +257,7 @@ def test_viewer_with_weights_evaluates_nothing(exported, monkeypatch):
     """With weights too, the viewer serves the shipped points only: a setting off the
     cached grid (a per-vector mix, not in the export) is not evaluated, so no visitor can
     make the server compute, and the bundle folder is never written."""
-    import app_cache as ac
+    from dashboard import cache as ac
 
     copy = exported["copies"]["weights"]
     before = _hashes(copy)
@@ -270,7 +270,7 @@ def test_viewer_with_weights_evaluates_nothing(exported, monkeypatch):
 
 
 def test_viewer_picker_lists_names_only(exported, monkeypatch):
-    import app_cache as ac
+    from dashboard import cache as ac
 
     copy = exported["copies"]["no_weights"]
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(copy))
@@ -308,7 +308,7 @@ def test_password_gate(exported, monkeypatch):
 
 
 def test_password_from_the_environment(monkeypatch):
-    import app_auth
+    from dashboard import auth as app_auth
 
     monkeypatch.setenv("TASKFAIR_PASSWORD", "from-env")
     assert app_auth.expected_password() == "from-env"

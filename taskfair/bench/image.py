@@ -25,7 +25,7 @@ import torch
 from transformers import AutoModelForImageClassification
 
 from taskfair.bench.workload import Workload, from_bundle
-from taskfair.evaluate import encode
+from taskfair.inference import encode
 from taskfair.models import EfficientNetLite0, conv_flops, load_efficientnet, save_efficientnet
 
 __all__ = [

@@ -8,7 +8,7 @@ each timed λ to ``<out-dir>/{naive,exact}_<λ>.npy``, so that the driver can ch
 (a) :func:`naive`: the paper's pipeline per λ (the merged state dict built as a new dict,
     the modality's disk round trip, evaluation in row order), in float32.
 (b) :func:`ours`, first half: :meth:`taskfair.merge.Merger.apply` in place, then
-    :func:`taskfair.evaluate.predict_encoded` on inputs encoded once.
+    :func:`taskfair.inference.predict_encoded` on inputs encoded once.
 (c) :func:`ours`, second half: :class:`taskfair.sweep.InterpolationPreview` over the
     exact global-λ grid plus :class:`taskfair.metrics.PreviewScorer`: the time to redraw
     the metrics of a new λ at :data:`PREVIEW_ROWS` rows (``preview_ms``), its one-time
@@ -40,7 +40,7 @@ import torch
 from taskfair.bench.modality import MODALITIES, Modality
 from taskfair.bench.probes import PeakRss, matmul_gflops, matmul_size, max_rss_mb, sync
 from taskfair.bench.workload import ATTR
-from taskfair.evaluate import predict_encoded
+from taskfair.inference import predict_encoded
 from taskfair.metrics import PreviewScorer
 from taskfair.models import logits_of
 from taskfair.sweep import Evaluator, InterpolationPreview, measure_error, task_addition_settings

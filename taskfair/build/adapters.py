@@ -4,7 +4,7 @@ peft keeps, for each adapted module, ``lora_A`` (``(r, in)``, or a ``(r, in, kh,
 convolution) and ``lora_B`` (``(out, r)``, or ``(out, r, 1, 1)``), and merges
 ``scale · B @ A`` (transposed for GPT-2's ``Conv1D``) into the module's weight. Read before
 the merge, they are the vector's entries for those weights in factored form
-(:class:`~taskfair.vector_forms.LowRank`): ``r · (in + out)`` values instead of
+(:class:`~taskfair.vectors.forms.LowRank`): ``r · (in + out)`` values instead of
 ``in · out``, and the merger adds them with one ``addmm_`` without expanding them. A module
 whose adapter has another shape (a grouped convolution, an embedding adapter) gives its
 dense difference instead, from peft's own ``get_delta_weight``.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from taskfair.vector_forms import Entry, LowRank
+from taskfair.vectors.forms import Entry, LowRank
 
 __all__ = ["PEFT_PREFIX", "lora_entries"]
 

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from taskfair.build.rows import Rows
 from taskfair.build.targets import HEAD_NAMES, detect_head_modules
 from taskfair.errors import TrainError
-from taskfair.evaluate import model_inputs
+from taskfair.inference import model_inputs
 
 __all__ = ["PROBE_C", "fit_probe_head"]
 

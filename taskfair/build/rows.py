@@ -1,6 +1,6 @@
 """The rows a run trains, selects and is scored on: encoded inputs with their labels.
 
-Inputs are encoded once with :func:`taskfair.evaluate.encode`; a run's rows are a subset
+Inputs are encoded once with :func:`taskfair.inference.encode`; a run's rows are a subset
 of them (:func:`subset_encoded`), so text and image models train and score the same way.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from taskfair.errors import TrainError
-from taskfair.evaluate import EncodedImages, EncodedText, predict_encoded
+from taskfair.inference import EncodedImages, EncodedText, predict_encoded
 
 __all__ = ["Rows", "subset_encoded", "evaluate_rows"]
 
@@ -47,7 +47,7 @@ def subset_encoded(encoded, idx: np.ndarray):
         )
     if isinstance(encoded, EncodedImages):
         return encoded.subset(idx)
-    raise TypeError(f"Cannot train on {type(encoded).__name__}; use taskfair.evaluate.encode().")
+    raise TypeError(f"Cannot train on {type(encoded).__name__}; use taskfair.inference.encode().")
 
 
 def evaluate_rows(model: torch.nn.Module, rows: Rows, batch_size: int = 64) -> dict:

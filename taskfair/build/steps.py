@@ -31,7 +31,7 @@ from taskfair.build.sampling import eval_sample, fft_sample
 from taskfair.build.train import HParams, LoraHParams
 from taskfair.bundle import Bundle
 from taskfair.data import EVAL_SPLITS, Dataset
-from taskfair.evaluate import encode
+from taskfair.inference import encode
 from taskfair.io import atomic_path, atomic_write_json
 from taskfair.models import ModelHandle, keep_decoded, load_base, load_model, save_base
 from taskfair.progress import Progress, report

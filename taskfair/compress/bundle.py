@@ -32,7 +32,7 @@ from taskfair.compress.methods import compress_vector
 from taskfair.compress.spec import CompressSpec
 from taskfair.data import EVAL_SPLITS
 from taskfair.errors import BundleError
-from taskfair.evaluate import encode
+from taskfair.inference import encode
 from taskfair.io import atomic_write_json, safe_child, sha256_file
 from taskfair.models import float_state
 from taskfair.progress import Progress

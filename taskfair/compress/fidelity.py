@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from taskfair.evaluate import predict_encoded
+from taskfair.inference import predict_encoded
 from taskfair.merge import Merger
 from taskfair.metrics import fairness_report
 from taskfair.progress import Progress, report
@@ -67,7 +67,7 @@ def measure_fidelity(
     """Fidelity of ``compact`` (``{name: TaskVector}``) against ``dense`` (the same names).
 
     ``model`` is the base (deep-copied: the caller's model is not touched); ``encoded``
-    the rows (:func:`taskfair.evaluate.encode`), ``labels`` int ``(n,)`` 0/1 and
+    the rows (:func:`taskfair.inference.encode`), ``labels`` int ``(n,)`` 0/1 and
     ``groups`` (a name or missing per row, index 0..n-1) theirs. ``subgroups``: the
     names task addition sums. Returns ``{"lams", "rows", "vectors": {name: [per λ]},
     "task_addition": [per λ] (with ``subgroups``), "worst"}``; each point holds

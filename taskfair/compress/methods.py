@@ -15,8 +15,8 @@ import zlib
 import torch
 
 from taskfair.compress.spec import CompressSpec
-from taskfair.vector_forms import Entry, LowRank, Sparse
 from taskfair.vectors import TaskVector
+from taskfair.vectors.forms import Entry, LowRank, Sparse
 
 __all__ = ["compress_entry", "compress_vector", "dare", "low_rank", "top_k"]
 

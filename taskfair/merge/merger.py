@@ -32,8 +32,8 @@ import torch
 
 from taskfair.errors import VectorError
 from taskfair.merge.coefficients import effective_coeffs
-from taskfair.vector_forms import Entry, entry_to
 from taskfair.vectors import TaskVector
+from taskfair.vectors.forms import Entry, entry_to
 
 __all__ = ["Merger"]
 

@@ -2,7 +2,7 @@
 
 Sweeps, previews and the dashboard evaluate the same few hundred images under many
 weight settings. Decoding and resizing them is done once per process anyway
-(:class:`taskfair.evaluate.EncodedImages`); this module also keeps the decoded uint8
+(:class:`taskfair.inference.EncodedImages`); this module also keeps the decoded uint8
 tensor on disk, in the bundle (``eval_pixels.safetensors``), so that a restarted server
 (or a viewer copy shipped without the image folder) does not decode them again.
 
@@ -116,7 +116,7 @@ def keep_decoded(
     bundle_root: str | os.PathLike, preprocessor, paths: Sequence[str], encoded
 ) -> bool:
     """Write a build's already decoded evaluation images (``encoded``, an
-    :class:`taskfair.evaluate.EncodedImages` of ``paths`` in eval-row order) as the
+    :class:`taskfair.inference.EncodedImages` of ``paths`` in eval-row order) as the
     bundle's pixel cache. Only uint8 pixels of an ``ImagePreprocessor`` are kept (a
     transformers processor's float output is not cached); returns whether it wrote."""
     pixels = getattr(encoded, "pixels", None)

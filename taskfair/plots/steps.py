@@ -1,6 +1,6 @@
 """One figure at every position of a slider, in the form a browser redraws it from.
 
-A page that lets the browser move a slider (:mod:`taskfair.sweep.ship`) draws its figure
+A page that lets the browser move a slider (:mod:`taskfair.views.ship`) draws its figure
 once per position with the ordinary figure functions of this package, so what the
 browser shows at a position is exactly what the server would have drawn there. This
 module packs those figures: most traces (the curves, the baselines, a heatmap's cells)

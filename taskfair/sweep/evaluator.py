@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from taskfair.data import SPLITS
-from taskfair.evaluate import EncodedImages, TokenBudgetBatches, encode, predict_encoded
+from taskfair.inference import EncodedImages, TokenBudgetBatches, encode, predict_encoded
 from taskfair.merge import Merger, get_method
 from taskfair.metrics import fairness_report
 from taskfair.models import cached_decode, state_fingerprint
@@ -220,7 +220,7 @@ class Evaluator:
         return self.rows(split)[self.attribute]
 
     def encoded(self, split: str):
-        """The split's inputs, prepared once (:func:`taskfair.evaluate.encode`)."""
+        """The split's inputs, prepared once (:func:`taskfair.inference.encode`)."""
         with self._lock:
             if split not in self._encoded:
                 items = self.rows(split)[self.content].tolist()

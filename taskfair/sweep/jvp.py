@@ -20,7 +20,7 @@ import torch
 from torch.func import functional_call
 from torch.func import jvp as torch_jvp
 
-from taskfair.evaluate import model_inputs
+from taskfair.inference import model_inputs
 from taskfair.models import logits_of
 
 __all__ = ["differentiable_batchnorm", "jvp_logits", "switch_to_eager"]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-import app_cache as ac
-import app_view as v
+from dashboard import cache as ac
+from dashboard import view as v
 from taskfair import plots
 from taskfair.safe_text import redact_paths
 

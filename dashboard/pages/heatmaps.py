@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-import app_view as v
+from dashboard import view as v
 from taskfair import grid, plots
 from taskfair.metrics import OVERALL, SMALL_CELL_ROWS, worst_cell
 from taskfair.sweep import (
@@ -13,7 +13,7 @@ from taskfair.sweep import (
     injection_settings,
     task_addition_settings,
 )
-from taskfair.sweep.ship import Position, ship_view, view_json
+from taskfair.views.ship import Position, ship_view, view_json
 
 view = v.setup(
     "heatmaps",

@@ -46,8 +46,8 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-import app_cache as ac
-import app_scrub
+from dashboard import cache as ac
+from dashboard import scrub as app_scrub
 from taskfair import grid
 from taskfair.data import EVAL_SPLITS
 from taskfair.errors import USER_ERRORS
@@ -66,7 +66,7 @@ from taskfair.sweep import LOADING, PointStore, work
 from taskfair.sweep.bands import difference_text
 from taskfair.sweep.plan import Item
 from taskfair.sweep.refine import PREVIEW_TARGET, target_met
-from taskfair.sweep.ship import CARDS, GROUP_COLUMNS
+from taskfair.views.ship import CARDS, GROUP_COLUMNS
 
 SPLITS = EVAL_SPLITS[::-1]  # the radio's order: test (reported) first
 METRICS = ("dpd", "eod")
@@ -418,7 +418,7 @@ def live(
     ``explicit``: the current points came from a link, off the grid: they are evaluated
     only when the button is pressed (never on release, never in the background), so a
     link cannot make the server evaluate arbitrary points. Evaluation is admitted per
-    session and overall (:mod:`taskfair.sweep.admission`); a refused session shows
+    session and overall (:mod:`taskfair.views.admission`); a refused session shows
     previews, says the server is busy and asks again on its next refresh.
     """
     auto = st.session_state.get("auto_exact", True) and not explicit
@@ -561,7 +561,7 @@ def ship(view: View, key: tuple, build: Callable[[], str], index: int) -> None:
 
 def metrics(point: dict) -> None:
     """Accuracy, macro accuracy, DPD and EOD of the current point, two by two (the cards
-    the browser-side view draws too: :data:`taskfair.sweep.ship.CARDS`)."""
+    the browser-side view draws too: :data:`taskfair.views.ship.CARDS`)."""
     for i in range(0, len(CARDS), 2):
         for col, card in zip(st.columns(2), CARDS[i : i + 2], strict=False):
             col.metric(card.label, fmt(point.get(card.key)), help=card.help)
@@ -696,7 +696,7 @@ def _flag(rate, n) -> str:
     return " · ".join(marks)
 
 
-# The columns the browser-side view's table shows too (:data:`taskfair.sweep.ship.GROUP_COLUMNS`).
+# The columns the browser-side view's table shows too (:data:`taskfair.views.ship.GROUP_COLUMNS`).
 TABLE_CONFIG = {
     c.key: st.column_config.NumberColumn(c.label, format=c.format, help=c.help)
     for c in GROUP_COLUMNS

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-import app_view as v
+from dashboard import view as v
 from taskfair import grid, plots
 from taskfair.sweep import injection_plan, mix_setting, overall, reference_settings
-from taskfair.sweep.ship import Position, position_index, ship_view, view_json
+from taskfair.views.ship import Position, position_index, ship_view, view_json
 
 view = v.setup(
     "injection",

@@ -7,7 +7,7 @@ running statistics); integer buffers (``position_ids``, ``token_type_ids``,
 
 A vector need not hold every key: an absent key is a zero difference (a frozen tensor
 of its run), and merging, arithmetic and geometry treat it so. An entry may also be a
-compact form of :mod:`taskfair.vector_forms` (a LoRA adapter's factors, a truncated SVD,
+compact form of :mod:`taskfair.vectors.forms` (a LoRA adapter's factors, a truncated SVD,
 a sparse top-k or DARE selection) instead of a dense tensor; ``tensors`` then expands
 entries on access, while the merger and the geometry use the forms directly.
 
@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 
 from taskfair.errors import VectorError
 from taskfair.io import atomic_path, sort_safetensors_metadata
-from taskfair.vector_forms import (
+from taskfair.vectors.forms import (
     DENSE,
     Entry,
     LowRank,
@@ -86,7 +86,7 @@ class TaskVector:
 
     ``tensors`` maps state-dict keys to floating tensors (compact entries expanded on
     access); ``entries`` to what is stored, a dense tensor or a
-    :class:`~taskfair.vector_forms.LowRank` / :class:`~taskfair.vector_forms.Sparse`
+    :class:`~taskfair.vectors.forms.LowRank` / :class:`~taskfair.vectors.forms.Sparse`
     form. A key the vector lacks is a zero difference. ``meta`` is a JSON-able dict
     (``base_fingerprint``, ``name``, ``kind``, ``group``, ``seed``, ``hparams``, ...).
     Arithmetic returns new vectors; metadata of the left operand is kept minus the

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-import app_cache as ac
-import app_view as v
+from dashboard import cache as ac
+from dashboard import view as v
 from taskfair import plots
 from taskfair.errors import USER_ERRORS
 from taskfair.steer import (

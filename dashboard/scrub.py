@@ -1,7 +1,7 @@
 """The browser-side slider: a Streamlit component that draws a view shipped by the library
-(:mod:`taskfair.sweep.ship`) and moves its slider without the server.
+(:mod:`taskfair.views.ship`) and moves its slider without the server.
 
-The component is a folder of static files (``app_assets/scrub/``: index.html, scrub.js,
+The component is a folder of static files (``dashboard/assets/scrub/``: index.html, scrub.js,
 scrub.css) served by Streamlit itself, beside the plotly.js that the ``plotly`` package
 ships (copied from the installed package once per server process; nothing is
 downloaded). The page sends the view once per script run; a move of the slider then
@@ -22,7 +22,7 @@ import plotly
 import streamlit as st
 import streamlit.components.v1 as components
 
-ASSETS = Path(__file__).resolve().parent / "app_assets" / "scrub"
+ASSETS = Path(__file__).resolve().parent / "assets" / "scrub"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 ENV_SCRUB = "TASKFAIR_SCRUB"
 
@@ -46,7 +46,7 @@ def _folder() -> str:
 
 
 def scrub(view_json: str, index: int, key: str) -> None:
-    """Draw the shipped view ``view_json`` (:func:`taskfair.sweep.ship.view_json`) at
+    """Draw the shipped view ``view_json`` (:func:`taskfair.views.ship.view_json`) at
     position ``index``. The component keeps its position across reruns while the view
     stays the same and the server's ``index`` does not change."""
     component = components.declare_component("scrub", path=_folder())

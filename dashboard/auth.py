@@ -55,7 +55,7 @@ def _login() -> None:
 
 def gate() -> bool:
     """True when this session may see the app. Otherwise draws the sign-in form as the
-    app's only page (so no page of ``app_pages/`` is reachable by its URL) and returns False:
+    app's only page (so no page of ``dashboard/pages/`` is reachable by its URL) and returns False:
     the caller stops the run."""
     if expected_password() is None or st.session_state.get(_OK):
         return True

@@ -1,4 +1,4 @@
-// The browser-side slider of a shipped view (taskfair.sweep.ship): moving it redraws the
+// The browser-side slider of a shipped view (taskfair.views.ship): moving it redraws the
 // figures, the metric cards, the per-group table and the notes from the exact points the
 // page sent once, with no message to the server. The URL keeps the value (replaceState on
 // the app's own window), so a copied link reproduces the view.

@@ -1,6 +1,6 @@
 """Claims: the paper's claims C1–C5 judged on the open bundle, with the rule of each verdict.
 
-Draws only: :func:`taskfair.reproduce.bundle_claims` sweeps what is missing (cached in the
+Draws only: :func:`taskfair.analysis.reproduce.bundle_claims` sweeps what is missing (cached in the
 bundle, as ``python -m taskfair reproduce`` does) and judges; this page shows the result.
 A read-only viewer evaluates nothing, so there the page says how to make the report
 instead of offering to judge; a bundle without weights is judged from its cached sweeps
@@ -9,10 +9,9 @@ instead of offering to judge; a bundle without weights is judged from its cached
 
 import streamlit as st
 
-import app_cache as ac
-import app_view as v
-from taskfair import reproduce
-from taskfair.analysis import claims_report
+from dashboard import cache as ac
+from dashboard import view as v
+from taskfair.analysis import claims_report, reproduce
 from taskfair.errors import USER_ERRORS
 
 view = v.setup(

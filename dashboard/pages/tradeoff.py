@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-import app_cache as ac
-import app_view as v
+from dashboard import cache as ac
+from dashboard import view as v
 from taskfair import grid, plots
 from taskfair.metrics import OVERALL
 from taskfair.sweep import (
@@ -14,8 +14,8 @@ from taskfair.sweep import (
     reference_settings,
     tradeoff_plan,
 )
-from taskfair.sweep.ship import Position, position_index, ship_view, view_json
-from taskfair.sweep.views import front, recommend, seed_curve_frame
+from taskfair.views.readings import front, recommend, seed_curve_frame
+from taskfair.views.ship import Position, position_index, ship_view, view_json
 
 view = v.setup(
     "tradeoff",

@@ -27,8 +27,8 @@ from taskfair.errors import UnsafePathError
 from taskfair.models import resolve_device
 from taskfair.names import check_name, shown
 from taskfair.sweep import Evaluator, PointStore, Setting
-from taskfair.sweep.admission import Admission
-from taskfair.sweep.views import vector_geometry
+from taskfair.views.admission import Admission
+from taskfair.views.readings import vector_geometry
 
 ROOT = Path(__file__).resolve().parent
 MODELS_ROOT = ROOT / "models"
@@ -195,7 +195,7 @@ def _shipped(path: str, stamp: float, key: tuple, _build) -> str:
 
 
 def shipped_view(path: str, key: tuple, build) -> str:
-    """The JSON of a view shipped to the browser (:func:`taskfair.sweep.ship.view_json`),
+    """The JSON of a view shipped to the browser (:func:`taskfair.views.ship.view_json`),
     built once per (bundle build, ``key``) by ``build()`` and shared by every session.
     ``key`` names every choice the view depends on (page, seed, split, normalisation,
     method and its parameters, ...), never the slider's own value."""

@@ -5,7 +5,7 @@ import datetime as _dt
 import pandas as pd
 import streamlit as st
 
-import app_view as v
+from dashboard import view as v
 from taskfair import grid, plots
 from taskfair.sweep import (
     concat_rows,
@@ -14,7 +14,7 @@ from taskfair.sweep import (
     reference_settings,
     task_addition_settings,
 )
-from taskfair.sweep.views import front, recommend
+from taskfair.views.readings import front, recommend
 
 view = v.setup(
     "export",

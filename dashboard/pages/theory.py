@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-import app_cache as ac
-import app_view as v
+from dashboard import cache as ac
+from dashboard import view as v
 from taskfair import grid, plots
 from taskfair.analysis import bound
 from taskfair.sweep import concat_rows, curve_plan, overall, task_addition_settings
-from taskfair.sweep.views import lipschitz
+from taskfair.views.readings import lipschitz
 
 view = v.setup(
     "theory",
