@@ -12,7 +12,9 @@ constants below. Private modules: ``_report`` (point estimates), ``_bootstrap`` 
 as one: :func:`intersection_labels`, :func:`worst_cell`).
 """
 
+from taskfair.metrics._binomial import sidak_level
 from taskfair.metrics._bootstrap import CI_METRICS
+from taskfair.metrics._counts import CountTable
 from taskfair.metrics._degenerate import (
     DEGENERATE_HIGH,
     DEGENERATE_LOW,
@@ -21,11 +23,19 @@ from taskfair.metrics._degenerate import (
     mark_degenerate,
 )
 from taskfair.metrics._fast import PreviewScorer, preview_report
+from taskfair.metrics._groups import MIN_CLASS_ROWS, GroupInfo, NoiseFloor, group_info, noise_floor
 from taskfair.metrics._intersections import (
     SEPARATOR,
     SMALL_CELL_ROWS,
     intersection_labels,
     worst_cell,
+)
+from taskfair.metrics._intervals import (
+    GROUP_RATES,
+    LEVEL_METRICS,
+    Interval,
+    fairness_intervals,
+    paired_intervals,
 )
 from taskfair.metrics._references import (
     REFERENCE_LABELS,
@@ -51,8 +61,24 @@ from taskfair.metrics._resample import (
     resampled_scores,
     seed_mean_bands,
 )
+from taskfair.metrics._resampler import Replicates, bootstrap_replicates, simultaneous_band
 
 __all__ = [
+    "simultaneous_band",
+    "sidak_level",
+    "paired_intervals",
+    "noise_floor",
+    "group_info",
+    "fairness_intervals",
+    "bootstrap_replicates",
+    "Replicates",
+    "NoiseFloor",
+    "MIN_CLASS_ROWS",
+    "LEVEL_METRICS",
+    "Interval",
+    "GroupInfo",
+    "GROUP_RATES",
+    "CountTable",
     "BAND_METRICS",
     "CI_METRICS",
     "DEGENERATE_HIGH",
