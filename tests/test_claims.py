@@ -27,7 +27,7 @@ from taskfair.analysis.claims import (
     stratified_weights,
     weighted_scores,
 )
-from taskfair.metrics import group_vs_rest
+from taskfair.metrics import bootstrap_replicates, group_vs_rest
 
 GROUPS = ("a", "b", "c")
 LAMS = [round(i / 10, 10) for i in range(11)]
@@ -67,6 +67,17 @@ def test_weighted_scores_are_fairlearns_on_the_rows_and_on_a_resample():
             assert got["vs_rest_dpd"][0, b, j] == pytest.approx(vs_dpd)
             assert got["vs_rest_eod"][0, b, j] == pytest.approx(vs_eod)
             assert got["group_accuracy"][0, b, j] == pytest.approx(accs[j])
+
+
+def test_scores_agree_with_the_metrics_engine():
+    """The claims read the engine's numbers: same values on the rows, and the engine's
+    stratified resample (every stratum keeps its size) behind the replicates."""
+    rng, y, groups = _data()
+    preds = {f"p{i}": np.where(rng.random(len(y)) < 0.7, y, 1 - y) for i in range(3)}
+    ours = weighted_scores(y, groups, list(preds.values()), np.ones((1, len(y))))
+    engine = bootstrap_replicates(y, preds, sensitive_features=groups, n_boot=20)
+    for m in ("accuracy", "macro_accuracy", "dpd", "eod"):
+        np.testing.assert_allclose(ours[m][:, 0], engine.estimate[m], rtol=1e-12)
 
 
 def test_soft_dpd_is_the_spread_of_the_groups_mean_scores():

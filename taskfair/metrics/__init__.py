@@ -37,6 +37,14 @@ from taskfair.metrics._intervals import (
     fairness_intervals,
     paired_intervals,
 )
+from taskfair.metrics._ranking import (
+    RANKING_METRICS,
+    group_ranking,
+    positive_scores,
+    ranking_intervals,
+    row_weights,
+    weighted_auc,
+)
 from taskfair.metrics._references import (
     REFERENCE_LABELS,
     REFERENCE_PREDICTORS,
@@ -64,6 +72,12 @@ from taskfair.metrics._resample import (
 from taskfair.metrics._resampler import Replicates, bootstrap_replicates, simultaneous_band
 
 __all__ = [
+    "RANKING_METRICS",
+    "group_ranking",
+    "positive_scores",
+    "ranking_intervals",
+    "row_weights",
+    "weighted_auc",
     "simultaneous_band",
     "sidak_level",
     "paired_intervals",

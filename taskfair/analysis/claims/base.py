@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from taskfair.metrics import simultaneous_band
+
 __all__ = [
     "DEFAULT_DELTA",
     "DELTAS",
@@ -97,30 +99,25 @@ def simultaneous(values, reps, level: float = 0.95) -> list[tuple[float, float, 
     """(mean, se, lo, hi) per member of a family, jointly at ``level`` (max-t).
 
     ``values``: ``(S, J)`` per seed and member; ``reps``: ``(S, B, J)``. The seed mean's
-    replicates are studentised by their bootstrap SD, ``c`` is the ``level`` quantile of
-    the largest ``|t|`` over the family in each resample, and each member's interval is
-    ``mean ± c · SD`` (widened by the seed spread as in :func:`interval`).
+    replicates go through :func:`taskfair.metrics.simultaneous_band` (each member's
+    deviation scaled by its bootstrap SD; ``c`` the ``level`` quantile of the largest
+    scaled deviation over the family); with several seeds each half-width is widened by
+    the seed spread as in :func:`interval`.
     """
     values = np.asarray(values, dtype=np.float64)
     reps = np.asarray(reps, dtype=np.float64)
     s, _, j = reps.shape
     mean = values.mean(axis=0)
-    with np.errstate(invalid="ignore"), _quiet():
+    with _quiet():
         boot = np.nanmean(reps, axis=0)  # (B, J)
-        sd = np.nanstd(boot, axis=0, ddof=1)
-        t = np.abs(boot - mean) / np.where(sd > 0, sd, np.nan)
-        tmax = np.nanmax(np.where(np.isnan(t), -np.inf, t), axis=1)
-    tmax = tmax[np.isfinite(tmax)]
-    c = float(np.quantile(tmax, level)) if len(tmax) else math.nan
+    lo, hi, _ = simultaneous_band(boot, mean, level=level)
     out = []
     for m in range(j):
         se = float(np.std(values[:, m], ddof=1) / math.sqrt(s)) if s > 1 else math.nan
         spread = float(stats.t.ppf(1.0 - (1.0 - level) / 2, s - 1) * se) if s > 1 else 0.0
-        half = (
-            math.hypot(c * sd[m], spread) if np.isfinite(sd[m]) and not math.isnan(c) else math.nan
-        )
         mu = float(mean[m])
-        out.append((mu, se, mu - half, mu + half))
+        d_lo, d_hi = math.hypot(mu - lo[m], spread), math.hypot(hi[m] - mu, spread)
+        out.append((mu, se, mu - d_lo, mu + d_hi))
     return out
 
 

@@ -2,7 +2,7 @@
 
 The eval rows are drawn stratified by label × group, so the resample is too: in every
 stratum (label × group, rows in no group forming their own group) as many rows are drawn
-with replacement as it holds. Every prediction vector is scored on the *same* resamples,
+with replacement as it holds (the metrics engine's strata and draw). Every prediction vector is scored on the *same* resamples,
 which makes any difference between two points (or any function of several points, such
 as the accuracy peak over the grid) a paired quantity.
 
@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from taskfair.metrics import row_weights
 
 __all__ = [
     "GROUP_METRICS",
@@ -44,22 +46,11 @@ GROUP_METRICS: tuple[str, ...] = ("group_accuracy", "vs_rest_dpd", "vs_rest_eod"
 def stratified_weights(
     y: np.ndarray, groups: Sequence, n_boot: int, random_state: int = 0
 ) -> np.ndarray:
-    """Draw counts of ``n_boot`` stratified resamples: float64 ``(n_boot, n)``.
-
-    Each label × group stratum (missing group = its own stratum) keeps its size; the
-    counts depend only on the strata and ``random_state``.
-    """
-    y = np.asarray(y, dtype=np.int64)
-    codes, _ = pd.factorize(pd.Series(list(groups), dtype=object), use_na_sentinel=True)
-    strata = (codes + 1) * 2 + y
-    rng = np.random.default_rng(random_state)
-    w = np.zeros((n_boot, len(y)))
-    for s in np.unique(strata):
-        rows = np.flatnonzero(strata == s)
-        draws = rng.integers(0, len(rows), size=(n_boot, len(rows)))
-        for b in range(n_boot):
-            w[b, rows] = np.bincount(draws[b], minlength=len(rows))
-    return w
+    """Draw counts of ``n_boot`` stratified resamples: float64 ``(n_boot, n)``
+    (:func:`taskfair.metrics.row_weights`: the metrics engine's label × group strata and
+    multinomial draw, every row its own pattern, so that scores and group-vs-rest gaps
+    are read off the same resampled rows)."""
+    return row_weights(y, groups, n_boot, random_state)
 
 
 def _spread(x: np.ndarray) -> np.ndarray:
