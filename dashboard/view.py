@@ -66,6 +66,7 @@ from taskfair.sweep import LOADING, PointStore, work
 from taskfair.sweep.bands import difference_text
 from taskfair.sweep.plan import Item
 from taskfair.sweep.refine import PREVIEW_TARGET, target_met
+from taskfair.variant import manifest_departures, variant_line
 from taskfair.views.ship import CARDS, GROUP_COLUMNS
 
 SPLITS = EVAL_SPLITS[::-1]  # the radio's order: test (reported) first
@@ -201,6 +202,7 @@ def frame() -> View:
     except USER_ERRORS as exc:
         error(exc)
         st.stop()
+    variant_banner(bundle)
     with st.sidebar:
         attribute = st.selectbox(
             "Sensitive attribute",
@@ -284,6 +286,14 @@ def frame() -> View:
     view = View(choices[name], bundle, int(seed), split, normalize, attribute, can, over)
     st.session_state[_VIEW] = view
     return view
+
+
+def variant_banner(bundle) -> None:
+    """Every page's line naming how this bundle departs from the paper's method (none
+    drawn for the paper's method): :func:`taskfair.variant.variant_line`."""
+    line = variant_line(manifest_departures(bundle.manifest))
+    if line:
+        st.warning(say(line), icon=":material/science:")
 
 
 def lam_slider(

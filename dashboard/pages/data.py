@@ -10,6 +10,7 @@ from dashboard import cache as ac
 from dashboard import view as v
 from taskfair import plots
 from taskfair.safe_text import redact_paths
+from taskfair.variant import sampling_note
 
 view = v.setup(
     "data", "Data & model", "What this bundle is: model, data, groups, and how it was trained."
@@ -56,7 +57,7 @@ st.markdown(
     f"- **Vectors** (seed{'s' if len(b.seeds) > 1 else ''} {', '.join(map(str, b.seeds))}): "
     + ", ".join(f"*{md(n)}*" for n in b.vector_names())
     + " — τ = θ_fine-tuned − θ₀; `fft` on all training rows, `lora` merged into the base, one per "
-    "subgroup on that subgroup's rows.\n"
+    f"subgroup on that subgroup's rows. {md(sampling_note(b.manifest.get('config') or {}))}\n"
     f"- **Weights shipped**: {'yes' if b.has_weights else 'no (viewer copy: cached sweeps only)'}."
     + _results()
 )
