@@ -419,11 +419,22 @@ def _linked_copy(src, dst):
     return dst
 
 
-def test_reproduce_cli_on_the_tiny_bundle(tiny_bundle, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def swept(tiny_bundle, tmp_path_factory) -> Path:
+    """A copy of the tiny bundle (hard links, not a copy of the weights) whose sweeps the
+    claims need are computed once for this module's tests (into this copy only)."""
+    from taskfair.analysis.reproduce import bundle_claims
+    from taskfair.bundle import Bundle
+
+    bundle = _linked_copy(tiny_bundle, tmp_path_factory.mktemp("claims") / "tiny")
+    bundle_claims(Bundle.open(bundle), n_boot=100)
+    return bundle
+
+
+def test_reproduce_cli_on_the_tiny_bundle(swept, tmp_path, capsys):
     from taskfair.cli import main
 
-    # Hard links, not a copy of the weights; the report's sweeps go into this copy only.
-    bundle = _linked_copy(tiny_bundle, tmp_path / "tiny")
+    bundle = swept
     out = tmp_path / "report"
     rc = main(["reproduce", "--bundle", str(bundle), "--out", str(out), "--n-boot", "200"])
     assert rc == 0
@@ -437,10 +448,52 @@ def test_reproduce_cli_on_the_tiny_bundle(tiny_bundle, tmp_path, capsys):
     assert "<script" not in page and "http" not in page  # readable offline
     assert set(est["method"]) >= {"task_addition", "injection", "fft", "lora"}
     printed = capsys.readouterr().out
-    assert "claims.md" in printed and "C5:" in printed
+    assert "claims.md" in printed and "C5:" in printed and "direction reproduced" in printed
+    # The header names the variant (configs/tiny.yaml balances the vectors' rows); the
+    # report has both readings, the δ table and the per-group AUC / calibration table.
+    assert "- **variant**: Variant of the paper's method: group_sampling: balanced" in md
+    assert "| claim | statement | direction reproduced | verdict | measured |" in md
+    assert "## Sensitivity to δ" in md and "## Per-group AUC and calibration" in md
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert {"subgroup_auc", "bpsn_auc", "bnsp_auc", "ece", "brier"} <= set(ranking.columns)
+    inj = est[(est["method"] == "injection") & est["against"].isna() & est["group"].isna()]
+    assert sorted(inj["lam"].unique()) == [0.2, 0.4, 0.6, 0.8, 1.0]
     # A second run reads every point from the bundle's sweep cache and says the same.
     assert main(["reproduce", "--bundle", str(bundle), "--out", str(out), "--n-boot", "200"]) == 0
     assert (out / "claims.md").read_text() == md
+
+
+def test_a_report_regenerated_from_the_bundle_it_names_gives_the_same_numbers(
+    swept, tiny_bundle, tmp_path
+):
+    """A committed report names its bundle in its header; regenerating from that bundle
+    (here a fresh copy, its sweeps recomputed from the weights) reproduces every number."""
+    from taskfair.analysis.reproduce import bundle_claims, write_report
+    from taskfair.bundle import Bundle
+
+    write_report(bundle_claims(Bundle.open(swept), n_boot=200), tmp_path / "report")
+    header = (tmp_path / "report" / "claims.md").read_text().splitlines()
+    named = next(x for x in header if x.startswith("- **bundle**: ")).split(": ")[1]
+    assert named == "tiny"
+    again = _linked_copy(tiny_bundle, tmp_path / "b" / named)
+    write_report(bundle_claims(Bundle.open(again), n_boot=200), tmp_path / "again")
+    for name in ("estimates.csv", "ranking.csv"):
+        a, b = pd.read_csv(tmp_path / "report" / name), pd.read_csv(tmp_path / "again" / name)
+        pd.testing.assert_frame_equal(a, b, rtol=1e-6, atol=1e-9)
+    assert (tmp_path / "report" / "claims.md").read_text() == (
+        tmp_path / "again" / "claims.md"
+    ).read_text()
+
+
+def test_the_html_report_escapes_every_bundle_derived_string():
+    from taskfair.analysis.claims import ClaimResult
+    from taskfair.analysis.claims_report import claims_html
+
+    evil = '"><script>alert(1)</script>'
+    result = ClaimResult("C1", evil, evil, evil, evil, pd.DataFrame({"verdict": [evil]}), True)
+    page = claims_html([result], {"bundle": evil})
+    assert "<script" not in page
+    assert 'class="--' in page  # the verdict's class keeps letters, digits and hyphens only
 
 
 def test_reproduce_cli_refuses_bad_input(tmp_path, capsys):
@@ -456,13 +509,13 @@ def test_reproduce_cli_refuses_bad_input(tmp_path, capsys):
 # ----------------------------------------------------------------------------- page
 
 
-def test_claims_page_judges_the_open_bundle(tiny_bundle, tmp_path, monkeypatch):
+def test_claims_page_judges_the_open_bundle(swept, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from taskfair.analysis.reproduce import bundle_claims
     from taskfair.bundle import Bundle
 
-    bundle = _linked_copy(tiny_bundle, tmp_path / "tiny")
+    bundle = swept
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(bundle))
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     root = Path(__file__).resolve().parents[1]
@@ -479,6 +532,10 @@ def test_claims_page_judges_the_open_bundle(tiny_bundle, tmp_path, monkeypatch):
     direct = bundle_claims(Bundle.open(bundle), n_boot=1000)
     assert list(shown["verdict"]) == [r.verdict for r in direct.results]
     assert list(shown["measured"]) == [r.measured for r in direct.results]
+    assert list(shown["direction reproduced"]) == [
+        {True: "yes", False: "no", None: "–"}[r.direction] for r in direct.results
+    ]
+    assert list(at.dataframe[1].value.columns)[:2] == ["claim", "δ = 0.01"]
     assert [e.label for e in at.expander] == [f"{r.claim}: {r.verdict}" for r in direct.results]
 
 

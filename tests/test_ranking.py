@@ -89,3 +89,21 @@ def test_scores_and_bad_input():
         group_ranking([0, 1, 1], [0.2, 1.5, 0.3], ["a", "a", "b"])
     with pytest.raises(ValueError, match="one value per row"):
         group_ranking([0, 1, 1], [0.2, 0.3], ["a", "a", "b"])
+
+
+def test_tidy_rows_carry_the_ranking_columns_and_old_rows_derive_them():
+    from taskfair.sweep import task_addition_settings
+    from taskfair.sweep.rows import RANKING_COLUMNS, tidy_rows, with_ranking
+
+    y, groups, s = _data()
+    z = np.stack([np.zeros(len(s)), np.log(np.clip(s, 1e-6, 1) / np.clip(1 - s, 1e-6, 1))], axis=1)
+    setting = task_addition_settings(["a"], [0.5], "sum")[0]
+    rows, _ = tidy_rows(setting, "test", 0, z, y, groups)
+    by = rows.set_index("group")
+    want = group_ranking(y, positive_scores(z), groups).set_index("group")
+    for c in RANKING_COLUMNS:
+        assert by[c].drop("__overall__").to_numpy() == pytest.approx(want[c].to_numpy())
+        assert np.isnan(by.at["__overall__", c])
+    old = rows.drop(columns=list(RANKING_COLUMNS))
+    pd.testing.assert_frame_equal(with_ranking(old, z, y, groups), rows)
+    assert with_ranking(rows, z, y, groups) is rows  # carried: nothing recomputed

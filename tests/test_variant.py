@@ -80,3 +80,15 @@ def test_every_page_shows_the_variant_banner(tiny_bundle, monkeypatch, mode):
         )
         if page == "data":
             assert any("class-balanced" in m.value for m in at.markdown), page
+
+
+def test_the_html_export_heads_with_the_variant_line():
+    import plotly.graph_objects as go
+
+    from taskfair.plots import html_report
+
+    line = variant_line(departures({"group_sampling": "balanced"}))
+    page = html_report([("x", go.Figure())], title="t", variant=line + " <b>")
+    assert "Variant of the paper&#x27;s method: group_sampling: balanced" in page
+    assert "&lt;b&gt;" in page and "<b>" not in page
+    assert "class='variant'" not in html_report([("x", go.Figure())], title="t")

@@ -31,7 +31,9 @@ if key not in st.session_state and ac.viewer_mode():
 elif key not in st.session_state:
     st.write(
         f"Judging sweeps task addition ({view.normalize}) over the λ grid, each subgroup's "
-        f"injection at λ = {reproduce.DEFAULT_INJECTION_LAM:g} and the references on the test "
+        "injection at λ = "
+        + ", ".join(f"{x:g}" for x in reproduce.INJECTION_LAMS)
+        + " and the references on the test "
         f"rows of every seed ({len(view.bundle.seeds)}), then bootstraps "
         f"{reproduce.DEFAULT_N_BOOT} resamples. Points already cached cost nothing."
     )
@@ -54,22 +56,31 @@ if key in st.session_state:
     for k, val in run.about.items():
         st.markdown(f"**{k}**: {v.say(val)}")
     summary = claims_report.summary_frame(run.results)
-    st.dataframe(summary[["claim", "verdict", "measured", "statement"]], hide_index=True)
+    cols = ["claim", "direction reproduced", "verdict", "measured", "statement"]
+    st.dataframe(summary[cols], hide_index=True)
+    if not run.deltas.empty:
+        st.caption("Sensitivity to δ: the verdicts of C1 and C3 at each accuracy margin.")
+        st.dataframe(run.deltas, hide_index=True)
     for r in run.results:
         with st.expander(f"{r.claim}: {r.verdict}"):
             st.markdown(r.statement)
             st.markdown(f"*Rule.* {r.rule}")
             st.dataframe(r.details, hide_index=True)
+    if not run.ranking.empty:
+        with st.expander("Per-group AUC and calibration (subgroup, BPSN, BNSP AUC; ECE; Brier)"):
+            st.dataframe(claims_report.ranking_frame(run.ranking), hide_index=True)
     c1, c2 = st.columns(2)
     c1.download_button(
         "claims.md",
-        claims_report.claims_markdown(run.results, run.about),
+        claims_report.claims_markdown(
+            run.results, run.about, deltas=run.deltas, ranking=run.ranking
+        ),
         file_name="claims.md",
         mime="text/markdown",
     )
     c2.download_button(
         "claims.html",
-        claims_report.claims_html(run.results, run.about),
+        claims_report.claims_html(run.results, run.about, deltas=run.deltas, ranking=run.ranking),
         file_name="claims.html",
         mime="text/html",
     )

@@ -14,6 +14,7 @@ from taskfair.sweep import (
     reference_settings,
     task_addition_settings,
 )
+from taskfair.variant import manifest_departures, variant_line
 from taskfair.views.readings import front, recommend
 
 view = v.setup(
@@ -110,6 +111,11 @@ def render(k):
         + [store.reference_rows(s) for s in store.splits],
         ignore_index=True,
     )
+    # The variant line travels with every exported row and heads the HTML report.
+    variant = variant_line(manifest_departures(view.bundle.manifest))
+    if rows is not None:
+        rows = rows.assign(variant=variant)
+    everything = everything.assign(variant=variant)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     name = f"taskfair-{view.bundle.name}-seed{view.seed}-{view.normalize}-{view.split}-lam{lam:g}"
     st.markdown(
@@ -127,7 +133,8 @@ def render(k):
             on_click="ignore",
             disabled=rows is None,
             key=f"dl-point-{k}",
-            help="One row per group (and the overall row) at the current λ.",
+            help="One row per group (and the overall row) at the current λ, with the "
+            "per-group AUCs and calibration and the variant line.",
         )
     with d2:
         st.download_button(
@@ -166,6 +173,7 @@ def render(k):
                 figures(frame, base, cur, references),
                 title=f"taskfair report: {view.bundle.name}",
                 notes=notes,
+                variant=variant,
             )
 
         st.download_button(

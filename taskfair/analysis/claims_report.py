@@ -13,22 +13,40 @@ import pandas as pd
 
 from taskfair.analysis.claims import ClaimResult
 
-__all__ = ["claims_html", "claims_markdown", "summary_frame"]
+__all__ = ["claims_html", "claims_markdown", "ranking_frame", "summary_frame"]
 
 _HOW = (
     "Numbers are task-addition (or injection) minus the reference, on the test rows: seed "
     "mean ± one standard error across seeds (shown with several seeds), then the 95% "
-    "interval [lo, hi] of a paired bootstrap over test rows widened by the seed spread."
+    "interval [lo, hi] of a paired bootstrap over test rows (stratified by label × group) "
+    "widened by the seed spread; C4's cells carry simultaneous (max-t) intervals over the "
+    "whole matrix. 'direction reproduced' reads the point estimates alone; 'verdict' reads "
+    "the intervals (significant)."
+)
+_DELTAS = (
+    "The verdicts of the claims that depend on the accuracy margin δ (C1's 'competitive', "
+    "C3's 'negligible change'), at each margin."
+)
+_RANKING = (
+    "Threshold-free and calibration metrics per group from the same cached logits: subgroup "
+    "AUC, BPSN and BNSP AUC (Borkan et al. 2019; background = every row outside the "
+    "group), ECE (10 equal-width confidence bins) and Brier score (Guo et al. 2017), each "
+    "with a 95% stratified-bootstrap interval."
 )
 
 
+def _direction(d: bool | None) -> str:
+    return "–" if d is None else ("yes" if d else "no")
+
+
 def summary_frame(results: Sequence[ClaimResult]) -> pd.DataFrame:
-    """One row per claim: claim, statement, verdict, measured, rule."""
+    """One row per claim: claim, statement, direction reproduced, verdict, measured, rule."""
     return pd.DataFrame(
         [
             {
                 "claim": r.claim,
                 "statement": r.statement,
+                "direction reproduced": _direction(r.direction),
                 "verdict": r.verdict,
                 "measured": r.measured,
                 "rule": r.rule,
@@ -36,6 +54,22 @@ def summary_frame(results: Sequence[ClaimResult]) -> pd.DataFrame:
             for r in results
         ]
     )
+
+
+def ranking_frame(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The per-group ranking table as text: each metric ``estimate [lo, hi]``."""
+    if ranking is None or ranking.empty:
+        return pd.DataFrame()
+    out = ranking[["point", "seed", "group", "n", "positives", "negatives"]].copy()
+    for m in ("subgroup_auc", "bpsn_auc", "bnsp_auc", "ece", "brier"):
+        out[m] = [
+            f"{e:.3f} [{lo:.3f}, {hi:.3f}]"
+            for e, lo, hi in zip(ranking[m], ranking[f"{m}_lo"], ranking[f"{m}_hi"], strict=True)
+        ]
+    return out
+
+
+_SUMMARY = ["claim", "statement", "direction reproduced", "verdict", "measured"]
 
 
 def _md_cell(value) -> str:
@@ -54,16 +88,28 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 
 def claims_markdown(
-    results: Sequence[ClaimResult], about: Mapping[str, str], title: str = "Claims report"
+    results: Sequence[ClaimResult],
+    about: Mapping[str, str],
+    title: str = "Claims report",
+    *,
+    deltas: pd.DataFrame | None = None,
+    ranking: pd.DataFrame | None = None,
 ) -> str:
-    """The report in Markdown: what was measured, the summary table, each claim's points."""
+    """The report in Markdown: what was measured, the summary table, the δ sensitivity,
+    each claim's points, the per-group threshold-free metrics."""
     lines = [f"# {title}", ""]
     lines += [f"- **{k}**: {v}" for k, v in about.items()]
     lines += ["", _HOW, "", "## Verdicts", ""]
-    lines.append(_md_table(summary_frame(results)[["claim", "statement", "verdict", "measured"]]))
+    lines.append(_md_table(summary_frame(results)[_SUMMARY]))
+    if deltas is not None and not deltas.empty:
+        lines += ["", "## Sensitivity to δ", "", _DELTAS, "", _md_table(deltas)]
     for r in results:
-        lines += ["", f"## {r.claim}: {r.verdict}", "", r.statement, "", f"*Rule.* {r.rule}", ""]
+        lines += ["", f"## {r.claim}: {r.verdict}", "", r.statement, "",
+                  f"*Direction reproduced:* {_direction(r.direction)}. *Rule.* {r.rule}", ""]  # fmt: skip
         lines.append(_md_table(r.details))
+    if ranking is not None and not ranking.empty:
+        lines += ["", "## Per-group AUC and calibration", "", _RANKING, ""]
+        lines.append(_md_table(ranking_frame(ranking)))
     return "\n".join(lines) + "\n"
 
 
@@ -75,6 +121,12 @@ _CSS = (
 )
 
 
+def _css_class(value) -> str:
+    """A verdict as a CSS class name: only letters, digits and hyphens survive, so no
+    bundle-derived text can leave the attribute."""
+    return html.escape("".join(c if c.isalnum() else "-" for c in str(value)), quote=True)
+
+
 def _html_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p>(nothing to show)</p>"
@@ -83,29 +135,41 @@ def _html_table(frame: pd.DataFrame) -> str:
     for row in frame.itertuples(index=False):
         cells = []
         for col, value in zip(frame.columns, row, strict=True):
-            cls = f' class="{str(value).replace(" ", "-")}"' if col == "verdict" else ""
+            cls = f' class="{_css_class(value)}"' if col == "verdict" else ""
             cells.append(f"<td{cls}>{html.escape(str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def claims_html(
-    results: Sequence[ClaimResult], about: Mapping[str, str], title: str = "Claims report"
+    results: Sequence[ClaimResult],
+    about: Mapping[str, str],
+    title: str = "Claims report",
+    *,
+    deltas: pd.DataFrame | None = None,
+    ranking: pd.DataFrame | None = None,
 ) -> str:
-    """The same report as one self-contained HTML page (inline CSS, no scripts)."""
+    """The same report as one self-contained HTML page (inline CSS, no scripts); every
+    bundle-derived string is escaped."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><ul>",
         *(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in about.items()),
         f"</ul><p>{html.escape(_HOW)}</p><h2>Verdicts</h2>",
-        _html_table(summary_frame(results)[["claim", "statement", "verdict", "measured"]]),
+        _html_table(summary_frame(results)[_SUMMARY]),
     ]
+    if deltas is not None and not deltas.empty:
+        parts += [f"<h2>Sensitivity to δ</h2><p>{html.escape(_DELTAS)}</p>", _html_table(deltas)]
     for r in results:
         parts += [
             f"<h2>{html.escape(r.claim)}: {html.escape(r.verdict)}</h2>",
-            f"<p>{html.escape(r.statement)}</p><p><i>Rule.</i> {html.escape(r.rule)}</p>",
+            f"<p>{html.escape(r.statement)}</p><p><i>Direction reproduced:</i> "
+            f"{_direction(r.direction)}. <i>Rule.</i> {html.escape(r.rule)}</p>",
             _html_table(r.details),
         ]
+    if ranking is not None and not ranking.empty:
+        parts += [f"<h2>Per-group AUC and calibration</h2><p>{html.escape(_RANKING)}</p>",
+                  _html_table(ranking_frame(ranking))]  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)

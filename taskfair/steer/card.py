@@ -26,6 +26,7 @@ from taskfair.merge import Merger, effective_coeffs, get_method, method_names
 from taskfair.models import ModelHandle, save_base
 from taskfair.sweep import Setting
 from taskfair.sweep.keys import split_fingerprint
+from taskfair.variant import manifest_departures, variant_line
 
 __all__ = [
     "CARD_FILES",
@@ -95,6 +96,7 @@ def merge_card(result, bundle: Bundle, index: int | None = None, seed: int | Non
     return {
         "card_version": 1,
         "bundle": {"name": bundle.name, "seed": seed},
+        "variant": variant_line(manifest_departures(bundle.manifest)),
         "merge": {
             "method": setting.method,
             "title": method.title if method else setting.method,
@@ -149,6 +151,8 @@ def card_markdown(card: Mapping) -> str:
     conf = q.get("confidence", 0.95)
     lines = [
         f"# Merge card: {card['bundle']['name']} — {m['title']} ({m['normalize']})",
+        "",
+        f"**{card['variant']}**" if card.get("variant") else "",
         "",
         f"`{m['formula']}`" if m["formula"] else "",
         "",

@@ -13,7 +13,10 @@ grouped or not); ``vs_rest_*`` are NaN on the overall row (``group == OVERALL``)
 ``coeffs``). ``degenerate`` / ``degenerate_note`` (point-level, on every row) flag a
 (nearly) constant predictor (:func:`taskfair.metrics.degeneracy`); rows cached before
 these columns existed get them when read (:func:`with_degeneracy`), so old caches stay
-valid.
+valid. The threshold-free and calibration columns (:data:`RANKING_COLUMNS`: subgroup,
+BPSN and BNSP AUC, ECE, Brier; :mod:`taskfair.metrics._ranking`) are per group, NaN on
+the overall row, computed from the point's scores; rows cached before them get all of
+them derived from the cached logits when read (:func:`with_ranking`), never some.
 
 :func:`reference_rows` gives the same columns for the reference *predictors* of a split
 (constant all-positive / all-negative, and the label oracle), whose ``method`` is one of
@@ -36,10 +39,13 @@ from taskfair.metrics import (
     FairnessWarning,
     PreviewScorer,
     fairness_report,
+    group_ranking,
     mark_degenerate,
     overall_rows,
+    positive_scores,
     reference_predictions,
 )
+from taskfair.metrics import RANKING_METRICS as RANKING_COLUMNS
 from taskfair.sweep.keys import CACHE_VERSION
 from taskfair.sweep.settings import Setting
 
@@ -48,6 +54,7 @@ __all__ = [
     "DERIVED_COLUMNS",
     "OVERALL",
     "POINT_KEYS",
+    "RANKING_COLUMNS",
     "concat_rows",
     "empty_frame",
     "injected_rows",
@@ -57,6 +64,7 @@ __all__ = [
     "reference_rows",
     "tidy_rows",
     "with_degeneracy",
+    "with_ranking",
 ]
 
 COLUMNS: tuple[str, ...] = (
@@ -81,10 +89,11 @@ COLUMNS: tuple[str, ...] = (
     "exact",
     "degenerate",
     "degenerate_note",
+    *RANKING_COLUMNS,
 )
-#: Columns a reader derives from the others when a cache written before them lacks them
-#: (:func:`with_degeneracy`): a cached frame may omit exactly these.
-DERIVED_COLUMNS: tuple[str, ...] = ("degenerate", "degenerate_note")
+#: Columns a reader derives when a cache written before them lacks them
+#: (:func:`with_degeneracy`, :func:`with_ranking`): a cached frame may omit exactly these.
+DERIVED_COLUMNS: tuple[str, ...] = ("degenerate", "degenerate_note", *RANKING_COLUMNS)
 #: The columns that identify one point of a tidy frame.
 POINT_KEYS: tuple[str, ...] = ("method", "lam", "normalize", "coeffs", "split", "seed")
 
@@ -116,7 +125,31 @@ def tidy_rows(
             )
     else:
         rep = scorer.report_preds(preds)
-    return _frame(rep, setting, split, seed, preds, np.asarray(labels), exact), list(rep.warnings)
+    frame = _frame(rep, setting, split, seed, preds, np.asarray(labels), exact)
+    if groups is None and scorer is not None:  # the scorer's groups (e.g. intersections)
+        names = np.asarray([str(n) for n in scorer.names] + [None], dtype=object)
+        groups = names[np.where(scorer.codes >= 0, scorer.codes, len(scorer.names))]
+    return _ranked(frame, positive_scores(logits), labels, groups), list(rep.warnings)
+
+
+def _ranked(frame: pd.DataFrame, scores, labels, groups) -> pd.DataFrame:
+    """``frame`` with :data:`RANKING_COLUMNS` filled on its group rows from ``scores``."""
+    table = group_ranking(labels, scores, groups).set_index("group")
+    out = frame.copy()
+    for c in RANKING_COLUMNS:
+        out[c] = [table[c].get(str(g), math.nan) if g != OVERALL else math.nan
+                  for g in out["group"]]  # fmt: skip
+    return out
+
+
+def with_ranking(rows: pd.DataFrame | None, logits, labels, groups) -> pd.DataFrame | None:
+    """``rows`` with :data:`RANKING_COLUMNS` derived from the point's cached ``logits``
+    where they are absent (rows cached before them); rows that carry them are returned as
+    is. All of them are derived together, so a frame never mixes the two."""
+    if rows is None or logits is None or all(c in rows.columns for c in RANKING_COLUMNS):
+        return rows
+    return _ranked(rows.drop(columns=[c for c in RANKING_COLUMNS if c in rows.columns]),
+                   positive_scores(logits), labels, groups)  # fmt: skip
 
 
 def with_degeneracy(rows: pd.DataFrame | None, positive_label: str | None = None):
@@ -143,9 +176,8 @@ def reference_rows(
             rep = fairness_report(
                 labels, preds, sensitive_features=groups, positive_label=positive_label
             )
-            frames.append(
-                _rows(rep, name, None, "sum", "{}", split, None, preds, labels, exact=True)
-            )
+            rows = _rows(rep, name, None, "sum", "{}", split, None, preds, labels, exact=True)
+            frames.append(_ranked(rows, preds.astype(np.float64), labels, groups))
     return concat_rows(frames)
 
 
@@ -172,6 +204,8 @@ def _rows(rep, method, lam, normalize, coeffs, split, seed, preds, labels, exact
     frame["exact"] = bool(exact)
     frame["degenerate"] = bool(rep.degenerate)
     frame["degenerate_note"] = rep.degenerate_note
+    for c in RANKING_COLUMNS:  # filled by _ranked, from the point's scores
+        frame[c] = math.nan
     return frame[list(COLUMNS)].astype({"n": "int64", "lam": "float64"})
 
 

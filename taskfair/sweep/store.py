@@ -48,6 +48,7 @@ from taskfair.sweep.rows import (
     reference_rows,
     tidy_rows,
     with_degeneracy,
+    with_ranking,
 )
 from taskfair.sweep.settings import Setting
 
@@ -257,6 +258,7 @@ class PointStore:
             return False
         # rows cached before the degeneracy columns existed get them derived here
         rows = with_degeneracy(entry.rows, self.positive_label)
+        rows = with_ranking(rows, entry.logits, sp.labels, sp.groups)  # likewise, AUC / ECE
         self._keep(k, rows, entry.logits, entry.meta)
         return True
 

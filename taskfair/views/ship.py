@@ -65,6 +65,11 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("fpr", "FPR"),
     Column("vs_rest_dpd", "DPD vs rest", help="lower is fairer"),
     Column("vs_rest_eod", "EOD vs rest", help="lower is fairer"),
+    Column("subgroup_auc", "subgroup AUC", help="ROC AUC on the group's rows (threshold-free)"),
+    Column("bpsn_auc", "BPSN AUC", help="group negatives vs other positives (Borkan 2019)"),
+    Column("bnsp_auc", "BNSP AUC", help="group positives vs other negatives (Borkan 2019)"),
+    Column("ece", "ECE", help="expected calibration error in the group (10 bins)"),
+    Column("brier", "Brier", help="mean squared error of P(positive) in the group"),
 )
 
 
