@@ -160,6 +160,7 @@ def _judge_c2(est, delta) -> ClaimResult:
     in_window = EARLY[0] - 1e-9 <= star <= EARLY[1] + 1e-9
     ups = [r is not None and not is_degenerate(r) and r["estimate"] > 0 for r in fair]
     direction = in_window and all(ups)
+    peak_part, fair_part = str(peak_part), str(fair_part)  # one column type for the table
     details = pd.DataFrame(
         [
             {"quantity": "λ* (highest macro accuracy)", "value": f"{star:g}", "part": ""},
@@ -177,7 +178,8 @@ def _judge_c2(est, delta) -> ClaimResult:
         f"λ* = {star:g} (in the window in {p:.0%} of resamples); acc(λ*) − acc(1) = "
         f"{fmt(peak)}; DPD(λ*) − DPD(1) = {fmt(fair[0])}; EOD(λ*) − EOD(1) = {fmt(fair[1])}"
     )
-    return ClaimResult("C2", CLAIMS["C2"], combine([peak_part, fair_part]), RULES["C2"],
+    verdict = combine([int(peak_part), int(fair_part)])
+    return ClaimResult("C2", CLAIMS["C2"], verdict, RULES["C2"],
                        measured, details, direction)  # fmt: skip
 
 
@@ -246,10 +248,14 @@ def _judge_c4(est, delta) -> ClaimResult:
     verdict = HOLDS if mixed else (NOT_HOLDS if uniform and all(uniform) else INCONCLUSIVE)
     count = _paper_count(est)
     det = pd.DataFrame(rows)
-    improve = int((det["side"] == -1).sum()) if len(det) else 0
-    worse = int((det["side"] == 1).sum()) if len(det) else 0
-    measured = (f"{len(det)} cells: {improve} significantly lower than FFT, {worse} higher; "
-                f"{count}") if len(det) else "no injection points"  # fmt: skip
+    measured = "no injection points"
+    if len(det):
+        parts = []
+        for q, name in (("vs_rest_dpd", "DPD"), ("vs_rest_eod", "EOD")):
+            d = det[det["metric"] == q]
+            parts.append(f"{name}: {int((d['side'] == -1).sum())} of {len(d)} cells "
+                         f"significantly below FFT's, {int((d['side'] == 1).sum())} above")  # fmt: skip
+        measured = "; ".join(parts) + f"; {count}"
     return ClaimResult("C4", CLAIMS["C4"], verdict, RULES["C4"], measured, det,
                        (signs == {-1, 1}) if signs else None)  # fmt: skip
 
