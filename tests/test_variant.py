@@ -92,3 +92,38 @@ def test_the_html_export_heads_with_the_variant_line():
     assert "Variant of the paper&#x27;s method: group_sampling: balanced" in page
     assert "&lt;b&gt;" in page and "<b>" not in page
     assert "class='variant'" not in html_report([("x", go.Figure())], title="t")
+
+
+def test_the_merge_card_names_the_variant():
+    from taskfair.steer.card import card_markdown
+
+    line = variant_line(departures({"group_sampling": "balanced"}))
+    card = {
+        "bundle": {"name": "b", "seed": 0},
+        "variant": line,
+        "merge": {
+            "title": "Task addition",
+            "normalize": "sum",
+            "formula": "",
+            "params": {},
+            "coefficients": {"a": 0.5},
+            "effective": {"a": 0.5},
+        },  # fmt: skip
+        "vectors": {},
+        "base": {"fingerprint": "f" * 16},
+        "dataset": {"attribute": "target"},
+        "validation": {"degenerate": []},
+        "test": None,
+        "question": {
+            "objective": {"metric": "eod"},
+            "floor": 0.7,
+            "search": "grid",
+            "budget": 10,
+        },  # fmt: skip
+        "search": {"exact_evaluations": 3},
+        "accepted": True,
+        "metrics": {},
+    }
+    text = card_markdown(card)
+    assert f"**{line}**" in text.splitlines()[:4]
+    assert "Variant" not in card_markdown({**card, "variant": ""})
