@@ -36,6 +36,7 @@ from taskfair.metrics._intervals import (
     Interval,
     fairness_intervals,
     paired_intervals,
+    vs_rest_intervals,
 )
 from taskfair.metrics._references import (
     REFERENCE_LABELS,
@@ -67,6 +68,7 @@ __all__ = [
     "simultaneous_band",
     "sidak_level",
     "paired_intervals",
+    "vs_rest_intervals",
     "noise_floor",
     "group_info",
     "fairness_intervals",

@@ -42,6 +42,7 @@ __all__ = [
     "Interval",
     "fairness_intervals",
     "paired_intervals",
+    "vs_rest_intervals",
 ]
 
 #: Point-level readings of :func:`fairness_intervals` (and of :func:`paired_intervals`).
@@ -274,4 +275,23 @@ def paired_intervals(
     out["groups"] = groups
     out = {key: _relevel(v, level) for key, v in out.items()}
     out["seeds"] = (int(pa.shape[0]), int(pb.shape[0]))
+    return out
+
+
+def vs_rest_intervals(y_true, y_pred, *, sensitive_features, level: float = 0.95) -> dict:
+    """Each group against every other grouped row: ``{group: {"dpd", "eod": Interval}}``,
+    the same rule as :func:`fairness_intervals`' DPD and EOD on two groups (group, rest)."""
+    table = CountTable(y_true, sensitive_features)
+    mat = as_prediction_matrix(y_pred, table.n)
+    out = {}
+    for j, name in enumerate(table.names):
+        rest = np.where(table.group < table.k, "rest", None)
+        side = CountTable(table.y, np.where(table.group == j, "group", rest).astype(object))
+        t = side.of(mat)
+        m = table_metrics(t)
+        out[name] = {}
+        for metric in ("dpd", "eod"):
+            lo, hi = spread_bounds(t, metric, level)
+            est = float(np.nanmean(m[metric])) if not np.isnan(m[metric]).all() else math.nan
+            out[name][metric] = _mk(est, lo, hi, _SPREAD, level)
     return out
