@@ -14,7 +14,7 @@ as one: :func:`intersection_labels`, :func:`worst_cell`).
 
 from taskfair.metrics._binomial import sidak_level
 from taskfair.metrics._bootstrap import CI_METRICS
-from taskfair.metrics._counts import CountTable
+from taskfair.metrics._counts import CountTable, table_metrics
 from taskfair.metrics._degenerate import (
     DEGENERATE_HIGH,
     DEGENERATE_LOW,
@@ -66,6 +66,7 @@ from taskfair.metrics._resampler import Replicates, bootstrap_replicates, simult
 
 __all__ = [
     "simultaneous_band",
+    "table_metrics",
     "sidak_level",
     "paired_intervals",
     "vs_rest_intervals",
