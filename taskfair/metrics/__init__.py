@@ -13,7 +13,6 @@ as one: :func:`intersection_labels`, :func:`worst_cell`).
 """
 
 from taskfair.metrics._binomial import sidak_level
-from taskfair.metrics._bootstrap import CI_METRICS
 from taskfair.metrics._counts import CountTable, table_metrics
 from taskfair.metrics._degenerate import (
     DEGENERATE_HIGH,
@@ -38,12 +37,20 @@ from taskfair.metrics._intervals import (
     paired_intervals,
     vs_rest_intervals,
 )
+from taskfair.metrics._records import (
+    BAND_METRICS,
+    GROUP_BAND_METRICS,
+    N_BOOT,
+    bootstrap_bands,
+    interval_bands,
+)
 from taskfair.metrics._references import (
     REFERENCE_LABELS,
     REFERENCE_PREDICTORS,
     reference_predictions,
 )
 from taskfair.metrics._report import (
+    CI_METRICS,
     OVERALL,
     REPORT_COLUMNS,
     FairnessReport,
@@ -51,16 +58,6 @@ from taskfair.metrics._report import (
     fairness_report,
     group_vs_rest,
     overall_rows,
-)
-from taskfair.metrics._resample import (
-    BAND_METRICS,
-    GROUP_BAND_METRICS,
-    N_BOOT,
-    bootstrap_bands,
-    paired_difference,
-    resample_indices,
-    resampled_scores,
-    seed_mean_bands,
 )
 from taskfair.metrics._resampler import Replicates, bootstrap_replicates, simultaneous_band
 
@@ -73,6 +70,7 @@ __all__ = [
     "noise_floor",
     "group_info",
     "fairness_intervals",
+    "interval_bands",
     "bootstrap_replicates",
     "Replicates",
     "NoiseFloor",
@@ -105,11 +103,7 @@ __all__ = [
     "intersection_labels",
     "mark_degenerate",
     "overall_rows",
-    "paired_difference",
     "preview_report",
     "reference_predictions",
-    "resample_indices",
-    "resampled_scores",
-    "seed_mean_bands",
     "worst_cell",
 ]

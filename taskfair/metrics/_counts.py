@@ -45,7 +45,7 @@ class CountTable:
     def __init__(self, labels, groups):
         self.y = as_labels(labels, "y_true").astype(np.int64)
         codes, names = as_groups(groups, len(self.y))
-        self.codes, self.names = codes, [str(n) for n in names]
+        self.codes, self.names, self.names_raw = codes, [str(n) for n in names], list(names)
         self.k = len(self.names)
         self.group = np.where(codes >= 0, codes, self.k)
         self.stratum = self.group * 2 + self.y

@@ -32,11 +32,13 @@ import numpy as np
 import pandas as pd
 
 from taskfair.metrics import (
+    GROUP_BAND_METRICS,
+    N_BOOT,
     OVERALL,
     PreviewScorer,
     fairness_intervals,
+    interval_bands,
     paired_intervals,
-    vs_rest_intervals,
 )
 
 __all__ = [
@@ -56,11 +58,8 @@ __all__ = [
 
 #: Bump when a band record changes meaning: older records are then recomputed.
 BANDS_VERSION = 2
-#: Resamples behind the bias-corrected estimates and the paired bootstrap.
-N_BOOT = 400
 _POINT_LEVEL = ("macro_accuracy", "worst_group_accuracy", "dpd", "eod")
-_OWN = ("accuracy", "selection_rate", "tpr", "fpr", "vs_rest_dpd", "vs_rest_eod")
-_GROUP_RATES = ("accuracy", "selection_rate", "tpr", "fpr")
+_OWN = GROUP_BAND_METRICS
 #: The band columns :func:`with_bands` adds, in order.
 BAND_COLUMNS: tuple[str, ...] = tuple(
     f"{m}_{side}" for m in (*_OWN, *_POINT_LEVEL) for side in ("lo", "hi")
@@ -107,54 +106,16 @@ def intact(record) -> bool:
         return False
 
 
-def _groups(scorer: PreviewScorer) -> pd.Categorical:
-    return pd.Categorical.from_codes(scorer.codes, categories=list(scorer.names))
-
-
-def _pair(iv) -> list:
-    return [iv.lo, iv.hi]
-
-
-def _record(scorer: PreviewScorer, preds: np.ndarray, n_boot: int) -> dict:
-    """The record of predictions ``(n,)`` or ``(seeds, n)`` (see :func:`band_record`)."""
-    groups = _groups(scorer)
-    r = fairness_intervals(scorer.y, preds, sensitive_features=groups, n_boot=n_boot,
-                           positive_label=scorer.positive_label)  # fmt: skip
-    rest = vs_rest_intervals(scorer.y, preds, sensitive_features=groups)
-    point = ("accuracy", "selection_rate", *_POINT_LEVEL)
-    out = {
-        "overall": {m: _pair(r[m]) for m in point},
-        "estimate": {m: r[m].estimate for m in point},
-        "corrected": {m: r[m].corrected for m in ("dpd", "eod")},
-        "method": {m: r[m].method for m in point},
-        "level": r["dpd"].level,
-        "groups": {
-            j: {
-                **{m: _pair(g[m]) for m in _GROUP_RATES},
-                "vs_rest_dpd": _pair(rest[j]["dpd"]),
-                "vs_rest_eod": _pair(rest[j]["eod"]),
-            }
-            for j, g in r["groups"].items()
-        },  # fmt: skip
-        "info": {j: vars(i) for j, i in r["info"].items()},
-        "noise_floor": {m: vars(f) for m, f in r["noise_floor"].items()},
-        "degeneracy": vars(r["degeneracy"]),
-        "n_boot": int(n_boot),
-        "seeds": r["seeds"],
-    }
-    return out
-
-
 def band_record(scorer: PreviewScorer, logits: np.ndarray, n_boot: int = N_BOOT) -> dict:
     """The JSON-able interval record of one point's logits ``(n, 2)``, sealed."""
-    return _seal(_record(scorer, np.asarray(logits).argmax(axis=1), n_boot))
+    return _seal(interval_bands(scorer, np.asarray(logits).argmax(axis=1), n_boot))
 
 
 def seed_band_record(scorer: PreviewScorer, logits_by_seed, n_boot: int = N_BOOT) -> dict:
     """The record of the seed mean of one point, from each seed's logits ``(n, 2)`` on the
     same rows (seeds and rows both resampled for the bias correction)."""
     preds = np.stack([np.asarray(lg).argmax(axis=1) for lg in logits_by_seed])
-    return _seal(_record(scorer, preds, n_boot))
+    return _seal(interval_bands(scorer, preds, n_boot))
 
 
 def pair_record(
@@ -167,10 +128,11 @@ def pair_record(
     """``a − b`` (accuracy, DPD, EOD) on the same rows, by
     :func:`taskfair.metrics.paired_intervals`; ``looks`` readings held together."""
     pa, pb = (np.asarray(lg).argmax(axis=1) for lg in (logits_a, logits_b))
-    r = paired_intervals(scorer.y, pa, pb, sensitive_features=_groups(scorer), n_boot=n_boot,
+    groups = pd.Categorical.from_codes(scorer.codes, categories=list(scorer.names))
+    r = paired_intervals(scorer.y, pa, pb, sensitive_features=groups, n_boot=n_boot,
                          looks=looks)  # fmt: skip
     whole = {
-        side: fairness_intervals(scorer.y, p, sensitive_features=_groups(scorer), n_boot=0)
+        side: fairness_intervals(scorer.y, p, sensitive_features=groups, n_boot=0)
         for side, p in (("a", pa), ("b", pb))
     }
     out = {}
