@@ -183,3 +183,35 @@ def test_with_bands_without_a_record_is_all_nan():
     rows, _ = tidy_rows(TA, "test", 0, _logits(0.8, 1), LABELS, GROUPS)
     out = with_bands(rows, None)
     assert out[list(BAND_COLUMNS)].isna().all().all()
+
+
+def test_one_quantity_gets_one_interval_on_every_path(tmp_path):
+    """Same rows, same seed: the band beside a point (pages, exports), the paired record,
+    the fairness report and the steering certificate show the same intervals."""
+    from taskfair.metrics import fairness_report
+    from taskfair.steer import RowBootstrap
+
+    store = _store(tmp_path)
+    la, lb = _logits(0.75, 21), _logits(0.85, 22)
+    _put(store, TA, la)
+    _put(store, FFT, lb)
+    pa, pb = la.argmax(1), lb.argmax(1)
+    band, pair = store.bands(TA, "test"), store.paired(TA, FFT, "test")
+    cert = RowBootstrap(LABELS, GROUPS, n_boot=bands_mod.N_BOOT, seed=0)
+    summary = cert.summary(pa)
+    report = fairness_report(LABELS, pa, sensitive_features=GROUPS, n_boot=50)
+    rows = store.with_bands(TA, "test")
+    top = rows[rows["group"] == OVERALL].iloc[0]
+    for m in ("accuracy", "dpd", "eod"):
+        want = band["overall"][m]
+        assert [summary[m].lo, summary[m].hi] == pytest.approx(want), m
+        assert list(report.ci[m]) == pytest.approx(want), m
+        assert [top[f"{m}_lo"], top[f"{m}_hi"]] == pytest.approx(want), m
+        d = cert.difference(pa, pb, m)
+        assert [d.lo, d.hi] == pytest.approx([pair[m]["lo"], pair[m]["hi"]]), m
+    for g in ("a", "b", "c"):
+        for rate in ("tpr", "fpr", "selection_rate", "accuracy"):
+            iv = summary["groups"][g][rate]
+            assert [iv.lo, iv.hi] == pytest.approx(band["groups"][g][rate]), (g, rate)
+            got = report.by_group.loc[g, [f"{rate}_lo", f"{rate}_hi"]].to_numpy(float)
+            assert list(got) == pytest.approx(band["groups"][g][rate]), (g, rate)
