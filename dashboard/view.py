@@ -620,9 +620,13 @@ def paired_lines(result: dict | None, other: str = "FFT") -> str | None:
     if not result:
         return None
     lines = [difference_text(m, result[m], f"{other}'s") for m in ("accuracy", "dpd", "eod")]
-    return (
-        f"**Against {other}** (paired bootstrap, {result['n_boot']} resamples of the same "
-        "rows; 95% intervals): " + " ".join(lines)
+    how = "; ".join(
+        dict.fromkeys(
+            str(result[m].get("method")) for m in ("accuracy", "dpd") if result[m].get("method")
+        )
+    )
+    return f"**Against {other}** (95% intervals on the same rows: {how or 'paired'}): " + " ".join(
+        lines
     )
 
 
