@@ -574,10 +574,10 @@ def include_degenerate() -> bool:
         "Include degenerate points",
         key="degen",
         bind="query-params",
-        help=f"A point whose selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
-        f"{DEGENERATE_HIGH:.0%} overall or in any group is a (nearly) constant predictor: "
-        "its DPD/EOD near 0 is no evidence of fairness. Left out of the front and the "
-        "recommendation unless ticked.",
+        help=f"A point whose overall selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
+        f"{DEGENERATE_HIGH:.0%} is a (nearly) constant predictor: its DPD/EOD near 0 is no "
+        "evidence of fairness. Left out of the front and the recommendation unless ticked. "
+        "A group alone that extreme is flagged in the group table; its disparity counts.",
     )
 
 
