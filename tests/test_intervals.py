@@ -187,3 +187,17 @@ def test_coverage_study_smoke():
     assert rows["EOD"]["chosen_cover"] >= 0.9
     assert not math.isnan(rows["ACCURACY"]["chosen_width"])
     assert "| 2 groups × 100, gap 0 | DPD |" in cov.table(list(rows.values()))
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("groups", [[None] * 8, ["a"] * 8, ["a"] * 4 + ["b"] * 4])
+def test_no_group_one_group_and_a_group_without_positives_are_nan_not_errors(groups):
+    y, p = np.array([0, 1, 0, 1, 1, 0, 1, 0]), np.array([0, 1, 1, 1, 0, 0, 1, 0])
+    g = np.array(groups, dtype=object)
+    r = fairness_intervals(y, p, sensitive_features=g, n_boot=20)
+    q = paired_intervals(y, p, 1 - p, sensitive_features=g, n_boot=20)
+    assert r["accuracy"].defined and q["accuracy"].defined
+    two = len(set(groups) - {None}) == 2
+    assert r["dpd"].defined is two and q["dpd"].defined is two
+    y_no_pos = np.where(g == "a", 0, y) if two else y
+    assert math.isnan(fairness_intervals(y_no_pos, p, sensitive_features=g, n_boot=0)["eod"].lo)

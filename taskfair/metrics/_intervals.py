@@ -28,6 +28,7 @@ family of ``looks`` readings (e.g. eleven λ) hold together (Šidák), and says 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -144,7 +145,7 @@ def _level_intervals(t: np.ndarray, level: float, corrected: Mapping, looks: int
                                 _looks_label("Wilson at the effective size", looks), level)  # fmt: skip
     zk = z_of(sidak_level(level, s * max(int(present.sum()), 1)))
     glo, ghi = wilson(gc, gn, zk)
-    worst = (np.where(present, glo, np.inf).min(-1), np.where(present, ghi, np.inf).min(-1))
+    worst = tuple(np.where(present, x, np.inf).min(-1, initial=np.inf) for x in (glo, ghi))
     worst = tuple(np.where(np.isfinite(w), w, np.nan).mean() for w in worst)
     out["worst_group_accuracy"] = _mk(est["worst_group_accuracy"], *worst,
                                       _looks_label("simultaneous Wilson, min", looks), level)  # fmt: skip
@@ -174,8 +175,9 @@ def _bias_corrected(y_true, preds: Mapping, groups, n_boot: int, seed: int) -> d
     out = {}
     for metric in ("dpd", "eod"):
         est = reps.estimate[metric]
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(np.where(np.isnan(reps.draws[metric]), np.nan, reps.draws[metric]), 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # undefined on every resample
+            mean = np.nanmean(reps.draws[metric], axis=0)
         out[metric] = np.clip(2 * est - mean, 0.0, 1.0) if reps.draws[metric].size else est
     return out
 

@@ -69,7 +69,7 @@ def _gap_bounds(counts, families, z, i, j):
 
 
 def _max(x, ok):
-    m = np.where(ok, x, -np.inf).max(axis=-1)
+    m = np.where(ok, x, -np.inf).max(axis=-1, initial=-np.inf)
     return np.where(np.isfinite(m), m, np.nan)
 
 
@@ -138,12 +138,12 @@ def paired_spread_bounds(
     inf = np.inf
     # b's largest gap: pair p with sign + if bh ≥ lb, sign − if −bl ≥ lb
     lower_e = np.minimum(
-        np.where(ok & (bh >= lb[..., None]), el, inf).min(-1),
-        np.where(ok & (-bl >= lb[..., None]), -eh, inf).min(-1),
+        np.where(ok & (bh >= lb[..., None]), el, inf).min(-1, initial=inf),
+        np.where(ok & (-bl >= lb[..., None]), -eh, inf).min(-1, initial=inf),
     )
     upper_e = np.maximum(
-        np.where(ok & (ah >= la[..., None]), eh, -inf).max(-1),
-        np.where(ok & (-al >= la[..., None]), -el, -inf).max(-1),
+        np.where(ok & (ah >= la[..., None]), eh, -inf).max(-1, initial=-inf),
+        np.where(ok & (-al >= la[..., None]), -el, -inf).max(-1, initial=-inf),
     )
     lo = np.maximum(la - hb, lower_e)
     hi = np.minimum(ha - lb, upper_e)
