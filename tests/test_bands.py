@@ -85,6 +85,8 @@ def test_band_is_cached_beside_the_point_and_read_back(tmp_path, monkeypatch):
     assert top["accuracy_lo"] <= top["accuracy"] <= top["accuracy_hi"]
     assert top["dpd_floor_lo"] <= top["dpd_floor"] <= top["dpd_floor_hi"]
     assert rows.loc[rows["group"] == "a", "mdd_tpr"].iloc[0] > 0
+    grp = rows[rows["group"] != OVERALL]
+    assert (grp["n_pos"] + grp["n_neg"] == grp["n"]).all()
     a = rows[rows["group"] == "a"].iloc[0]
     assert [a["vs_rest_dpd_lo"], a["vs_rest_dpd_hi"]] == pytest.approx(
         rec["groups"]["a"]["vs_rest_dpd"]

@@ -65,11 +65,12 @@ BAND_COLUMNS: tuple[str, ...] = tuple(
     f"{m}_{side}" for m in (*_OWN, *_POINT_LEVEL) for side in ("lo", "hi")
 )
 #: Further readings :func:`with_bands` adds: bias-corrected DPD / EOD, their noise floor,
-#: and per group (NaN / False on the overall row) its MDDs and "too small".
+#: and per group (NaN / False on the overall row) its positives, negatives, MDDs and
+#: whether it is too small for a finding.
 READING_COLUMNS: tuple[str, ...] = (
     "dpd_corrected", "eod_corrected",
     "dpd_floor", "dpd_floor_lo", "dpd_floor_hi", "eod_floor", "eod_floor_lo", "eod_floor_hi",
-    "mdd_selection_rate", "mdd_tpr", "mdd_fpr", "too_small",
+    "n_pos", "n_neg", "mdd_selection_rate", "mdd_tpr", "mdd_fpr", "too_small",
 )  # fmt: skip
 
 
@@ -195,6 +196,7 @@ def with_bands(rows: pd.DataFrame, record: Mapping | None) -> pd.DataFrame:
         got = info.get(name, {})
         for m in ("mdd_selection_rate", "mdd_tpr", "mdd_fpr"):
             out.at[i, m] = _f(got.get(m))
+        out.at[i, "n_pos"], out.at[i, "n_neg"] = _f(got.get("positives")), _f(got.get("negatives"))
         out.at[i, "too_small"] = bool(got.get("too_small", False))
     return out
 
