@@ -132,6 +132,10 @@ def test_paired_difference_against_fft_is_cached_and_worded(tmp_path):
     assert text.startswith("Accuracy lower than FFT's by ")
     lo, hi = -res["accuracy"]["hi"], -res["accuracy"]["lo"]
     assert f"[{lo:.3f}, {hi:.3f}]" in text
+    many = store.paired(TA, FFT, "test", looks=11)  # every λ of a grid read together
+    assert many["looks"] == 11 and "Šidák over 11 looks" in many["dpd"]["method"]
+    assert many["dpd"]["hi"] - many["dpd"]["lo"] > res["dpd"]["hi"] - res["dpd"]["lo"]
+    assert store.paired(TA, FFT, "test") == res  # each family cached under its own name
     no = difference_text("dpd", {"diff": 0.02, "lo": -0.01, "hi": 0.05, "finding": False})
     assert no.endswith("not a finding (the interval contains 0).")
 

@@ -186,7 +186,8 @@ def render(k):
         v.metrics(cur)
         v.degenerate_notice(cur)
         if cur.get("exact") and fft is not None:
-            line = v.paired_lines(store.paired(current, fft, view.split))
+            # every λ of the grid reads its difference: held together (Šidák), and said so
+            line = v.paired_lines(store.paired(current, fft, view.split, looks=len(points)))
             if line:
                 st.markdown(line)
         if cur and not cur.get("exact"):
@@ -266,7 +267,8 @@ def shipped() -> str:
             notes.append(
                 f"Degenerate point: {cur.get('degenerate_note') or 'constant predictions'}."
             )
-        against = _plain(v.paired_lines(store.paired(s, fft, view.split))) if fft else None
+        paired = store.paired(s, fft, view.split, looks=len(points)) if fft else None
+        against = _plain(v.paired_lines(paired))
         if against:
             notes.append(against)
         notes += [f"⚠ {n}" for n in store.warnings(s, view.split)[:3]]

@@ -579,15 +579,17 @@ class PointStore:
         name = band_name(self.key(setting, split))
         return self.record(name, lambda: band_record(self.scorer(split), logits))
 
-    def paired(self, a: Setting, b: Setting, split: str) -> dict | None:
-        """Paired bootstrap of ``a − b`` (accuracy, DPD, EOD) on the same resampled rows,
-        from both points' cached logits; None unless both are exact. See
+    def paired(self, a: Setting, b: Setting, split: str, looks: int = 1) -> dict | None:
+        """Paired intervals of ``a − b`` (accuracy, DPD, EOD) on the same rows, from both
+        points' cached logits; None unless both are exact. ``looks``: how many such
+        differences a page reads together (e.g. every λ of a grid; Šidák). See
         :func:`taskfair.metrics.paired_intervals`."""
         la, lb = self.logits(a, split), self.logits(b, split)
         if la is None or lb is None:
             return None
         name = pair_name(self.key(a, split), self.key(b, split))
-        return self.record(name, lambda: pair_record(self.scorer(split), la, lb))
+        name += f"looks{int(looks)}" if looks > 1 else ""
+        return self.record(name, lambda: pair_record(self.scorer(split), la, lb, looks=looks))
 
     def bootstrap(self, setting: Setting, split: str, n_boot: int = 200) -> pd.DataFrame | None:
         """Per-group bootstrap CIs (fairlearn) of an exact point; None if it is not exact."""
