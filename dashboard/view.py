@@ -55,6 +55,7 @@ from taskfair.merge import NORMALIZATIONS, MergeMethod, curve_methods, get_metho
 from taskfair.metrics import (
     DEGENERATE_HIGH,
     DEGENERATE_LOW,
+    MIN_CLASS_ROWS,
     OVERALL,
     SEPARATOR,
     SMALL_CELL_ROWS,
@@ -584,10 +585,10 @@ def include_degenerate() -> bool:
         "Include degenerate points",
         key="degen",
         bind="query-params",
-        help=f"A point whose selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
-        f"{DEGENERATE_HIGH:.0%} overall or in any group is a (nearly) constant predictor: "
-        "its DPD/EOD near 0 is no evidence of fairness. Left out of the front and the "
-        "recommendation unless ticked.",
+        help=f"A point whose overall selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
+        f"{DEGENERATE_HIGH:.0%} is a (nearly) constant predictor: its DPD/EOD near 0 is no "
+        "evidence of fairness. Left out of the front and the recommendation unless ticked. "
+        "A group alone that extreme is flagged in the group table; its disparity counts.",
     )
 
 
@@ -630,9 +631,13 @@ def paired_lines(result: dict | None, other: str = "FFT") -> str | None:
     if not result:
         return None
     lines = [difference_text(m, result[m], f"{other}'s") for m in ("accuracy", "dpd", "eod")]
-    return (
-        f"**Against {other}** (paired bootstrap, {result['n_boot']} resamples of the same "
-        "rows; 95% intervals): " + " ".join(lines)
+    how = "; ".join(
+        dict.fromkeys(
+            str(result[m].get("method")) for m in ("accuracy", "dpd") if result[m].get("method")
+        )
+    )
+    return f"**Against {other}** (95% intervals on the same rows: {how or 'paired'}): " + " ".join(
+        lines
     )
 
 
@@ -682,7 +687,16 @@ def group_table(rows: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFr
         return pd.DataFrame()
     t = rows[rows["group"] != OVERALL].set_index("group")
     out = t[[c.key for c in GROUP_COLUMNS]].copy()
+    # how much each group can tell: its positives, negatives and (with bands) its MDD
+    for col in ("n_pos", "n_neg", "mdd_selection_rate", "mdd_tpr", "mdd_fpr"):
+        if col in t.columns:
+            out[col] = t[col]
     out["flag"] = [_flag(r, n) for r, n in zip(t["selection_rate"], t["n"], strict=True)]
+    if {"n_pos", "n_neg"} <= set(t.columns):
+        small = (t["n_pos"] < MIN_CLASS_ROWS) | (t["n_neg"] < MIN_CLASS_ROWS)
+        out.loc[small, "flag"] = [
+            " · ".join(x for x in (f, "too small for a finding") if x) for f in out["flag"][small]
+        ]
     if ci is not None and not ci.empty:
         for m in ("accuracy", "selection_rate", "tpr", "fpr"):
             if f"{m}_lo" in ci.columns:
@@ -711,9 +725,22 @@ TABLE_CONFIG = {
     c.key: st.column_config.NumberColumn(c.label, format=c.format, help=c.help)
     for c in GROUP_COLUMNS
 }
+TABLE_CONFIG.update(
+    n_pos=st.column_config.NumberColumn("positives", format="%d"),
+    n_neg=st.column_config.NumberColumn("negatives", format="%d"),
+    mdd_selection_rate=st.column_config.NumberColumn(
+        "MDD sel.",
+        format="%.3f",
+        help="Smallest selection-rate gap to the other groups "
+        "this group's size could detect (80% power, 5% two-sided)",
+    ),
+    mdd_tpr=st.column_config.NumberColumn("MDD TPR", format="%.3f", help="The same for TPR"),
+    mdd_fpr=st.column_config.NumberColumn("MDD FPR", format="%.3f", help="The same for FPR"),
+)
 TABLE_CONFIG["flag"] = st.column_config.TextColumn(
     "flag",
     help=f"⚠ constant: the group's selection rate is ≤ {DEGENERATE_LOW:.0%} or ≥ "
     f"{DEGENERATE_HIGH:.0%} (its rates are a constant predictor's); small: fewer than "
-    f"{SMALL_CELL_ROWS} rows.",
+    f"{SMALL_CELL_ROWS} rows; too small for a finding: fewer than {MIN_CLASS_ROWS} positives "
+    "or negatives.",
 )

@@ -21,7 +21,8 @@ rerun costs nothing. Sections:
   highest group selection rate;
 * ``choice``: λ chosen on validation (smallest DPD within 0.02 of FFT's validation
   accuracy, :func:`taskfair.analysis.select_lambda`), its test numbers against FFT's
-  with a paired bootstrap over test rows of the differences in DPD and EOD.
+  with the paired intervals of the differences in DPD and EOD on the same test rows
+  (:func:`taskfair.metrics.paired_intervals`).
 
 Label encoding: 1 = the positive class (HateXplain "toxic"); the margin is
 ``logit[1] - logit[0]`` and a row is predicted positive when it is > 0.
@@ -38,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 from sklearn.metrics import roc_auc_score
 
 from taskfair.analysis import select_lambda
@@ -47,7 +47,7 @@ from taskfair.build.dataset import load_checked
 from taskfair.build.sampling import train_samples
 from taskfair.bundle import Bundle
 from taskfair.grid import LAMBDA_GRID
-from taskfair.metrics import fairness_report
+from taskfair.metrics import fairness_intervals, fairness_report, paired_intervals
 from taskfair.sweep import OVERALL, Evaluator, Setting
 from taskfair.vectors import TaskVector
 
@@ -518,62 +518,23 @@ def section_grid(df: pd.DataFrame) -> str:
     return _md(pd.DataFrame(rows))
 
 
-def _rates(codes: np.ndarray, y: np.ndarray, pred: np.ndarray, n_groups: int, w: np.ndarray):
-    """Per-group selection rate, TPR and FPR under row weights ``w`` (resample counts);
-    arrays ``(B, n_groups)``."""
-
-    def rate(mask):
-        num = np.stack([np.bincount(codes, wi * (pred * mask), n_groups) for wi in w])
-        den = np.stack([np.bincount(codes, wi * mask, n_groups) for wi in w])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return num / den
-
-    ones = np.ones_like(y, dtype=float)
-    return rate(ones), rate((y == 1).astype(float)), rate((y == 0).astype(float))
-
-
-def _dpd_eod(codes, y, pred, n_groups, w):
-    sel, tpr, fpr = _rates(codes, y, pred.astype(float), n_groups, w)
-    dpd = np.nanmax(sel, 1) - np.nanmin(sel, 1)
-    eod = np.maximum(np.nanmax(tpr, 1) - np.nanmin(tpr, 1), np.nanmax(fpr, 1) - np.nanmin(fpr, 1))
-    return dpd, eod
-
-
 def bootstrap(y, groups: pd.Series, preds: dict, n_boot: int = N_BOOT, seed: int = 0) -> dict:
-    """Percentile 95% intervals of DPD and EOD of each prediction vector in ``preds`` and
-    of the paired differences ``preds[k] - preds[ref]`` for ``ref`` the first key, over
-    the same resampled grouped rows (numpy; the full-sample values are checked against
-    fairlearn's ``demographic_parity_difference`` / ``equalized_odds_difference``)."""
-    mask = groups.notna().to_numpy()
-    y = np.asarray(y)[mask]
-    names, codes = np.unique(groups[mask].astype(str).to_numpy(), return_inverse=True)
-    k = len(names)
-    one = np.ones((1, len(y)))
+    """95% intervals of DPD and EOD of each prediction vector in ``preds`` and of the
+    paired differences ``preds[k] - preds[ref]`` for ``ref`` the first key, on the same
+    rows: :func:`taskfair.metrics.fairness_intervals` / :func:`paired_intervals`, the
+    intervals every page shows (estimates are fairlearn's numbers)."""
     out: dict = {}
-    rng = np.random.default_rng(seed)
-    w = np.stack(
-        [np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(n_boot)]
-    )
-    boot = {}
     for key, p in preds.items():
-        p = np.asarray(p)[mask]
-        d0, e0 = _dpd_eod(codes, y, p, k, one)
-        fl_d = demographic_parity_difference(y, p, sensitive_features=names[codes])
-        fl_e = equalized_odds_difference(y, p, sensitive_features=names[codes])
-        assert abs(d0[0] - fl_d) < 1e-9 and abs(e0[0] - fl_e) < 1e-9, (d0, fl_d, e0, fl_e)
-        boot[key] = _dpd_eod(codes, y, p, k, w)
-        out[key] = {
-            "dpd": (float(fl_d), *np.nanquantile(boot[key][0], [0.025, 0.975])),
-            "eod": (float(fl_e), *np.nanquantile(boot[key][1], [0.025, 0.975])),
-        }
+        r = fairness_intervals(y, p, sensitive_features=groups, random_state=seed, n_boot=n_boot)
+        out[key] = {m: (r[m].estimate, r[m].lo, r[m].hi) for m in ("dpd", "eod")}
     ref = next(iter(preds))
     for key in preds:
         if key == ref:
             continue
-        for i, m in enumerate(("dpd", "eod")):
-            diff = boot[key][i] - boot[ref][i]
-            point = out[key][m][0] - out[ref][m][0]
-            out[key][f"d_{m}"] = (point, *np.nanquantile(diff, [0.025, 0.975]))
+        d = paired_intervals(y, preds[key], preds[ref], sensitive_features=groups,
+                             random_state=seed, n_boot=n_boot)  # fmt: skip
+        for m in ("dpd", "eod"):
+            out[key][f"d_{m}"] = (d[m].estimate, d[m].lo, d[m].hi)
     return out
 
 

@@ -154,8 +154,8 @@ def render(k):
             f"Normalisation: {view.normalize}. Split shown: {view.split}. Current λ = {lam:g}. "
             "λ is recommended on the validation split and shown on the split above.",
             f"Generated {stamp} by taskfair from exactly evaluated points only.",
-            "Shaded bands and error bars: 95% bootstrap over rows (200 resamples, count-table "
-            "scorer). Thin grey lines / hollow markers: reference predictors (constant "
+            "Shaded bands and error bars: 95% intervals (Wilson for rates; simultaneous group "
+            "gaps projected onto max − min for DPD and EOD). Thin grey lines / hollow markers: reference predictors (constant "
             "all-positive / all-negative, label oracle).",
         ]
         top = frame[(frame["group"] == "__overall__") & frame["degenerate"].astype(bool)]

@@ -23,7 +23,7 @@ view = v.setup(
     "θ(λ) = θ₀ + λ·Σ_g τ_g (or λ/G with mean normalisation), merged in memory on the bundle's "
     "real model. FFT and LoRA are dashed baselines; hollow markers are previews, solid ones exact; "
     "crossed-out dark markers are degenerate (nearly constant) predictors; thin grey lines are the reference "
-    "predictors (constant and label oracle); the shaded band is a 95% bootstrap over rows.",
+    "predictors (constant and label oracle); the shaded band is each exact point's 95% interval.",
 )
 store = view.store
 c1, c2, c3 = st.columns([3, 1, 1])
@@ -36,7 +36,7 @@ with c3:
     show_ci = st.checkbox(
         "Bootstrap CIs",
         key="ci",
-        help="95% intervals (200 resamples) for the current exact point's per-group rates.",
+        help="95% intervals (Wilson) for the current exact point's per-group rates.",
     )
     with_degenerate = v.include_degenerate()
     seeds = view.bundle.seeds
@@ -45,7 +45,7 @@ with c3:
         key="seeds",
         bind="query-params",
         help="Curves as the mean over the bundle's seeds with error bars of one standard "
-        "error across seeds; the band is then the row bootstrap of that mean.",
+        "error across seeds; the band is then the 95% interval of that mean.",
     )
 
 curve = curve_settings(method.name, store.groups, grid.LAMBDA_GRID, view.normalize, params)
@@ -90,17 +90,18 @@ def band_caption(frame):
     if all_seeds:
         what = (
             f"Curves: mean of {len(seeds)} seeds, error bars one standard error across seeds; "
-            "band: 95% row bootstrap of that mean"
+            "band: 95% interval of that mean"
         )
     else:
         what = (
             f"Curves: seed {view.seed}"
             + (f" of {len(seeds)} (tick *All seeds* for mean ± 1 SE)" if len(seeds) > 1 else "")
-            + "; band: 95% bootstrap over rows"
+            + "; band: 95% interval"
         )
     st.caption(
-        f"{what} (200 resamples of the {view.split} rows at each exact point, from the cached "
-        "logits; previews have none)."
+        f"{what} of each exact point on the {view.split} rows (Wilson for accuracy; "
+        "simultaneous group gaps projected onto max − min for DPD and EOD, which hold at a "
+        "true 0; see docs/STATISTICS.md), from the cached logits; previews have none."
     )
 
 
@@ -185,7 +186,8 @@ def render(k):
         v.metrics(cur)
         v.degenerate_notice(cur)
         if cur.get("exact") and fft is not None:
-            line = v.paired_lines(store.paired(current, fft, view.split))
+            # every λ of the grid reads its difference: held together (Šidák), and said so
+            line = v.paired_lines(store.paired(current, fft, view.split, looks=len(points)))
             if line:
                 st.markdown(line)
         if cur and not cur.get("exact"):
@@ -265,7 +267,8 @@ def shipped() -> str:
             notes.append(
                 f"Degenerate point: {cur.get('degenerate_note') or 'constant predictions'}."
             )
-        against = _plain(v.paired_lines(store.paired(s, fft, view.split))) if fft else None
+        paired = store.paired(s, fft, view.split, looks=len(points)) if fft else None
+        against = _plain(v.paired_lines(paired))
         if against:
             notes.append(against)
         notes += [f"⚠ {n}" for n in store.warnings(s, view.split)[:3]]

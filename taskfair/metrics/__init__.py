@@ -1,20 +1,27 @@
-"""Group fairness metrics for binary classifiers, as thin wrappers over fairlearn.
+"""Group fairness metrics for binary classifiers, and the one inference core for them.
 
-Public names: :func:`fairness_report` → :class:`FairnessReport` (rates per group, DPD,
-EOD, group-vs-rest disparities, optional bootstrap CIs, the degeneracy flag),
-:func:`group_vs_rest`, :class:`PreviewScorer` (the same numbers from a count table, for
-previews), :func:`degeneracy` / :func:`mark_degenerate` (constant predictors),
-:func:`reference_predictions` (constant and oracle predictors), the count-table bootstrap
-(:func:`bootstrap_bands`, :func:`paired_difference`, :func:`seed_mean_bands`) and the
-constants below. Private modules: ``_report`` (point estimates), ``_bootstrap`` (CIs),
-``_fast`` (the preview scorer), ``_inputs`` (coercion of labels and groups),
-``_degenerate``, ``_references``, ``_resample``, ``_intersections`` (two attributes read
-as one: :func:`intersection_labels`, :func:`worst_cell`).
+Point estimates are fairlearn's (:func:`fairness_report` → :class:`FairnessReport`,
+:func:`group_vs_rest`; :class:`PreviewScorer` gives the same numbers from the count
+table for previews). Uncertainty comes from one core (docs/STATISTICS.md):
+:func:`fairness_intervals` and :func:`paired_intervals` → :class:`Interval` per reading,
+:func:`vs_rest_intervals`, :func:`bootstrap_replicates` (the one resampler, stratified by
+group × label, seeds resampled too; the same resamples for every predictor) and
+:func:`simultaneous_band` (max-t over many looks), :func:`sidak_level`; each group's
+:class:`GroupInfo` (:func:`group_info`: size, MDD, "too small for a finding") and the
+:class:`NoiseFloor` of DPD / EOD (:func:`noise_floor`); :func:`interval_bands` (the JSON
+record stored beside a point; ``bootstrap_bands`` is its earlier name). One degeneracy
+rule: :func:`degeneracy` / :func:`mark_degenerate`. Also :func:`reference_predictions`
+(constant and oracle predictors), :func:`intersection_labels` / :func:`worst_cell` (two
+attributes read as one), :class:`CountTable` / :func:`table_metrics` (the count table).
+
+Private modules: ``_counts`` (the count table), ``_resampler``, ``_binomial`` (Wilson,
+Newcombe, Agresti–Min, Šidák), ``_projection`` (DPD/EOD intervals), ``_intervals``,
+``_groups``, ``_records``, ``_report``, ``_fast``, ``_inputs``, ``_degenerate``,
+``_references``, ``_intersections``. Nothing here imports from the rest of taskfair.
 """
 
 from taskfair.metrics._binomial import sidak_level
-from taskfair.metrics._bootstrap import CI_METRICS
-from taskfair.metrics._counts import CountTable
+from taskfair.metrics._counts import CountTable, table_metrics
 from taskfair.metrics._degenerate import (
     DEGENERATE_HIGH,
     DEGENERATE_LOW,
@@ -36,6 +43,14 @@ from taskfair.metrics._intervals import (
     Interval,
     fairness_intervals,
     paired_intervals,
+    vs_rest_intervals,
+)
+from taskfair.metrics._records import (
+    BAND_METRICS,
+    GROUP_BAND_METRICS,
+    N_BOOT,
+    bootstrap_bands,
+    interval_bands,
 )
 from taskfair.metrics._ranking import (
     RANKING_METRICS,
@@ -51,6 +66,7 @@ from taskfair.metrics._references import (
     reference_predictions,
 )
 from taskfair.metrics._report import (
+    CI_METRICS,
     OVERALL,
     REPORT_COLUMNS,
     FairnessReport,
@@ -58,16 +74,6 @@ from taskfair.metrics._report import (
     fairness_report,
     group_vs_rest,
     overall_rows,
-)
-from taskfair.metrics._resample import (
-    BAND_METRICS,
-    GROUP_BAND_METRICS,
-    N_BOOT,
-    bootstrap_bands,
-    paired_difference,
-    resample_indices,
-    resampled_scores,
-    seed_mean_bands,
 )
 from taskfair.metrics._resampler import Replicates, bootstrap_replicates, simultaneous_band
 
@@ -79,11 +85,14 @@ __all__ = [
     "row_weights",
     "weighted_auc",
     "simultaneous_band",
+    "table_metrics",
     "sidak_level",
     "paired_intervals",
+    "vs_rest_intervals",
     "noise_floor",
     "group_info",
     "fairness_intervals",
+    "interval_bands",
     "bootstrap_replicates",
     "Replicates",
     "NoiseFloor",
@@ -116,11 +125,7 @@ __all__ = [
     "intersection_labels",
     "mark_degenerate",
     "overall_rows",
-    "paired_difference",
     "preview_report",
     "reference_predictions",
-    "resample_indices",
-    "resampled_scores",
-    "seed_mean_bands",
     "worst_cell",
 ]

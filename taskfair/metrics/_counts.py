@@ -45,7 +45,7 @@ class CountTable:
     def __init__(self, labels, groups):
         self.y = as_labels(labels, "y_true").astype(np.int64)
         codes, names = as_groups(groups, len(self.y))
-        self.codes, self.names = codes, [str(n) for n in names]
+        self.codes, self.names, self.names_raw = codes, [str(n) for n in names], list(names)
         self.k = len(self.names)
         self.group = np.where(codes >= 0, codes, self.k)
         self.stratum = self.group * 2 + self.y
@@ -93,8 +93,8 @@ def rates(c: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _spread(values, mask):
-    hi = np.where(mask, values, -np.inf).max(axis=-1)
-    lo = np.where(mask, values, np.inf).min(axis=-1)
+    hi = np.where(mask, values, -np.inf).max(axis=-1, initial=-np.inf)
+    lo = np.where(mask, values, np.inf).min(axis=-1, initial=np.inf)
     return np.where(mask.sum(axis=-1) >= 2, hi - lo, np.nan)
 
 
@@ -111,7 +111,8 @@ def table_metrics(c: np.ndarray) -> dict[str, np.ndarray]:
         warnings.simplefilter("ignore", RuntimeWarning)
         acc_p = np.where(present, r["accuracy"], np.nan)
         macro = np.where(n_present > 0, np.nanmean(acc_p, axis=-1), np.nan)
-        worst = np.where(n_present > 0, np.nanmin(acc_p, axis=-1), np.nan)
+        low = np.where(present, r["accuracy"], np.inf).min(axis=-1, initial=np.inf)
+        worst = np.where(n_present > 0, low, np.nan)
     one_class = (present & ((r["positives"] == 0) | (r["negatives"] == 0))).any(axis=-1)
     eod = np.maximum(_spread(r["tpr"], present), _spread(r["fpr"], present))
     return {

@@ -12,8 +12,12 @@ simulation study in docs/STATISTICS.md:
   projected onto the max − min (:mod:`taskfair.metrics._projection`); the bias-corrected
   estimate beside them comes from the stratified bootstrap (plug-in minus the bootstrap's
   bias, clipped to [0, 1]); the plug-in is what the pages draw;
-* paired differences of accuracy and of group rates: percentile intervals of the
-  stratified paired bootstrap (:func:`taskfair.metrics.bootstrap_replicates`).
+* paired differences of accuracy, selection rate and group rates: Agresti–Min intervals
+  of paired proportions (from the rows where the two predictors disagree); of macro and
+  worst-group accuracy: percentile intervals of the stratified paired bootstrap
+  (:func:`taskfair.metrics.bootstrap_replicates`), which also gives every corrected
+  estimate. Every other interval is closed-form: the same rows give the same interval
+  whatever the resamples.
 
 Several seeds: the interval is for the mean over *these* seeds (trained models) of the
 population value; it covers the evaluation rows' noise, not the spread of new training
@@ -24,12 +28,13 @@ family of ``looks`` readings (e.g. eleven λ) hold together (Šidák), and says 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from taskfair.metrics._binomial import sidak_level, wilson, z_of
+from taskfair.metrics._binomial import paired_wald, sidak_level, wilson, z_of
 from taskfair.metrics._counts import CountTable, as_prediction_matrix, joint_of, table_metrics
 from taskfair.metrics._degenerate import degeneracy
 from taskfair.metrics._groups import group_info, noise_floor
@@ -42,6 +47,7 @@ __all__ = [
     "Interval",
     "fairness_intervals",
     "paired_intervals",
+    "vs_rest_intervals",
 ]
 
 #: Point-level readings of :func:`fairness_intervals` (and of :func:`paired_intervals`).
@@ -109,7 +115,9 @@ def _wilson_mean(k, n, z):
 def _level_intervals(t: np.ndarray, level: float, corrected: Mapping, looks: int) -> dict:
     """Every point-level and group interval of tables ``(S, K + 1, 2, 2)``."""
     s, k = t.shape[0], t.shape[1] - 1
-    z = z_of(sidak_level(level, s))
+    # smooth readings: the mean over seeds of each seed's bounds holds the seed mean at
+    # the per-seed level (the spread of a mean is at most the mean of the spreads)
+    z = z_of(level)
     m = table_metrics(t)
     est = {key: np.nanmean(v, axis=0) if s > 1 else v[0] for key, v in m.items()}
     n = t.sum(axis=(-3, -2, -1))
@@ -137,7 +145,7 @@ def _level_intervals(t: np.ndarray, level: float, corrected: Mapping, looks: int
                                 _looks_label("Wilson at the effective size", looks), level)  # fmt: skip
     zk = z_of(sidak_level(level, s * max(int(present.sum()), 1)))
     glo, ghi = wilson(gc, gn, zk)
-    worst = (np.where(present, glo, np.inf).min(-1), np.where(present, ghi, np.inf).min(-1))
+    worst = tuple(np.where(present, x, np.inf).min(-1, initial=np.inf) for x in (glo, ghi))
     worst = tuple(np.where(np.isfinite(w), w, np.nan).mean() for w in worst)
     out["worst_group_accuracy"] = _mk(est["worst_group_accuracy"], *worst,
                                       _looks_label("simultaneous Wilson, min", looks), level)  # fmt: skip
@@ -167,8 +175,9 @@ def _bias_corrected(y_true, preds: Mapping, groups, n_boot: int, seed: int) -> d
     out = {}
     for metric in ("dpd", "eod"):
         est = reps.estimate[metric]
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(np.where(np.isnan(reps.draws[metric]), np.nan, reps.draws[metric]), 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # undefined on every resample
+            mean = np.nanmean(reps.draws[metric], axis=0)
         out[metric] = np.clip(2 * est - mean, 0.0, 1.0) if reps.draws[metric].size else est
     return out
 
@@ -229,6 +238,29 @@ def _percentile(est: float, draws: np.ndarray, level: float, method: str) -> Int
     return _mk(est, lo, hi, method, level, float(np.clip(2 * est - d.mean(), -1, 1)))
 
 
+def _paired_rates(joint: np.ndarray, level: float) -> dict:
+    """Agresti–Min bounds (means over paired seeds) of ``a − b`` for the accuracy, the
+    selection rate and each group's rates, from joint tables ``(S, K + 1, 2, 2, 2)``."""
+    z = z_of(level)
+    j = joint
+    acc = (j[..., 1, 1, 0] + j[..., 0, 0, 1], j[..., 1, 0, 1] + j[..., 0, 1, 0])  # (S, K+1)
+    sel = (j[..., 1, 0].sum(-1), j[..., 0, 1].sum(-1))
+    rows = j.sum(axis=(-3, -2, -1))
+    parts = {
+        "accuracy": (acc[0].sum(-1), acc[1].sum(-1), rows.sum(-1)),
+        "selection_rate": (sel[0].sum(-1), sel[1].sum(-1), rows.sum(-1)),
+        "group.accuracy": (acc[0][:, :-1], acc[1][:, :-1], rows[:, :-1]),
+        "group.selection_rate": (sel[0][:, :-1], sel[1][:, :-1], rows[:, :-1]),
+        "group.tpr": (j[:, :-1, 1, 1, 0], j[:, :-1, 1, 0, 1], j[:, :-1, 1].sum((-2, -1))),
+        "group.fpr": (j[:, :-1, 0, 1, 0], j[:, :-1, 0, 0, 1], j[:, :-1, 0].sum((-2, -1))),
+    }
+    out = {}
+    for key, (n10, n01, n) in parts.items():
+        _, lo, hi = paired_wald(n10, n01, n, z)
+        out[key] = (lo.mean(axis=0), hi.mean(axis=0))
+    return out
+
+
 def paired_intervals(
     y_true,
     y_pred_a,
@@ -254,6 +286,12 @@ def paired_intervals(
     for m in LEVEL_METRICS:
         est = reps.estimate[m][0] - reps.estimate[m][1]
         out[m] = _percentile(est, reps.draws[m][:, 0] - reps.draws[m][:, 1], per_look, boot)
+    closed = _paired_rates(joint_of(table, pa, pb), per_look) if pa.shape == pb.shape else {}
+    pw = _looks_label("paired Agresti–Min", looks)
+    for m in ("accuracy", "selection_rate"):
+        if m in closed:
+            lo, hi = closed[m]
+            out[m] = _mk(out[m].estimate, lo, hi, pw, per_look, out[m].corrected)
     for m in ("dpd", "eod"):
         if pa.shape[0] == pb.shape[0]:
             lo, hi = paired_spread_bounds(joint_of(table, pa, pb), m, per_look)
@@ -274,4 +312,23 @@ def paired_intervals(
     out["groups"] = groups
     out = {key: _relevel(v, level) for key, v in out.items()}
     out["seeds"] = (int(pa.shape[0]), int(pb.shape[0]))
+    return out
+
+
+def vs_rest_intervals(y_true, y_pred, *, sensitive_features, level: float = 0.95) -> dict:
+    """Each group against every other grouped row: ``{group: {"dpd", "eod": Interval}}``,
+    the same rule as :func:`fairness_intervals`' DPD and EOD on two groups (group, rest)."""
+    table = CountTable(y_true, sensitive_features)
+    mat = as_prediction_matrix(y_pred, table.n)
+    out = {}
+    for j, name in enumerate(table.names):
+        rest = np.where(table.group < table.k, "rest", None)
+        side = CountTable(table.y, np.where(table.group == j, "group", rest).astype(object))
+        t = side.of(mat)
+        m = table_metrics(t)
+        out[name] = {}
+        for metric in ("dpd", "eod"):
+            lo, hi = spread_bounds(t, metric, level)
+            est = float(np.nanmean(m[metric])) if not np.isnan(m[metric]).all() else math.nan
+            out[name][metric] = _mk(est, lo, hi, _SPREAD, level)
     return out

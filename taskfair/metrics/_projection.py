@@ -3,9 +3,9 @@
 DPD is the largest gap ``|p_g − p_h|`` between two groups' selection rates, EOD the
 largest gap of TPR or FPR. Its plug-in is biased upward when a group is small and the
 bootstrap of a maximum fails near ties, so the interval is built from intervals of every
-pairwise gap that hold *simultaneously* (Newcombe's score interval of ``p_g − p_h`` at the
-Šidák level of all the gaps compared): on that event the true maximum lies between the
-largest lower bound of ``|gap|`` and the largest upper bound. That is valid at a true
+pairwise gap (Newcombe's score interval of ``p_g − p_h``): the true maximum lies above
+the largest lower bound of ``|gap|`` when every gap's interval holds (Šidák over the gaps
+compared) and below the largest upper bound when the true largest gap's interval holds. That is valid at a true
 disparity of 0 and at ties, and conservative elsewhere (see docs/STATISTICS.md).
 
 A paired difference ``DPD(a) − DPD(b)`` on the same rows uses three families at once: the
@@ -69,7 +69,7 @@ def _gap_bounds(counts, families, z, i, j):
 
 
 def _max(x, ok):
-    m = np.where(ok, x, -np.inf).max(axis=-1)
+    m = np.where(ok, x, -np.inf).max(axis=-1, initial=-np.inf)
     return np.where(np.isfinite(m), m, np.nan)
 
 
@@ -79,13 +79,23 @@ def _n_compared(k: int, metric: str) -> int:
 
 def spread_bounds(t: np.ndarray, metric: str, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Bounds ``(lo, hi)`` of the seed mean of ``metric`` ('dpd' or 'eod') from tables
-    ``(..., S, K + 1, 2, 2)`` at simultaneous ``level`` (NaN where no pair is defined)."""
+    ``(..., S, K + 1, 2, 2)`` at ``level`` (NaN where no pair is defined).
+
+    The upper bound only needs the interval of the true largest gap to hold on its upper
+    side, so it uses the per-seed level; the lower bound needs every gap's interval to
+    hold, so it uses the Šidák level of all of them at half the error. The two errors
+    add up to ``1 − level`` (with one gap and one seed, one interval serves both)."""
     k, seeds = t.shape[-3] - 1, t.shape[-4]
-    z = z_of(sidak_level(level, seeds * _n_compared(k, metric)))
+    looks = seeds * _n_compared(k, metric)
+    z_hi = z_of(sidak_level(level, seeds))
+    z_lo = z_hi if looks == 1 else z_of(sidak_level(1 - (1 - level) / 2, looks))
     i, j = _pairs(k)
-    lo, hi, ok = _gap_bounds(_group_counts(t), FAMILIES[metric], z, i, j)
-    alo, ahi = _abs(lo, hi)
-    return _max(alo, ok).mean(axis=-1), _max(ahi, ok).mean(axis=-1)
+    counts = _group_counts(t)
+    lo, hi, ok = _gap_bounds(counts, FAMILIES[metric], z_lo, i, j)
+    low = _max(_abs(lo, hi)[0], ok)
+    lo, hi, ok = _gap_bounds(counts, FAMILIES[metric], z_hi, i, j)
+    high = _max(_abs(lo, hi)[1], ok)
+    return low.mean(axis=-1), high.mean(axis=-1)
 
 
 def _change_bounds(ja, families, z, i, j):
@@ -128,12 +138,12 @@ def paired_spread_bounds(
     inf = np.inf
     # b's largest gap: pair p with sign + if bh ≥ lb, sign − if −bl ≥ lb
     lower_e = np.minimum(
-        np.where(ok & (bh >= lb[..., None]), el, inf).min(-1),
-        np.where(ok & (-bl >= lb[..., None]), -eh, inf).min(-1),
+        np.where(ok & (bh >= lb[..., None]), el, inf).min(-1, initial=inf),
+        np.where(ok & (-bl >= lb[..., None]), -eh, inf).min(-1, initial=inf),
     )
     upper_e = np.maximum(
-        np.where(ok & (ah >= la[..., None]), eh, -inf).max(-1),
-        np.where(ok & (-al >= la[..., None]), -el, -inf).max(-1),
+        np.where(ok & (ah >= la[..., None]), eh, -inf).max(-1, initial=-inf),
+        np.where(ok & (-al >= la[..., None]), -el, -inf).max(-1, initial=-inf),
     )
     lo = np.maximum(la - hb, lower_e)
     hi = np.minimum(ha - lb, upper_e)

@@ -98,15 +98,19 @@ def _patterns(table: CountTable, stacked: np.ndarray) -> tuple[np.ndarray, np.nd
     return counts, bits
 
 
-def _draw_sparse(counts: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """:func:`draw_strata` of one split, stratum by stratum over its present patterns only
-    (a row pattern seldom occurs in more than a few strata)."""
-    out = np.zeros((n_boot, *counts.shape))
+def _draw_tables(counts, bits, k: int, n_boot: int, rng) -> np.ndarray:
+    """Resampled count tables ``(n_boot, m, K + 1, 2, 2)``, stratum by stratum over its
+    present patterns only (never the whole ``(n_boot, strata, U)`` array)."""
+    m = bits.shape[1]
+    ones = np.zeros((n_boot, m, counts.shape[0]))
     for s in range(counts.shape[0]):
         (present,) = np.nonzero(counts[s])
         if len(present):
-            out[:, s, present] = draw_strata(counts[s, present], n_boot, rng)
-    return out
+            drawn = draw_strata(counts[s, present], n_boot, rng)  # (n_boot, U_s)
+            ones[:, :, s] = drawn @ bits[present].astype(np.float64)
+    rows = counts.sum(axis=1)[None, None, :]
+    t = np.stack([rows - ones, ones], axis=-1)  # (n_boot, m, strata, ŷ)
+    return t.reshape(n_boot, m, k + 1, 2, 2)
 
 
 def bootstrap_replicates(
@@ -127,8 +131,7 @@ def bootstrap_replicates(
         raise ValueError("preds is empty: give at least one prediction vector")
     rng = np.random.default_rng(random_state)
     counts, bits = _patterns(table, np.concatenate(mats, axis=0))
-    drawn = _draw_sparse(counts, n_boot, rng)
-    tables = pattern_tables(drawn, bits, table.k)  # (n_boot, m, K+1, 2, 2)
+    tables = _draw_tables(counts, bits, table.k, n_boot, rng)  # (n_boot, m, K+1, 2, 2)
     whole = pattern_tables(counts, bits, table.k)  # (m, K+1, 2, 2)
     s_max = max(m.shape[0] for m in mats)
     u = rng.random((n_boot, s_max))

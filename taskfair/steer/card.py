@@ -48,10 +48,12 @@ METRIC_DEFINITIONS = {
     "dpd": "demographic parity difference: max − min over groups of P(ŷ=1 | group)",
     "eod": "equalized odds difference: max of the TPR gap and the FPR gap across groups",
     "worst_group_error": "1 − the lowest group accuracy",
-    "intervals": "percentile intervals of a paired bootstrap over the split's rows "
-    "(the same resamples for every point); a difference's interval is on those pairs",
-    "degenerate": "selection rate ≤ 2% or ≥ 98% overall or in any group, or a group "
-    "predicted all one class: DPD and EOD are then about 0 by construction",
+    "intervals": "the intervals every page shows for these rows (Wilson for accuracy and "
+    "rates; simultaneous group gaps projected onto max − min for DPD and EOD); a "
+    "difference's interval is paired on the same rows (docs/STATISTICS.md)",
+    "degenerate": "overall selection rate ≤ 2% or ≥ 98%: a (nearly) constant predictor, "
+    "whose DPD and EOD are about 0 by construction (a group alone that extreme is not "
+    "degenerate: its disparity counts)",
     "labels": "1 = positive class (e.g. toxic); rows in no group count in accuracy only",
 }
 # mergekit's names for the methods of the registry (magnitude pruning has none).

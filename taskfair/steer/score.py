@@ -60,10 +60,9 @@ def preview_scores(
         ga, gn = metrics["group_accuracy"][:, i], np.maximum(metrics["n"][:, i], 1)
         lo = ga - z * np.sqrt(np.clip(ga * (1 - ga), 0, None) / gn)
         violation = violation + np.maximum(0.0, gf - np.nan_to_num(lo, nan=0.0))
-    sel, gsel = metrics["overall_selection_rate"], metrics["selection_rate"]
-    with np.errstate(invalid="ignore"):
+    sel = metrics["overall_selection_rate"]
+    with np.errstate(invalid="ignore"):  # the metrics' rule: a constant predictor, not group
         degenerate = (sel <= DEGENERATE_LOW) | (sel >= DEGENERATE_HIGH)
-        degenerate |= np.any((gsel <= DEGENERATE_LOW) | (gsel >= DEGENERATE_HIGH), axis=1)
     return combine(value, violation, degenerate & (not problem.allow_degenerate))
 
 
