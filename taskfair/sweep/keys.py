@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Bump when the stored rows or logits change meaning: old cache files are then ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def digest(obj) -> str:
