@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from bundle_copy import linked_copy as _linked_copy
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
 from taskfair.analysis.claims import (
@@ -274,17 +273,6 @@ def test_every_result_states_its_rule_and_numbers():
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _linked_copy(src, dst):
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
-    return dst
 
 
 def test_reproduce_cli_on_the_tiny_bundle(tiny_bundle, tmp_path, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bad_input import _bundle_copy
+from bundle_copy import linked_copy as _bundle_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
