@@ -98,6 +98,9 @@ def group_heatmap(
             split,
         ),
         xaxis_title=x_label,
+        # λ labels look like numbers: without this plotly draws a linear axis, the cells
+        # squeezed to their λ values and the outline of the current column misplaced.
+        xaxis_type="category",
         yaxis_title=y_label,
         height=max(240, 40 * len(groups) + 130),
         margin={"t": 80, "b": 40, "l": 90 if y_label == "group" else 150, "r": 20},
