@@ -23,6 +23,7 @@ import argparse
 import ast
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,9 +65,11 @@ class Shot:
     evaluates: bool = True
 
 
-#: Every picture the docs show. Pages that evaluate nothing on opening: data, claims.
+#: The pages that evaluate nothing on opening (no live loop: no "every point" line).
+QUIET_PAGES = ("steer", "claims", "data")
+#: Every picture the docs show.
 SHOTS: tuple[Shot, ...] = (
-    *(Shot(slug, slug, evaluates=slug not in ("data", "claims")) for slug in _pages()),
+    *(Shot(slug, slug, evaluates=slug not in QUIET_PAGES) for slug in _pages()),
     Shot("viewer-tradeoff", "tradeoff", mode="viewer"),
     Shot("vision-tradeoff", "tradeoff", bundle="vision"),
 )
@@ -150,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated picture names (default: every one)")
     ap.add_argument("--wait", type=float, default=900.0, help="seconds a page may take")
     args = ap.parse_args(argv)
+    # Stopped with SIGTERM: unwind, so the servers started here are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not CHROMIUM.exists():
         raise SystemExit(f"scripts/screenshots.py {NO_CHROMIUM}")
     bundles = {"text": args.bundle, "vision": args.vision_bundle}
