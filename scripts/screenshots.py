@@ -13,8 +13,9 @@ has not cached yet are evaluated first (minutes on a bundle built without its la
 
 A picture is one :class:`Shot` in :data:`SHOTS`: a file name, a page slug, a query, the
 bundle it is taken on (``text`` or ``vision``: a shot whose bundle is not given is
-skipped, and said so) and the mode (``full``, or ``viewer`` for the read-only hosted
-viewer). Add a line there for a new picture.
+skipped, and said so), the mode (``full``, or ``viewer`` for the read-only hosted
+viewer) and optionally a button to press first. Add a line there for a new picture (the
+static share, once it exists).
 """
 
 from __future__ import annotations
@@ -63,13 +64,22 @@ class Shot:
     mode: str = "full"
     #: Whether the page evaluates on opening (then it shows ``DONE`` once complete).
     evaluates: bool = True
+    #: A button to press once the page is quiet, and a text that shows when its work is
+    #: done (the claims report: judge, then wait for the report's download buttons).
+    click: str = ""
+    then: str = ""
 
 
 #: The pages that evaluate nothing on opening (no live loop: no "every point" line).
 QUIET_PAGES = ("steer", "claims", "data")
 #: Every picture the docs show.
 SHOTS: tuple[Shot, ...] = (
-    *(Shot(slug, slug, evaluates=slug not in QUIET_PAGES) for slug in _pages()),
+    *(
+        Shot(slug, slug, evaluates=False, click="Judge the claims", then="claims.md")
+        if slug == "claims"
+        else Shot(slug, slug, evaluates=slug not in QUIET_PAGES)
+        for slug in _pages()
+    ),
     Shot("viewer-tradeoff", "tradeoff", mode="viewer"),
     Shot("vision-tradeoff", "tradeoff", bundle="vision"),
 )
@@ -139,6 +149,10 @@ def take(shots: list[Shot], url: str, out: Path, timeout_s: float) -> None:
             page.goto(f"{url}/?page={shot.page}{'&' + shot.query if shot.query else ''}")
             page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)
             wait_quiet(page, shot.evaluates, timeout_s)
+            if shot.click:
+                page.get_by_role("button", name=shot.click).click()
+                page.get_by_text(shot.then).first.wait_for(timeout=timeout_s * 1000)
+                wait_quiet(page, False, timeout_s)
             page.wait_for_timeout(1500)  # plotly's transitions
             path = out / f"{shot.name}.png"
             page.screenshot(path=str(path))
