@@ -216,6 +216,8 @@ def test_two_processes_on_one_bundle_evaluate_each_point_once(tiny_bundle, tmp_p
     import subprocess
     import sys
 
+    from taskfair.sweep.point_lock import lock_dir
+
     copy = _bundle_copy(Path(tiny_bundle), tmp_path / "procs")
     go = tmp_path / "go"
     procs = [
@@ -237,4 +239,4 @@ def test_two_processes_on_one_bundle_evaluate_each_point_once(tiny_bundle, tmp_p
     assert sum(o["evaluated"] for o in outs) == 3
     assert outs[0]["logits"] == outs[1]["logits"]
     assert len(list((copy / "sweeps").glob("*.parquet"))) == 3
-    assert len(list((copy / "sweeps" / ".locks").glob("*.lock"))) == 3
+    assert len(list(lock_dir(copy / "sweeps").glob("*.lock"))) == 3
