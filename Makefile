@@ -16,7 +16,7 @@ CONFIG ?= configs/paper-hatexplain.yaml
 REPRO_NAME = $(basename $(notdir $(CONFIG)))
 REPRO_OUT ?= models/$(REPRO_NAME)
 
-.PHONY: install data demo demo-vision build-demo build-demo-vision reproduce test lint bench clean
+.PHONY: install data demo demo-vision build-demo build-demo-vision reproduce test lint bench screenshots clean
 
 # The project itself, editable, with every extra; requirements.txt pins what CI tests.
 $(STAMP): requirements.txt pyproject.toml
@@ -61,6 +61,12 @@ test: install data
 
 bench: build-demo
 	$(BIN)/python -m taskfair bench --bundle $(DEMO)
+
+# Every picture the docs show (docs/screenshots/), from the demo bundle (and the image
+# demo when it is built); needs Debian's chromium (apt-get install -y chromium).
+screenshots: build-demo
+	$(BIN)/python scripts/screenshots.py --bundle $(DEMO) \
+		$(if $(wildcard $(VISION)/manifest.json),--vision-bundle $(VISION))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,7 @@
 """The dashboard's one door into taskfair: bundle discovery and every cached call.
 
 Nothing here computes: it finds bundles and wraps library objects in Streamlit's
-caches (docs/DESIGN.md, convention 7).
+caches: the UI stays thin, and what sessions share is shared read-only.
 
 * ``st.cache_resource`` holds what all sessions share read-only: the opened
   :class:`~taskfair.bundle.Bundle`, one :class:`~taskfair.sweep.Evaluator` per

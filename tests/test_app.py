@@ -8,14 +8,13 @@ opened through the link (``?page=...``) that reproduces it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from bundle_copy import linked_copy as _linked_copy
 from page_slugs import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,20 +22,6 @@ TIMEOUT = 180
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-def _linked_copy(src: Path, dst: Path) -> Path:
-    """A copy of a bundle whose files are hard links (no 600 MB copy); the app writes its
-    sweep cache into the copy only, so the session's tiny bundle stays untouched."""
-
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
-    return dst
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bundle_copy import linked_copy as _bundle_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -53,20 +53,6 @@ def _hashes(folder: Path) -> dict[str, str]:
     from taskfair.io import sha256_file
 
     return {str(p.relative_to(folder)): sha256_file(p) for p in folder.rglob("*") if p.is_file()}
-
-
-def _bundle_copy(src: Path, dst: Path) -> Path:
-    """A copy of a bundle made of hard links (no 300 MB copy) without its sweep cache.
-    Files are replaced, never written through, so the session's bundle stays as is."""
-
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
-    return dst
 
 
 def _replace(bundle: Path, rel: str, data: bytes, rehash: bool) -> None:

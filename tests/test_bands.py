@@ -76,7 +76,7 @@ def test_band_is_cached_beside_the_point_and_read_back(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("a redraw must read the cached band, not resample")
 
-    monkeypatch.setattr("taskfair.sweep.store.band_record", fail)
+    monkeypatch.setattr("taskfair.sweep.store_bands.band_record", fail)
     again = _store(tmp_path)  # a fresh store (a new server): the record comes from disk
     assert again.bands(TA, "test") == rec
     rows = again.with_bands(TA, "test")

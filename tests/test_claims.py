@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from bundle_copy import linked_copy as _linked_copy
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 from sklearn.metrics import balanced_accuracy_score
 
@@ -406,17 +405,6 @@ def test_every_result_states_its_rule_and_numbers():
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _linked_copy(src, dst):
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
-    return dst
 
 
 @pytest.fixture(scope="module")

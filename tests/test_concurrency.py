@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bad_input import _bundle_copy
+from bundle_copy import linked_copy as _bundle_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -178,3 +178,65 @@ def test_loadtest_script_smoke(tiny_bundle):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("K= 1:")]
     assert "2 moves" in line and "errors 0" in line and "peak RSS" in line
+
+
+_TWO_PROCESSES = """
+import json, sys, time
+from pathlib import Path
+
+from taskfair.bundle import Bundle
+from taskfair.sweep import Evaluator, PointStore, task_addition_settings
+
+bundle, go = Bundle.open(sys.argv[1]), Path(sys.argv[2])
+made = []
+
+def evaluator():
+    made.append(Evaluator.from_bundle(bundle, seed=0))
+    return made[0]
+
+store = PointStore.for_bundle(bundle, 0, evaluator, source="sweep")
+settings = task_addition_settings(store.groups, [0.2, 0.5, 0.8], "sum")
+while not go.exists():  # both processes start their evaluations together
+    time.sleep(0.01)
+for s in settings:
+    store.evaluate(s, "val")
+print(json.dumps({
+    "evaluated": made[0].n_evaluations if made else 0,
+    "logits": [store.logits(s, "val").tolist() for s in settings],
+}))
+"""
+
+
+def test_two_processes_on_one_bundle_evaluate_each_point_once(tiny_bundle, tmp_path):
+    """Two processes (a ``sweep`` beside a ``steer``) asking for the same points at once:
+    the lock file per point lets one evaluate each point while the other waits and reads
+    it from the sweep cache, so every point is evaluated once in all, and both see the
+    same logits. (Without it, both would evaluate every point they ask for at once.)"""
+    import json
+    import subprocess
+    import sys
+
+    from taskfair.sweep.point_lock import lock_dir
+
+    copy = _bundle_copy(Path(tiny_bundle), tmp_path / "procs")
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _TWO_PROCESSES, str(copy), str(go)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    go.touch()
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=TIMEOUT)
+        assert p.returncode == 0, err[-2000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(o["evaluated"] for o in outs) == 3
+    assert outs[0]["logits"] == outs[1]["logits"]
+    assert len(list((copy / "sweeps").glob("*.parquet"))) == 3
+    assert len(list(lock_dir(copy / "sweeps").glob("*.lock"))) == 3

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from bundle_copy import linked_copy as _linked_copy
 from derivatives import assert_directional_derivative
 from page_slugs import PAGES
 
@@ -293,21 +294,6 @@ def test_pixel_cache_is_keyed_and_spares_the_decoding(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- bundle
-
-
-def _linked_copy(src: Path, dst: Path) -> Path:
-    """A copy whose files are hard links (as in tests/test_app.py); caches go to the copy."""
-    import os
-    import shutil
-
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
-    return dst
 
 
 def _settle(at, max_runs: int = 60):

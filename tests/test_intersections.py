@@ -5,13 +5,13 @@ before the eval rows kept the second attribute."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from bundle_copy import link_or_copy
 from fairlearn.metrics import MetricFrame, count, equalized_odds_difference, selection_rate
 from sklearn.metrics import accuracy_score
 
@@ -111,20 +111,13 @@ def test_intersection_labels_missing_in_either_attribute_is_no_cell():
     assert labels.iloc[0] == "x × p" and labels.iloc[1:].isna().all()
 
 
-def _link(s, d):
-    try:
-        os.link(s, d)
-    except OSError:
-        shutil.copy2(s, d)
-
-
 def _copy_without_attributes(src: Path, dst: Path, sweeps: bool = False) -> Path:
     """A bundle as built before the eval rows listed their attributes (manifest only;
     hard links, the manifest rewritten after breaking its link). Cached points stay
     valid: the keys hash the trained attribute only."""
 
     ignore = None if sweeps else shutil.ignore_patterns("sweeps")
-    shutil.copytree(src, dst, copy_function=_link, ignore=ignore)
+    shutil.copytree(src, dst, copy_function=link_or_copy, ignore=ignore)
     manifest = json.loads((dst / "manifest.json").read_text())
     del manifest["dataset"]["attributes"]
     (dst / "manifest.json").unlink()
@@ -151,7 +144,10 @@ def test_heatmaps_page_reads_intersections_and_older_bundles_open(
     monkeypatch.delenv("TASKFAIR_MODE", raising=False)
     fresh = tmp_path / "img"  # hard links; the app writes new files only (atomic renames)
     shutil.copytree(
-        tiny_image_bundle, fresh, copy_function=_link, ignore=shutil.ignore_patterns("sweeps")
+        tiny_image_bundle,
+        fresh,
+        copy_function=link_or_copy,
+        ignore=shutil.ignore_patterns("sweeps"),
     )
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(fresh))
     # these tests read the server's widgets (a complete view would move to the browser)

@@ -9,14 +9,13 @@ ones: nothing about the grid is shrunk).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bundle_copy import linked_copy
 from page_slugs import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +33,7 @@ def _small_copy(src: Path, dst: Path, rows_per_split: int = 12) -> Path:
     everything else; eval.parquet and the manifest replaced, never written through)."""
     from taskfair.io import sha256_file
 
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns("sweeps"))
+    linked_copy(src, dst)
     frame = pd.read_parquet(dst / "eval.parquet")
     small = frame.groupby("split", sort=False).head(rows_per_split).reset_index(drop=True)
     (dst / "eval.parquet").unlink()

@@ -61,17 +61,15 @@ def figures(frame, base, cur, references) -> list:
         ),
         (
             "Pareto view",
-            plots.pareto_figure(
+            plots.view_pareto_figure(
                 frame,
-                x=metric,
-                split=view.split,
-                normalize=view.normalize,
-                front=front(frame, metric, include_degenerate=with_degenerate),
-                recommended=shown,
-                current=cur or None,
-                baselines=base,
-                references=references,
-                positive_label=view.positive_label,
+                metric,
+                view,
+                front(frame, metric, include_degenerate=with_degenerate),
+                shown,
+                cur,
+                base,
+                references,
             ),
         ),
     ]

@@ -132,18 +132,15 @@ def recommendation():
 
 
 def pareto(frame, cur, base, shown, references):
-    return plots.pareto_figure(
+    return plots.view_pareto_figure(
         frame,
-        x=metric,
-        y="accuracy",
-        split=view.split,
-        normalize=view.normalize,
-        front=front(frame, metric, include_degenerate=with_degenerate),
-        recommended=shown,
-        current=cur or None,
-        baselines=base,
-        references=references,
-        positive_label=view.positive_label,
+        metric,
+        view,
+        front(frame, metric, include_degenerate=with_degenerate),
+        shown,
+        cur,
+        base,
+        references,
     )
 
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from taskfair.metrics import OVERALL, mark_degenerate
 
-__all__ = ["Selection", "pareto_front", "select_lambda", "report_on_test"]
+__all__ = ["Selection", "pareto_front", "pareto_indices", "select_lambda", "report_on_test"]
 
 
 _KEY = ["method", "lam", "normalize", "coeffs"]
@@ -97,6 +98,19 @@ def _overall_means(df: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="lam_key")
 
 
+def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points ``(x, y)`` not dominated in (lower ``x``, higher ``y``), in
+    order of ``x`` (ties: higher ``y`` first, then input order). A point is kept when its
+    ``y`` is strictly higher than that of every point before it in that order."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    front, best_y = [], -math.inf
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return front
+
+
 def pareto_front(
     df: pd.DataFrame,
     x: str = "dpd",
@@ -116,13 +130,8 @@ def pareto_front(
     pts = _overall_means(df).dropna(subset=[x, y])
     if not include_degenerate:
         pts = pts[~pts["degenerate"]]
-    pts = pts.sort_values([x, y], ascending=[True, False], kind="stable")
-    front, best_y = [], -math.inf
-    for i, row in pts.iterrows():
-        if row[y] > best_y:
-            front.append(i)
-            best_y = row[y]
-    return pts.loc[front].reset_index(drop=True)
+    front = pareto_indices(list(zip(pts[x].tolist(), pts[y].tolist(), strict=True)))
+    return pts.iloc[front].reset_index(drop=True)
 
 
 def select_lambda(

@@ -119,6 +119,12 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
             )
             for lam in sorted(set(naive_lams) & set(exact_lams))
         ]
+    lams = {"naive": naive_lams, "exact": exact_lams, "preview_grid": grid}
+    return _result(spec, modality, naive, ours, gflops, agree, lams)
+
+
+def _result(spec, modality, naive: dict, ours: dict, gflops: float, agree, lams: dict) -> dict:
+    """The result dict of :func:`run_bench` from its two phases' records."""
     naive_s = statistics.mean(naive["naive_s"])
     exact_s = statistics.mean(ours["exact_s"])
     achieved = ours["exact_flops"] / exact_s / 1e9
@@ -155,11 +161,11 @@ def run_bench(spec: dict, quick: bool = False, rows: int | None = None, progress
         "merge_ms": 1e3 * statistics.mean(ours["merge_s"]),
         "naive_exact_agreement": min(agree) if agree else math.nan,
         "rows": ours["rows"],
-        "lambdas": {"naive": naive_lams, "exact": exact_lams, "preview_grid": grid},
+        "lambdas": lams,
         "device": ours["device"],
         "threads": ours["threads"],
         "load_avg": list(load),
-        "quick": bool(quick),
+        "quick": bool(spec["quick"]),
         "setup": {k: v for k, v in spec.items() if v is not None},
         **modality.summary(spec, naive, ours),
     }

@@ -3,18 +3,18 @@
 :func:`compress_vector` applies a :class:`~taskfair.compress.CompressSpec` to every
 dense entry of a :class:`~taskfair.vectors.TaskVector` that is large enough, keeping
 the others (and entries already compact) as they are. Every function is deterministic:
-the SVD is computed in float64, ties in top-k go to the lower index, and DARE's
-generator is seeded by the CRC32 of the spec's seed and the key, so neither the order of the
-keys nor the device changes which entries survive.
+the SVD is computed in float64, and top-k and DARE take their masks from the one
+sparsifier the merge methods use (:mod:`taskfair.merge.sparsify`: ties in top-k go to the
+lower index; DARE's generator is seeded by the spec's seed and the key), so neither the
+order of the keys nor the device changes which entries survive.
 """
 
 from __future__ import annotations
 
-import zlib
-
 import torch
 
 from taskfair.compress.spec import CompressSpec
+from taskfair.merge.sparsify import drop_mask, magnitude_mask
 from taskfair.vectors import TaskVector
 from taskfair.vectors.forms import Entry, LowRank, Sparse
 
@@ -52,25 +52,19 @@ def low_rank(
 
 
 def top_k(delta: torch.Tensor, density: float) -> Sparse:
-    """The ``density`` share (at least one) of entries largest in magnitude, indices
-    ascending (int32 when they fit)."""
+    """The ``ceil(density · numel)`` entries (at least one) largest in magnitude, indices
+    ascending (int32 when they fit): :func:`~taskfair.merge.sparsify.magnitude_mask`."""
     flat = delta.detach().reshape(-1)
-    k = max(1, int(round(float(density) * flat.numel())))
-    # A stable sort puts equal magnitudes in index order, so ties never depend on the
-    # kernel: the lower index wins.
-    order = torch.sort(flat.abs(), descending=True, stable=True).indices[:k]
-    index = torch.sort(order).values
+    index = torch.nonzero(magnitude_mask(flat, density)).reshape(-1)
     return Sparse(_index_dtype(index, flat.numel()), flat[index].clone(), tuple(delta.shape))
 
 
 def dare(delta: torch.Tensor, drop: float, seed: int, key: str) -> Sparse:
     """DARE: each entry dropped with probability ``drop``, survivors scaled by
-    ``1 / (1 - drop)`` (so the expected difference is unchanged). The mask comes from a
-    CPU generator seeded by the CRC32 of ``seed`` and ``key``."""
+    ``1 / (1 - drop)`` (so the expected difference is unchanged). The mask is
+    :func:`~taskfair.merge.sparsify.drop_mask` seeded by ``seed`` and ``key``."""
     flat = delta.detach().reshape(-1)
-    # The CPU generator keeps 32 bits of its seed: mix seed and key into 32 bits.
-    gen = torch.Generator(device="cpu").manual_seed(zlib.crc32(f"{int(seed)}\x00{key}".encode()))
-    keep = torch.rand(flat.numel(), generator=gen) >= float(drop)
+    keep = ~drop_mask(flat.shape, drop, seed, key)
     index = torch.nonzero(keep).reshape(-1).to(flat.device)
     values = flat[index] / (1.0 - float(drop))
     return Sparse(_index_dtype(index, flat.numel()), values, tuple(delta.shape))

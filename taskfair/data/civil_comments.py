@@ -91,6 +91,30 @@ def load_civil_comments(
     keep = nonempty_mask(df[text_col], text_col, source, "drop_empty", drop_empty)
     df = df.loc[keep]  # keep the file's row numbers for later messages
 
+    toxicity = _toxicity(df, source)
+    above = (lambda s: s >= threshold) if inclusive else (lambda s: s > threshold)
+    labels = above(toxicity).to_numpy(dtype="int64")
+
+    groups = _identity_groups(df, source, above, overlap)
+    splits = None
+    if split_col is not None and split_col in df.columns:
+        splits = map_splits(df[split_col], split_col, source)
+    return assemble(
+        content=df[text_col].astype(str),
+        labels=labels,
+        groups=groups,
+        splits=splits,
+        modality="text",
+        name="civil_comments",
+        label_name="toxic",
+        source=str(source.resolve()),
+        seed=seed,
+        fractions=fractions,
+    )
+
+
+def _toxicity(df: pd.DataFrame, source) -> pd.Series:
+    """The ``toxicity`` column as numbers; a row without a score is an error."""
     toxicity = numeric_column(df["toxicity"], "toxicity", source)
     if toxicity.isna().any():
         rows = toxicity.index[toxicity.isna().to_numpy()]
@@ -98,9 +122,13 @@ def load_civil_comments(
             f"{source}: {len(rows)} rows have no toxicity score (first data rows, 0-based: "
             f"{first_rows(rows)}). Remove them or fill the column."
         )
-    above = (lambda s: s >= threshold) if inclusive else (lambda s: s > threshold)
-    labels = above(toxicity).to_numpy(dtype="int64")
+    return toxicity
 
+
+def _identity_groups(df: pd.DataFrame, source, above, overlap: str) -> dict[str, pd.Series]:
+    """``{attribute: group per row}`` from the identity scores (``above`` the threshold
+    rule; several groups of one attribute resolved by ``overlap``); an attribute with no
+    identity column is skipped, none at all is an error."""
     groups: dict[str, pd.Series] = {}
     for attribute, names in _CIVIL_IDENTITIES.items():
         present = [c for c in names if c in df.columns]
@@ -117,22 +145,7 @@ def load_civil_comments(
             f"exist; columns present: {list(df.columns)}. Use a WILDS-schema file "
             "(all_data_with_identities.csv)."
         )
-
-    splits = None
-    if split_col is not None and split_col in df.columns:
-        splits = map_splits(df[split_col], split_col, source)
-    return assemble(
-        content=df[text_col].astype(str),
-        labels=labels,
-        groups=groups,
-        splits=splits,
-        modality="text",
-        name="civil_comments",
-        label_name="toxic",
-        source=str(source.resolve()),
-        seed=seed,
-        fractions=fractions,
-    )
+    return groups
 
 
 def _resolve_overlap(member: pd.DataFrame, scores: pd.DataFrame, policy: str) -> pd.Series:

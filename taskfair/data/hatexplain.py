@@ -66,6 +66,31 @@ _HATEXPLAIN_GROUPS = {
 _HATEXPLAIN_LABELS = {"toxic": "label >= 1 (offensive or hate)", "hate": "label == 2 (hate)"}
 
 
+def _read_hatexplain(path, data_dir, drop_empty: bool) -> tuple[Path, pd.DataFrame]:
+    """The CSV's path and its rows (schema checked; empty texts refused, or dropped with
+    ``drop_empty``), the file's row numbers kept for later messages."""
+    if path is None:
+        path = Path(data_dir if data_dir is not None else "data") / "hatexplain" / HATEXPLAIN_CSV
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"HateXplain file not found: {path}. "
+            + PREPARE_HINT.format(name="hatexplain")
+            + " to copy or download it, or pass path= to the preprocessed CSV."
+        )
+    df = read_table(path)
+    flag_cols = list(_HATEXPLAIN_GROUPS.values())
+    require_columns(
+        df,
+        [("the HateXplain schema", c) for c in ["text", "label", *flag_cols]],
+        path,
+        fix="This does not look like hatexplain_magpie_preprocessed.csv; "
+        "re-run `python -m taskfair prepare-data hatexplain`.",
+    )
+    keep = nonempty_mask(df["text"], "text", path, "drop_empty", drop_empty)
+    return path, df.loc[keep]  # keep the file's row numbers for later messages
+
+
 def load_hatexplain(
     path: str | os.PathLike | None = None,
     *,
@@ -104,27 +129,7 @@ def load_hatexplain(
             f"label={label!r} is not a HateXplain label option; use 'toxic' "
             f"({_HATEXPLAIN_LABELS['toxic']}) or 'hate' ({_HATEXPLAIN_LABELS['hate']})."
         )
-    if path is None:
-        path = Path(data_dir if data_dir is not None else "data") / "hatexplain" / HATEXPLAIN_CSV
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"HateXplain file not found: {path}. "
-            + PREPARE_HINT.format(name="hatexplain")
-            + " to copy or download it, or pass path= to the preprocessed CSV."
-        )
-    df = read_table(path)
-    flag_cols = list(_HATEXPLAIN_GROUPS.values())
-    require_columns(
-        df,
-        [("the HateXplain schema", c) for c in ["text", "label", *flag_cols]],
-        path,
-        fix="This does not look like hatexplain_magpie_preprocessed.csv; "
-        "re-run `python -m taskfair prepare-data hatexplain`.",
-    )
-    keep = nonempty_mask(df["text"], "text", path, "drop_empty", drop_empty)
-    df = df.loc[keep]  # keep the file's row numbers for later messages
-
+    path, df = _read_hatexplain(path, data_dir, drop_empty)
     raw_label = integer_column(df["label"], "label", path)
     bad = sorted(set(raw_label.tolist()) - {0, 1, 2})
     if bad:

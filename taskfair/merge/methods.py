@@ -220,6 +220,12 @@ def curve_methods() -> list[MergeMethod]:
 
 # ----------------------------------------------------------------------------- entries
 
+
+def _global_lam(vectors: Sequence[str], p: Mapping[str, Any]) -> dict[str, float]:
+    """One λ for every vector: the coefficients of a curve method."""
+    return {g: p["lam"] for g in vectors}
+
+
 _LAM = Param("lam", "float", 0.3, low=-10.0, high=10.0, step=0.1, help="global coefficient λ")
 _NORMALIZE = Param(
     "normalize",
@@ -234,7 +240,7 @@ register(
         name="task_addition",
         title="Task addition",
         formula="θ₀ + λ·Σ_g τ_g (sum) or θ₀ + λ/G·Σ_g τ_g (mean)",
-        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        coefficients=_global_lam,
         params=(_LAM, _NORMALIZE),
         reference="https://arxiv.org/abs/2212.04089",
         curve=True,
@@ -282,7 +288,7 @@ register(
         name="ties",
         title="TIES",
         formula="θ₀ + λ·Σ_g τ'_g, τ' = trim to top-k%, elect sign, disjoint mean (×G)",
-        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        coefficients=_global_lam,
         params=(_LAM, _NORMALIZE, _K),
         reference="https://arxiv.org/abs/2306.01708 (TIES-Merging; mean normalisation is its merge)",
         curve=True,
@@ -294,7 +300,7 @@ register(
         name="dare",
         title="DARE",
         formula="θ₀ + λ·Σ_g τ'_g, τ' = drop each entry with probability p, rescale by 1/(1-p)",
-        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        coefficients=_global_lam,
         params=(
             _LAM,
             _NORMALIZE,
@@ -311,7 +317,7 @@ register(
         name="magnitude",
         title="Magnitude pruning",
         formula="θ₀ + λ·Σ_g τ'_g, τ' = each tensor trimmed to its top-k% entries",
-        coefficients=lambda vectors, p: {g: p["lam"] for g in vectors},
+        coefficients=_global_lam,
         params=(_LAM, _NORMALIZE, _K),
         reference="https://arxiv.org/abs/2306.01708 (the trim step of TIES, alone)",
         curve=True,

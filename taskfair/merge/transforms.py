@@ -9,7 +9,8 @@ of them while it is computed).
 
 * :func:`magnitude_trim` keeps each tensor's top ``k``% entries by magnitude (per
   tensor, as mergekit's ``magnitude`` sparsification does, not over the flattened
-  vector), the rest set to 0.
+  vector), the rest set to 0. The mask is :func:`~taskfair.merge.sparsify.magnitude_mask`
+  at density ``k/100`` (ties to the lower index), the one compression uses too.
 * :func:`ties` trims to the top ``k``%, elects a sign per entry (the sign of the sum of
   the trimmed values, TIES's "mass" election) and keeps only the entries that agree with
   it, each divided by the number of agreeing vectors there and multiplied by ``G``:
@@ -17,20 +18,20 @@ of them while it is computed).
   TIES's own merge), and where nothing is trimmed and no sign conflicts, ``τ'_g = τ_g``
   bit for bit (so TIES equals task addition there, under either normalisation).
 * :func:`dare` drops each entry with probability ``p`` and rescales the kept ones by
-  ``1/(1-p)`` (DARE); the mask of each (vector, tensor) is drawn from its own generator
-  seeded by ``(seed, name, key)``, so a seed always gives the same vectors whatever
-  other vectors are merged. ``p = 0`` returns the vectors unchanged.
+  ``1/(1-p)`` (DARE); the mask of each (vector, tensor) is
+  :func:`~taskfair.merge.sparsify.drop_mask` seeded by ``(seed, name, key)``, so a seed
+  always gives the same vectors whatever other vectors are merged. ``p = 0`` returns the
+  vectors unchanged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Mapping
 
 import torch
 
 from taskfair.errors import VectorError
+from taskfair.merge.sparsify import drop_mask, magnitude_mask
 from taskfair.vectors import TaskVector
 
 __all__ = ["dare", "magnitude_trim", "ties", "top_k_mask"]
@@ -56,17 +57,11 @@ def _meta(vec: TaskVector, transform: str, params: Mapping) -> dict:
 
 def top_k_mask(t: torch.Tensor, k: float) -> torch.Tensor:
     """Boolean mask of the ``ceil(k/100 · numel)`` largest-magnitude entries of ``t``
-    (``k`` in percent, (0, 100]; 100 keeps every entry)."""
+    (``k`` in percent, (0, 100]; 100 keeps every entry): :func:`magnitude_mask` at
+    density ``k/100``."""
     if not 0.0 < k <= 100.0:
         raise ValueError(f"k must be a percentage in (0, 100], not {k!r}.")
-    n = t.numel()
-    keep = min(n, math.ceil(k / 100.0 * n))
-    if keep >= n:
-        return torch.ones_like(t, dtype=torch.bool)
-    mask = torch.zeros(n, dtype=torch.bool, device=t.device)
-    if keep > 0:
-        mask[torch.topk(t.detach().abs().reshape(-1), keep, sorted=False).indices] = True
-    return mask.reshape(t.shape)
+    return magnitude_mask(t, k / 100.0)
 
 
 @torch.no_grad()
@@ -111,11 +106,6 @@ def ties(vectors: Mapping[str, TaskVector], k: float) -> dict[str, TaskVector]:
     return {n: TaskVector(shares[n], _meta(vectors[n], "ties", {"k": k})) for n in names}
 
 
-def _generator(seed: int, name: str, key: str) -> torch.Generator:
-    digest = hashlib.sha256(f"{int(seed)}\x1f{name}\x1f{key}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-
-
 @torch.no_grad()
 def dare(vectors: Mapping[str, TaskVector], p: float, seed: int) -> dict[str, TaskVector]:
     """DARE: drop each entry with probability ``p`` in [0, 1), rescale the rest by 1/(1-p).
@@ -134,7 +124,7 @@ def dare(vectors: Mapping[str, TaskVector], p: float, seed: int) -> dict[str, Ta
             continue
         tensors = {}
         for key, t in vec.tensors.items():
-            keep = torch.rand(t.shape, generator=_generator(seed, n, key)) >= p
+            keep = ~drop_mask(t.shape, p, seed, n, key)
             tensors[key] = torch.where(keep.to(t.device), t / (1.0 - p), torch.zeros_like(t))
         out[n] = TaskVector(tensors, _meta(vec, "dare", {"p": p, "seed": seed}))
     return out

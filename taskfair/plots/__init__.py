@@ -17,7 +17,9 @@ Each trace carries ``meta = {"metric": ..., "role": ..., "method": ...}`` so cal
 and tests can find a trace without relying on its position.
 
 Modules: :mod:`~taskfair.plots.style` (labels, colours, symbols, titles, frame
-helpers), :mod:`~taskfair.plots.curves` (trade-off, Pareto, bound, loss),
+helpers), :mod:`~taskfair.plots.curves` (trade-off, bound, loss),
+:mod:`~taskfair.plots.pareto` (the Pareto view), :mod:`~taskfair.plots.traces` (the
+traces the curves share),
 :mod:`~taskfair.plots.heatmaps` (per-group heatmap, cosine matrix),
 :mod:`~taskfair.plots.compare` (method bars, norms, group sizes),
 :mod:`~taskfair.plots.steer` (the steering assistant's influence heatmap and Pareto view)
@@ -40,6 +42,7 @@ from taskfair.plots.curves import (
     tradeoff_figure,
 )
 from taskfair.plots.heatmaps import cosine_figure, group_heatmap
+from taskfair.plots.pareto import view_pareto_figure
 from taskfair.plots.report import html_report
 from taskfair.plots.steer import influence_figure, steer_pareto_figure
 from taskfair.plots.style import (
@@ -63,6 +66,7 @@ __all__ = [
     "curve_summary",
     "tradeoff_figure",
     "pareto_figure",
+    "view_pareto_figure",
     "group_heatmap",
     "compare_groups_figure",
     "compare_overall_figure",

@@ -54,50 +54,11 @@ def group_heatmap(
     lams = sorted(float(v) for v in d["lam"].unique()) if not d.empty else []
     if groups is None:
         groups = sorted(d["group"].unique().tolist()) if not d.empty else []
-    shape = (len(groups), len(lams))
-    z, n, lo, hi = (np.full(shape, np.nan) for _ in range(4))
-    notes = [""] * len(lams)
-    if not d.empty and value in d.columns:
-        cols = {"_v": value, "_n": "n", "_lo": f"{value}_lo", "_hi": f"{value}_hi"}
-        num = d.assign(**{k: pd.to_numeric(d[c], errors="coerce") if c in d else np.nan
-                          for k, c in cols.items()})  # fmt: skip
-        piv = num.groupby(["group", "lam"])[list(cols)].mean()
-        for i, g in enumerate(groups):
-            for j, lam in enumerate(lams):
-                if (g, lam) in piv.index:
-                    z[i, j], n[i, j], lo[i, j], hi[i, j] = piv.loc[(g, lam)].to_numpy(float)
-        deg = degenerate_flags(d)
-        for j, lam in enumerate(lams):
-            at = d[(d["lam"] == lam) & deg]
-            if not at.empty:
-                notes[j] = (
-                    str(at["degenerate_note"].iloc[0]) if "degenerate_note" in at else "degenerate"
-                )
-    small = (n < min_n) if min_n is not None else np.zeros(shape, dtype=bool)
+    z, n, lo, hi, notes = _cells(d, value, list(groups), lams)
+    small = (n < min_n) if min_n is not None else np.zeros(z.shape, dtype=bool)
     zmin, zmax = HEATMAP_RANGES.get(value, (0.0, 1.0))
     lower = value in LOWER_IS_FAIRER
-
-    def cell_text(v, k, is_small):
-        if is_small and not np.isnan(k):
-            return f"n={int(k)}"
-        return "n/a" if np.isnan(v) else f"{v:.2f}"
-
-    text = [[cell_text(z[i, j], n[i, j], small[i, j]) for j in range(shape[1])]
-            for i in range(shape[0])]  # fmt: skip
-
-    def band(i, j):
-        if np.isnan(lo[i, j]) or np.isnan(hi[i, j]):
-            return ""
-        return f" [{lo[i, j]:.2f}, {hi[i, j]:.2f}]"
-
-    def size(i, j):
-        if np.isnan(n[i, j]):
-            return ""
-        tag = f" (fewer than {min_n} rows: not coloured)" if small[i, j] else ""
-        return f"n={int(n[i, j])}{tag}"
-
-    custom = [[[band(i, j), size(i, j), notes[j]] for j in range(shape[1])]
-              for i in range(shape[0])]  # fmt: skip
+    text, custom = _cell_texts(z, n, lo, hi, small, notes, min_n)
     fig = go.Figure(
         go.Heatmap(
             z=[
@@ -128,12 +89,6 @@ def group_heatmap(
             },
         )
     )
-    for j, note in enumerate(notes):
-        if note:
-            fig.add_annotation(
-                x=f"{lams[j]:g}", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                text="⚠", hovertext=note, font={"size": 13, "color": "#b35900"},
-            )  # fmt: skip
     fig.update_layout(
         title=figure_title(
             title
@@ -143,11 +98,78 @@ def group_heatmap(
             split,
         ),
         xaxis_title=x_label,
+        # λ labels look like numbers: without this plotly draws a linear axis, the cells
+        # squeezed to their λ values and the outline of the current column misplaced.
+        xaxis_type="category",
         yaxis_title=y_label,
         height=max(240, 40 * len(groups) + 130),
         margin={"t": 80, "b": 40, "l": 90 if y_label == "group" else 150, "r": 20},
         meta={"normalize": normalize, "split": split},
     )
+    _mark_columns(fig, lams, notes, highlight, len(groups))
+    return fig
+
+
+def _cells(d: pd.DataFrame, value: str, groups: list[str], lams: list[float]):
+    """``(z, n, lo, hi)`` arrays (groups × λ; NaN where a cell is missing) of ``value``'s
+    seed means, and per λ the degenerate note of its point ("" where not degenerate)."""
+    shape = (len(groups), len(lams))
+    z, n, lo, hi = (np.full(shape, np.nan) for _ in range(4))
+    notes = [""] * len(lams)
+    if d.empty or value not in d.columns:
+        return z, n, lo, hi, notes
+    cols = {"_v": value, "_n": "n", "_lo": f"{value}_lo", "_hi": f"{value}_hi"}
+    num = d.assign(**{k: pd.to_numeric(d[c], errors="coerce") if c in d else np.nan
+                      for k, c in cols.items()})  # fmt: skip
+    piv = num.groupby(["group", "lam"])[list(cols)].mean()
+    for i, g in enumerate(groups):
+        for j, lam in enumerate(lams):
+            if (g, lam) in piv.index:
+                z[i, j], n[i, j], lo[i, j], hi[i, j] = piv.loc[(g, lam)].to_numpy(float)
+    deg = degenerate_flags(d)
+    for j, lam in enumerate(lams):
+        at = d[(d["lam"] == lam) & deg]
+        if not at.empty:
+            notes[j] = (
+                str(at["degenerate_note"].iloc[0]) if "degenerate_note" in at else "degenerate"
+            )
+    return z, n, lo, hi, notes
+
+
+def _cell_texts(z, n, lo, hi, small, notes: list[str], min_n: int | None):
+    """Each cell's printed text (its value, "n/a", or its n when too small to colour) and
+    hover data (band, n, the column's degenerate note)."""
+
+    def cell_text(v, k, is_small):
+        if is_small and not np.isnan(k):
+            return f"n={int(k)}"
+        return "n/a" if np.isnan(v) else f"{v:.2f}"
+
+    def band(i, j):
+        if np.isnan(lo[i, j]) or np.isnan(hi[i, j]):
+            return ""
+        return f" [{lo[i, j]:.2f}, {hi[i, j]:.2f}]"
+
+    def size(i, j):
+        if np.isnan(n[i, j]):
+            return ""
+        tag = f" (fewer than {min_n} rows: not coloured)" if small[i, j] else ""
+        return f"n={int(n[i, j])}{tag}"
+
+    rows, cols = z.shape
+    text = [[cell_text(z[i, j], n[i, j], small[i, j]) for j in range(cols)] for i in range(rows)]
+    custom = [[[band(i, j), size(i, j), notes[j]] for j in range(cols)] for i in range(rows)]
+    return text, custom
+
+
+def _mark_columns(fig, lams, notes, highlight: float | None, n_groups: int) -> None:
+    """A "⚠" above each degenerate column; the ``highlight`` column outlined."""
+    for j, note in enumerate(notes):
+        if note:
+            fig.add_annotation(
+                x=f"{lams[j]:g}", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                text="⚠", hovertext=note, font={"size": 13, "color": "#b35900"},
+            )  # fmt: skip
     col = next(
         (j for j, lam in enumerate(lams) if highlight is not None and abs(lam - highlight) < 1e-9),
         None,
@@ -159,13 +181,12 @@ def group_heatmap(
             x0=col - 0.5,
             x1=col + 0.5,
             y0=-0.5,
-            y1=len(groups) - 0.5,
+            y1=n_groups - 0.5,
             xref="x",
             yref="y",
             line={"color": COLORS["current"], "width": 3},
             name="current",
         )
-    return fig
 
 
 def _colorbar(zmin: float, zmax: float, lower: bool) -> dict:

@@ -69,6 +69,32 @@ def influence_figure(matrix: pd.DataFrame, *, split: str = "val", where: str = "
     return fig
 
 
+def _points_trace(rows, name, role, symbol, color, size, objective: str) -> go.Scatter:
+    """Exact points with the objective's 95% interval as horizontal error bars."""
+    return go.Scatter(
+        x=rows["objective"],
+        y=rows["accuracy"],
+        mode="markers",
+        name=name,
+        marker={
+            "symbol": symbol,
+            "color": color,
+            "size": size,
+            "line": {"width": 1, "color": "#333"},
+        },  # fmt: skip
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "thickness": 1,
+            "array": rows["objective_hi"] - rows["objective"],
+            "arrayminus": rows["objective"] - rows["objective_lo"],
+        },  # fmt: skip
+        text=rows["label"],
+        hovertemplate=f"%{{text}}<br>{objective}=%{{x:.3f}}<br>accuracy=%{{y:.3f}}<extra></extra>",
+        meta={"role": role},
+    )
+
+
 def steer_pareto_figure(
     table: pd.DataFrame, *, objective: str, floor: float, split: str = "val"
 ) -> go.Figure:
@@ -79,33 +105,8 @@ def steer_pareto_figure(
         return fig
 
     def add(rows, name, role, symbol, color, size=9):
-        if rows.empty:
-            return
-        fig.add_trace(
-            go.Scatter(
-                x=rows["objective"],
-                y=rows["accuracy"],
-                mode="markers",
-                name=name,
-                marker={
-                    "symbol": symbol,
-                    "color": color,
-                    "size": size,
-                    "line": {"width": 1, "color": "#333"},
-                },  # fmt: skip
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "thickness": 1,
-                    "array": rows["objective_hi"] - rows["objective"],
-                    "arrayminus": rows["objective"] - rows["objective_lo"],
-                },  # fmt: skip
-                text=rows["label"],
-                hovertemplate=f"%{{text}}<br>{objective}=%{{x:.3f}}<br>accuracy=%{{y:.3f}}"
-                "<extra></extra>",
-                meta={"role": role},
-            )
-        )
+        if not rows.empty:
+            fig.add_trace(_points_trace(rows, name, role, symbol, color, size, objective))
 
     deg = table["degenerate"].astype(bool)
     ok = table[~deg]

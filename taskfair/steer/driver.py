@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from taskfair.analysis import gram_matrix
+from taskfair.analysis.selection import pareto_indices
 from taskfair.errors import BundleError
 from taskfair.grid import LAMBDA_GRID
 from taskfair.progress import Progress, report
@@ -373,20 +374,18 @@ def _surrogate(run: _Run, groups: list[str], start: dict) -> Surrogate:
 
 
 def _pareto(candidates: Sequence[dict], allow_degenerate: bool = False) -> list[int]:
-    pts = [
-        (c["val"]["objective"]["value"], -c["val"]["accuracy"]["value"], i)
+    kept = [
+        i
         for i, c in enumerate(candidates)
         if c["x"] is not None
         and (allow_degenerate or not c["degenerate"])
         and c["val"]["objective"]["value"] is not None
     ]
-    pts.sort()
-    front, best = [], math.inf
-    for _obj, neg_acc, i in pts:
-        if neg_acc < best:
-            front.append(i)
-            best = neg_acc
-    return front
+    points = [
+        (candidates[i]["val"]["objective"]["value"], candidates[i]["val"]["accuracy"]["value"])
+        for i in kept
+    ]
+    return [kept[j] for j in pareto_indices(points)]
 
 
 def _best(candidates: Sequence[dict], sources: Sequence[str]) -> int | None:

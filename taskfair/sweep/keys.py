@@ -3,7 +3,8 @@
 A key covers the base weights' fingerprint, the fingerprints of the vectors the setting
 names, the split's rows (content and order), the setting itself (method, λ,
 normalisation, coefficients, keyed parameters), the model's ``max_length`` and dtype,
-the sensitive attribute and the seed label, plus :data:`CACHE_VERSION`. Keys of a bundle
+the sensitive attribute and the seed label, plus :data:`CACHE_VERSION` (and, for the
+methods that sparsify the vectors, :data:`taskfair.merge.sparsify.MASK_VERSION`). Keys of a bundle
 are computed from its manifest's checksums without loading a model, so a viewer without
 weights finds every cached point.
 """
@@ -20,6 +21,8 @@ import pandas as pd
 
 from taskfair.data import SPLITS
 from taskfair.io import safe_child, sha256_file
+from taskfair.merge import get_method, method_names
+from taskfair.merge.sparsify import MASK_VERSION
 from taskfair.models import PIXELS_FILE, resolve_dtype
 from taskfair.sweep.settings import Setting
 
@@ -36,6 +39,11 @@ __all__ = [
 
 #: Bump when the stored rows or logits change meaning: old cache files are then ignored.
 CACHE_VERSION = 1
+
+
+def _transforms(method: str) -> bool:
+    """Whether a registered merge method transforms the vectors (TIES, DARE, magnitude)."""
+    return method in method_names() and get_method(method).transform is not None
 
 
 def digest(obj) -> str:
@@ -91,6 +99,8 @@ class PointKeys:
         }
         if setting.params:  # only methods with keyed parameters: older keys stay valid
             record["params"] = setting.params
+        if _transforms(setting.method):  # their points change when a mask's rule does
+            record["masks"] = MASK_VERSION
         return digest(record)
 
 

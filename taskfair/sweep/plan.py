@@ -10,7 +10,9 @@ what the hosted viewer ships and what a build evaluates as its last step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from taskfair.grid import COARSE_GRID, INJECTION_GRID, LAMBDA_GRID
 from taskfair.merge import NORMALIZATIONS
@@ -20,6 +22,10 @@ from taskfair.sweep.settings import (
     reference_settings,
     task_addition_settings,
 )
+
+if TYPE_CHECKING:
+    from taskfair.progress import Progress
+    from taskfair.sweep.store import PointStore
 
 __all__ = [
     "Item",
@@ -32,6 +38,7 @@ __all__ = [
     "lam_points",
     "page_settings",
     "tradeoff_plan",
+    "work",
 ]
 
 #: ``(setting, split)`` or ``(setting, split, seed)``.
@@ -124,3 +131,24 @@ def page_settings(groups: Sequence[str], names: Iterable[str]) -> list[Setting]:
         out += injection_settings(groups, INJECTION_GRID)
     out += reference_settings(names)
     return list(dict.fromkeys(out))
+
+
+def work(
+    store_of: Callable[[Item], PointStore],
+    items: Sequence[Item],
+    budget_s: float,
+    progress_for: Callable[[int, int, Item], Progress | None] = lambda i, n, item: None,
+) -> int:
+    """Evaluate ``items`` in order until ``budget_s`` seconds are spent (at least one).
+
+    ``store_of(item)`` is the item's store (a view over several seeds has one per seed);
+    ``progress_for(i, n, item)`` gives item ``i``'s per-batch progress callback. Returns
+    how many items were evaluated.
+    """
+    start, done = time.monotonic(), 0
+    for i, item in enumerate(items):
+        if done and time.monotonic() - start > budget_s:
+            break
+        store_of(item).evaluate(item[0], item[1], progress_for(i, len(items), item))
+        done += 1
+    return done

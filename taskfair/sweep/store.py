@@ -2,20 +2,24 @@
 
 The one place a point is evaluated and stored, for the CLI's sweeps and for the
 dashboard alike. A :class:`PointStore` looks a point up in memory, then in the sweep
-cache on disk, and evaluates it (through an :class:`~taskfair.sweep.Evaluator`, obtained
-lazily so a viewer without weights never loads one) only when it is in neither; a
-per-key lock makes concurrent requests for one point evaluate it once. Everything it
-holds is immutable once stored, so one store can serve every session of a server.
+cache on disk, and evaluates it (through a :class:`PointEvaluator`, obtained lazily so a
+viewer without weights never loads one) only when it is in neither; a per-key lock (a
+thread lock, and a lock file across processes: :mod:`~taskfair.sweep.point_lock`) makes
+concurrent requests for one point evaluate it once. Everything it holds is immutable
+once stored, so one store can serve every session of a server.
 
-Previews live here too, because they are functions of exact points: a curve's preview
-at ``x`` interpolates the logits of the two nearest exact points (memoised, bounded),
-and its measured error is the leave-one-out error over the exact points of the curve.
+This module holds the lookups and the evaluation; the store's other rooms are
+:mod:`~taskfair.sweep.store_curves` (previews, curves, refinement, reference
+predictors), :mod:`~taskfair.sweep.store_intersections` and
+:mod:`~taskfair.sweep.store_bands` (bands, paired differences), all read from the
+points' cached logits.
 
 Memory is bounded: at most :data:`MAX_POINTS` points (rows, logits, sidecar) and
 :data:`MAX_PREVIEWS` previews per store, least recently used dropped first (a dropped
 point is read from disk again when asked for, or evaluated again where it was never
 written). Points read from disk are verified first (:meth:`SweepCache.entry`, and their
-rows against their own logits and labels here); a point that fails is a cache miss.
+rows against their own logits and labels: :func:`~taskfair.sweep.split_rows.inconsistency`);
+a point that fails is a cache miss.
 """
 
 from __future__ import annotations
@@ -23,41 +27,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from taskfair.data import EVAL_SPLITS
 from taskfair.errors import VectorError
-from taskfair.metrics import OVERALL, PreviewScorer, fairness_report, intersection_labels
+from taskfair.metrics import PreviewScorer
 from taskfair.progress import Progress, report
-from taskfair.sweep.bands import (
-    band_name,
-    band_record,
-    intact,
-    pair_name,
-    pair_record,
-    with_bands,
-)
 from taskfair.sweep.cache import SweepCache
 from taskfair.sweep.keys import PointKeys, bundle_keys
 from taskfair.sweep.lru import LRU
-from taskfair.sweep.plan import Item, coarse_first
-from taskfair.sweep.preview import InterpolationPreview, bracket
-from taskfair.sweep.preview_error import leave_one_out_error
-from taskfair.sweep.refine import disagreement, refine_order
+from taskfair.sweep.plan import coarse_first, work
+from taskfair.sweep.point_lock import point_locks
 from taskfair.sweep.rows import (
     concat_rows,
     point_meta,
-    reference_rows,
     tidy_rows,
     with_degeneracy,
     with_ranking,
 )
 from taskfair.sweep.settings import Setting
+from taskfair.sweep.split_rows import SplitRows, inconsistency
+from taskfair.sweep.store_bands import StoreBands
+from taskfair.sweep.store_curves import StoreCurves
+from taskfair.sweep.store_intersections import StoreIntersections
 
 __all__ = ["LOADING", "MAX_POINTS", "MAX_PREVIEWS", "PointStore", "SplitRows", "work"]
 
@@ -75,18 +71,18 @@ MAX_POINTS = 2048
 MAX_PREVIEWS = 512
 
 
-@dataclass(frozen=True)
-class SplitRows:
-    """Labels ``(n,)`` int64 0/1 and groups (name or missing, index 0..n-1) of one split;
-    ``attributes``: every sensitive attribute column of the rows (index 0..n-1), for
-    reading metrics over intersections (None when the rows keep only the trained one)."""
+class PointEvaluator(Protocol):
+    """What the store asks of an evaluator (:class:`~taskfair.sweep.Evaluator`): its
+    point keys (which must equal the store's) and a setting's exact logits."""
 
-    labels: np.ndarray
-    groups: pd.Series
-    attributes: pd.DataFrame | None = None
+    keys: PointKeys
+
+    def setting_logits(
+        self, setting: Setting, splits: Sequence[str], progress: Progress | None = None
+    ) -> dict[str, np.ndarray]: ...
 
 
-class PointStore:
+class PointStore(StoreCurves, StoreIntersections, StoreBands):
     """Exact points of one (bundle, seed): rows and logits, from memory, disk or evaluation.
 
     Parameters
@@ -118,7 +114,7 @@ class PointStore:
         cache: SweepCache | None,
         split_rows: Callable[[str], SplitRows],
         *,
-        evaluator: Callable[[], object] | None = None,
+        evaluator: Callable[[], PointEvaluator] | None = None,
         persist: bool = True,
         names: Sequence[str] = (),
         groups: Sequence[str] = (),
@@ -159,7 +155,7 @@ class PointStore:
         cls,
         bundle,
         seed: int,
-        evaluator: Callable[[], object] | None = None,
+        evaluator: Callable[[], PointEvaluator] | None = None,
         *,
         persist: bool = True,
         dtype=None,
@@ -252,7 +248,7 @@ class PointStore:
             return False  # not cached, or cached and refused already (warned once)
         sp = self.split(split)
         entry = self.cache.entry(k, len(sp.labels))
-        problem = None if entry is None else _inconsistency(entry.rows, entry.logits, sp)
+        problem = None if entry is None else inconsistency(entry.rows, entry.logits, sp)
         if problem is not None:
             log.warning(
                 "sweep cache %s: point %s is ignored and will be recomputed: %s",
@@ -295,10 +291,6 @@ class PointStore:
         """The exact rows available now for ``settings`` on ``split`` (missing ones skipped)."""
         return concat_rows([self.rows(s, split) for s in settings])
 
-    def missing(self, plan: Sequence[Item]) -> list[Item]:
-        """The items of a plan (``(setting, split)``) not evaluated yet, in order."""
-        return [p for p in plan if not self.has(p[0], p[1])]
-
     # -- evaluation -------------------------------------------------------------------
     def evaluate(
         self, setting: Setting, split: str | Sequence[str], progress: Progress | None = None
@@ -316,7 +308,12 @@ class PointStore:
                 stack.enter_context(lock)
             todo = [s for s in splits if not self.has(setting, s)]  # another session may
             if todo:  # have finished them while we waited
-                self._evaluate(setting, todo, progress)
+                # ...or another process on this bundle: one evaluates, the other reads.
+                root = self.cache.root if self.persist and self.cache is not None else None
+                with point_locks(root, [self.key(setting, s) for s in todo]):
+                    todo = [s for s in todo if not self.has(setting, s)]
+                    if todo:
+                        self._evaluate(setting, todo, progress)
         return self.rows(setting, splits[0])
 
     def _evaluate(self, setting: Setting, splits: list[str], progress: Progress | None) -> None:
@@ -395,253 +392,3 @@ class PointStore:
         notes = {w: None for st in settings for s in splits for w in self.warnings(st, s)}
         out.attrs["warnings"] = list(notes)
         return out
-
-    # -- previews ---------------------------------------------------------------------
-    def scorer(self, split: str) -> PreviewScorer:
-        """The count-table scorer of a split's labels and groups (built once)."""
-        scorer = self._scorers.get(split)
-        if scorer is None:
-            sp = self.split(split)
-            scorer = PreviewScorer(sp.labels, sp.groups, self.positive_label)
-            self._scorers[split] = scorer
-        return scorer
-
-    def preview_rows(self, setting: Setting, split: str, logits: np.ndarray) -> pd.DataFrame:
-        """Tidy rows of a *preview* from its logits (``exact=False``), scored with the fast
-        scorer (the same numbers as fairlearn, about 100× faster)."""
-        scorer = self.scorer(split)
-        sp = self.split(split)
-        rows, _ = tidy_rows(
-            setting, split, self.seed, logits, sp.labels, sp.groups, exact=False, scorer=scorer
-        )
-        return rows
-
-    def curve_point(
-        self, points: Sequence[tuple[float, Setting]], split: str, x: float, setting: Setting
-    ) -> pd.DataFrame | None:
-        """Rows of ``setting`` at position ``x`` of a 1-D curve ``[(x_i, setting_i)]``: its
-        exact rows if evaluated, else a preview interpolating the logits of the two
-        nearest exact points (``exact=False``); None without an exact point on each side."""
-        rows = self.rows(setting, split)
-        if rows is not None:
-            return rows
-        exact = sorted(
-            ((xi, s, lg) for xi, s in points if (lg := self.logits(s, split)) is not None),
-            key=lambda e: e[0],
-        )
-        found = bracket([e[0] for e in exact], x)
-        if found is None:
-            return None
-        lo, hi = exact[found[0]], exact[found[1]]
-        # A preview is a pure function of its two exact neighbours, which never change once
-        # stored: every session redrawing the same curve shares it.
-        memo = (setting, split, round(float(x), 10), lo[0], lo[1], hi[0], hi[1])
-        got = self._previews.get(memo)
-        if got is None:
-            logits = InterpolationPreview({lo[0]: lo[2], hi[0]: hi[2]}).logits(x)
-            got = self.preview_rows(setting, split, logits)
-            self._previews[memo] = got
-        return got.copy()
-
-    def curve_frame(
-        self, points: Sequence[tuple[float, Setting]], split: str, bands: bool = False
-    ) -> pd.DataFrame:
-        """Rows of every point of a curve: exact where evaluated, previews between. With
-        ``bands``, each exact point's rows carry its bootstrap band columns
-        (:data:`taskfair.sweep.bands.BAND_COLUMNS`; NaN on previews)."""
-        frames = []
-        for x, s in points:
-            rows = self.curve_point(points, split, x, s)
-            if rows is not None and bands:
-                rows = with_bands(rows, self.bands(s, split))
-            frames.append(rows)
-        return concat_rows(frames)
-
-    def with_bands(self, setting: Setting, split: str) -> pd.DataFrame | None:
-        """The exact rows of a point with its band columns, or None if not exact."""
-        rows = self.rows(setting, split)
-        return None if rows is None else with_bands(rows, self.bands(setting, split))
-
-    def preview_error(self, points: Sequence[tuple[float, Setting]], split: str) -> dict | None:
-        """Measured error of the curve's interpolation preview: each interior exact point
-        predicted from its exact neighbours (leave-one-out, across twice the spacing:
-        pessimistic). None with fewer than 3 exact points."""
-        exact = {x: lg for x, s in points if (lg := self.logits(s, split)) is not None}
-        if len(exact) < 3:
-            return None
-        sp = self.split(split)
-        err = leave_one_out_error(exact, sp.labels, sp.groups)
-        err["scheme"] = "leave-one-out over exact points"
-        return err
-
-    def refined_plan(
-        self, plan: Sequence[Item], points: Sequence[tuple[float, Setting]], split: str
-    ) -> list[Item]:
-        """``plan`` with its items of the curve ``points`` on ``split`` that are not exact
-        yet reordered by adaptive refinement (:func:`taskfair.sweep.refine.refine_order`):
-        the interval whose exact ends disagree most in fairness units first. The plan's
-        first item (the point the user looks at) and every other item keep their place."""
-        at = {s: x for x, s in points}
-        slots = [
-            i
-            for i, item in enumerate(plan)
-            if i and item[1] == split and item[0] in at and not self.has(item[0], split)
-        ]
-        exact = sorted(((x, s) for x, s in points if self.has(s, split)), key=lambda e: e[0])
-        if len(slots) < 2 or len(exact) < 2:
-            return list(plan)
-        scores = {}
-        for (a, sa), (b, sb) in zip(exact, exact[1:], strict=False):
-            pair = (self.key(sa, split), self.key(sb, split))
-            if pair not in self._disagree:
-                la, lb = self.logits(sa, split), self.logits(sb, split)
-                if la is None or lb is None:
-                    continue
-                self._disagree[pair] = disagreement(self.scorer(split), la, lb)["score"]
-            scores[a, b] = self._disagree[pair]
-        ordered = refine_order([(at[plan[i][0]], plan[i]) for i in slots], scores)
-        out = list(plan)
-        for i, (_, item) in zip(slots, ordered, strict=True):
-            out[i] = item
-        return out
-
-    # -- intersections ------------------------------------------------------------------
-    def intersection_scorer(self, split: str, attributes: Sequence[str]) -> PreviewScorer:
-        """The count-table scorer of a split over the intersections of ``attributes``."""
-        memo = ("scorer", split, tuple(attributes))
-        got = self._crossed.get(memo)
-        if got is None:
-            sp = self.split(split)
-            if sp.attributes is None:
-                raise ValueError(
-                    "These evaluation rows keep one sensitive attribute only: rebuild the "
-                    "bundle to read intersections."
-                )
-            cells = intersection_labels(sp.attributes, attributes).reset_index(drop=True)
-            got = self._crossed[memo] = PreviewScorer(sp.labels, cells, self.positive_label)
-        return got
-
-    def intersection_rows(
-        self, setting: Setting, split: str, attributes: Sequence[str]
-    ) -> pd.DataFrame | None:
-        """Tidy rows of an exact point with its groups read over the intersections of
-        ``attributes`` (e.g. gender × race; one row per cell, with its ``n``), scored from
-        the cached logits by the count-table scorer (equal to fairlearn with both
-        attributes as sensitive features); None if the point is not exact."""
-        logits = self.logits(setting, split)
-        if logits is None:
-            return None
-        memo = (self.key(setting, split), tuple(attributes))
-        got = self._crossed.get(memo)
-        if got is None:
-            sp, scorer = self.split(split), self.intersection_scorer(split, attributes)
-            got, _ = tidy_rows(setting, split, self.seed, logits, sp.labels, None, scorer=scorer)
-            self._crossed[memo] = got
-        return got
-
-    # -- reference predictors -----------------------------------------------------------
-    def reference_rows(self, split: str) -> pd.DataFrame:
-        """Tidy rows of the split's reference predictors (constant all-positive and
-        all-negative, label oracle), scored by fairlearn once per split."""
-        got = self._references.get(split)
-        if got is None:
-            sp = self.split(split)
-            got = reference_rows(split, sp.labels, sp.groups, self.positive_label)
-            got["seed"] = pd.array([self.seed] * len(got), dtype="Int64")
-            self._references[split] = got
-        return got
-
-    # -- uncertainty ------------------------------------------------------------------
-    def record(self, name: str, make: Callable[[], dict]) -> dict:
-        """A named JSON record (a band, a paired difference) from memory, else the sweep
-        cache, else ``make()`` -- then stored beside the points when the cache is
-        writable (in memory only otherwise), so a redraw never resamples twice. A stored
-        record of an older version or whose checksum fails is a miss: made again."""
-        memo = self._bands
-        got = memo.get(name)
-        if got is None and self.cache is not None:
-            got = self.cache.get_json(name)
-        if got is not None and not intact(got):
-            got = None
-        if got is None:
-            got = make()
-            if self.persist and self.cache is not None:
-                with contextlib.suppress(OSError, ValueError):  # read-only: memory only
-                    self.cache.put_json(name, got)
-        memo[name] = got
-        return got
-
-    def bands(self, setting: Setting, split: str) -> dict | None:
-        """The 95% bootstrap band record of an exact point (count-table bootstrap over the
-        split's rows, from its cached logits: no model time), or None if not exact. See
-        :func:`taskfair.metrics.fairness_intervals`."""
-        logits = self.logits(setting, split)
-        if logits is None:
-            return None
-        name = band_name(self.key(setting, split))
-        return self.record(name, lambda: band_record(self.scorer(split), logits))
-
-    def paired(self, a: Setting, b: Setting, split: str, looks: int = 1) -> dict | None:
-        """Paired intervals of ``a − b`` (accuracy, DPD, EOD) on the same rows, from both
-        points' cached logits; None unless both are exact. ``looks``: how many such
-        differences a page reads together (e.g. every λ of a grid; Šidák). See
-        :func:`taskfair.metrics.paired_intervals`."""
-        la, lb = self.logits(a, split), self.logits(b, split)
-        if la is None or lb is None:
-            return None
-        name = pair_name(self.key(a, split), self.key(b, split))
-        name += f"looks{int(looks)}" if looks > 1 else ""
-        return self.record(name, lambda: pair_record(self.scorer(split), la, lb, looks=looks))
-
-    def bootstrap(self, setting: Setting, split: str, n_boot: int = 200) -> pd.DataFrame | None:
-        """Per-group bootstrap CIs (fairlearn) of an exact point; None if it is not exact."""
-        logits = self.logits(setting, split)
-        if logits is None:
-            return None
-        sp = self.split(split)
-        rep = fairness_report(
-            sp.labels, logits.argmax(axis=1), sensitive_features=sp.groups, n_boot=n_boot
-        )
-        return rep.by_group
-
-
-def work(
-    store_of: Callable[[Item], PointStore],
-    items: Sequence[Item],
-    budget_s: float,
-    progress_for: Callable[[int, int, Item], Progress | None] = lambda i, n, item: None,
-) -> int:
-    """Evaluate ``items`` in order until ``budget_s`` seconds are spent (at least one).
-
-    ``store_of(item)`` is the item's store (a view over several seeds has one per seed);
-    ``progress_for(i, n, item)`` gives item ``i``'s per-batch progress callback. Returns
-    how many items were evaluated.
-    """
-    start, done = time.monotonic(), 0
-    for i, item in enumerate(items):
-        if done and time.monotonic() - start > budget_s:
-            break
-        store_of(item).evaluate(item[0], item[1], progress_for(i, len(items), item))
-        done += 1
-    return done
-
-
-def _inconsistency(rows: pd.DataFrame, logits: np.ndarray, sp: SplitRows) -> str | None:
-    """Why a cached point's rows are not those of its logits on this split, or None: the
-    overall accuracy, and each group's size and selection rate, recomputed from the
-    logits (a cheap check that catches edited numbers and rows of another point)."""
-    preds = logits.argmax(axis=1)
-    top = rows[rows["group"] == OVERALL]
-    if len(top) != 1 or int(top["n"].iloc[0]) != len(preds):
-        return "its overall row does not count the split's rows"
-    if abs(float(top["accuracy"].iloc[0]) - float((preds == sp.labels).mean())) > 1e-9:
-        return "its overall accuracy is not that of its logits"
-    for g, n, rate in rows.loc[
-        rows["group"] != OVERALL, ["group", "n", "selection_rate"]
-    ].itertuples(index=False):
-        mask = (sp.groups == g).fillna(False).to_numpy(dtype=bool)
-        if int(mask.sum()) != int(n):
-            return f"its group {g!r} has {n} rows, the split {int(mask.sum())}"
-        if mask.any() and not pd.isna(rate) and abs(float(rate) - float(preds[mask].mean())) > 1e-9:
-            return f"its selection rate of group {g!r} is not that of its logits"
-    return None

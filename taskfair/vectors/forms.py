@@ -17,7 +17,7 @@ stored in a safetensors file as named parts (:func:`encode_entry` /
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 
@@ -25,6 +25,7 @@ from taskfair.errors import VectorError
 
 __all__ = [
     "DENSE",
+    "ExpandedView",
     "FORMS",
     "Entry",
     "LowRank",
@@ -302,3 +303,22 @@ def decode_entries(
                 "Rebuild it."
             ) from None
     return out
+
+
+class ExpandedView(Mapping):
+    """``key -> dense tensor`` over a vector's entries, compact ones expanded on access
+    (nothing is kept: a caller that needs one key pays for one key)."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Mapping[str, Entry]):
+        self._entries = entries
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return dense_of(self._entries[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
