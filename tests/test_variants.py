@@ -136,3 +136,77 @@ def test_a_build_with_both_variants_records_the_probe_and_balances_each_group(
         labels = ds.frame.loc[samples[g], "label"].to_numpy()
         assert len(labels) == manifest["dataset"]["train_rows_used"][g] and len(labels) > 0
         assert 2 * labels.sum() == len(labels), g
+
+
+# --------------------------------------------------------------------------- matched baselines
+
+
+def test_matched_fft_rows_balance_each_group_within_its_ordinary_share(hatexplain_csv):
+    from taskfair.build.sampling import fft_sample, matched_fft_sample
+
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    cfg = cfg.replace(
+        dataset=DatasetConfig("hatexplain", {"label": "toxic", "path": str(hatexplain_csv)})
+    )
+    ds, groups = load_checked(cfg)
+    ordinary, matched = fft_sample(ds, cfg), matched_fft_sample(ds, cfg)
+    frame = ds.frame
+    group = frame[cfg.attribute].astype(object).where(frame[cfg.attribute].notna(), "(no group)")
+    assert set(group.loc[matched]) == set(group.loc[ordinary])
+    for g in set(group.loc[ordinary]):
+        labels = frame.loc[[i for i in matched if group.loc[i] == g], "label"].to_numpy()
+        share = int((group.loc[ordinary] == g).sum())
+        assert 2 * labels.sum() == len(labels) and 0 < len(labels) <= share, g
+    # The ordinary rows are 59% toxic; the matched ones are exactly half.
+    assert frame.loc[ordinary, "label"].mean() > 0.55
+    assert frame.loc[matched, "label"].mean() == 0.5
+    assert np.array_equal(matched, matched_fft_sample(ds, cfg))  # deterministic
+    samples = train_samples(ds, cfg, groups)
+    assert np.array_equal(samples["fft_balanced"], matched)
+    assert np.array_equal(samples["lora_balanced"], matched)
+    assert "fft_balanced" not in train_samples(ds, cfg.replace(group_sampling="stratified"), groups)
+
+
+def test_a_bundle_from_before_the_matched_baselines_gains_them_on_a_rerun(tiny_bundle, tmp_path):
+    import shutil
+
+    from taskfair.sweep import reference_settings
+    from taskfair.sweep.settings import subgroups
+
+    out = tmp_path / "tiny"
+    shutil.copytree(tiny_bundle, out, ignore=shutil.ignore_patterns("sweeps", ".build.lock"))
+    m = json.loads((out / "manifest.json").read_text())
+    matched = ["fft_balanced", "lora_balanced"]
+    old_hash = m["config_hash"]
+    # As the bundle was before matched baselines existed: no such vectors, complete.
+    for v in [v for v in m["vectors"] if v["name"] in matched]:
+        for rel in (v["path"], v["log"]):
+            m["artifacts"].pop(rel)
+            (out / rel).unlink()
+        m["results"]["vectors"].pop(f"seed-0/{v['name']}")
+    m["vectors"] = [v for v in m["vectors"] if v["name"] not in matched]
+    (out / "manifest.json").write_text(json.dumps(m))
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    cfg = cfg.replace(
+        dataset=DatasetConfig("hatexplain", {"label": "toxic", "path": str(tiny_bundle_csv(m))}),
+        device="cpu",
+    )
+    res = build_bundle(cfg, out)
+    assert res.trained == ["seed-0/fft_balanced", "seed-0/lora_balanced"]
+    assert "seed-0/fft" in res.skipped and "base" in res.skipped
+    after = json.loads((out / "manifest.json").read_text())
+    assert after["complete"] is True and after["config_hash"] == old_hash
+    b = Bundle.open(out, verify=True)
+    names = b.vector_names()
+    assert names[-2:] == matched and subgroups(names) == b.groups
+    refs = [s.method for s in reference_settings(names)]
+    assert refs == ["base", "fft", "lora", *matched]
+    used = after["dataset"]["train_rows_used"]
+    assert used["fft_balanced"] == used["lora_balanced"] > 0
+    # A second rerun finds everything there.
+    assert build_bundle(cfg, out).trained == []
+
+
+def tiny_bundle_csv(manifest: dict) -> str:
+    """The data file the tiny bundle was built from (its config's dataset path)."""
+    return manifest["config"]["dataset"]["options"]["path"]

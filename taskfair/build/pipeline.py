@@ -155,7 +155,7 @@ def build_bundle(
             found = None
         for rel in drop_leftovers(root):
             echo(f"{root}: removed {rel}, left by an interrupted write")
-        if _complete_and_intact(root, found, echo):
+        if _complete_and_intact(root, found, echo, vector_steps(config, groups)):
             result.manifest, result.skipped = found, ["all"]
             if sweeps and not SweepStep.complete(root, found):  # an interrupted last step
                 writer = ManifestWriter(root, found, result.trained, t_start, on_artifact)
@@ -224,11 +224,19 @@ def _foreign(found: dict | None, config: BuildConfig, fingerprint: str) -> bool:
     )
 
 
-def _complete_and_intact(root: Path, found: dict | None, echo: Callable[[str], None]) -> bool:
-    """Whether the bundle in ``root`` is complete with every recorded file intact."""
+def _complete_and_intact(
+    root: Path, found: dict | None, echo: Callable[[str], None], vectors: list[VectorStep]
+) -> bool:
+    """Whether the bundle in ``root`` is complete with every recorded file intact and
+    every vector this taskfair plans for its config recorded (a bundle from before the
+    matched baselines lacks them: the build then adds them)."""
     if found is None or not found.get("complete"):
         return False
     artifacts = found.get("artifacts", {})
+    missing = [v.key for v in vectors if v.vector_path not in artifacts]
+    if missing:
+        echo(f"{root}: complete, but without {', '.join(missing)}; building them.")
+        return False
     if all(intact(root, rel, artifacts) for rel in artifacts):
         echo(f"{root}: already complete and intact; nothing to do.")
         return True

@@ -432,7 +432,11 @@ class VectorStep(Step):
 
 
 def vector_steps(cfg: BuildConfig, groups: list[str]) -> list[VectorStep]:
-    """Per seed, in order: FFT, LoRA, then one vector per group."""
+    """Per seed, in order: FFT, LoRA, one vector per group, then the matched baselines
+    of a sampling variant (``fft_balanced``, ``lora_balanced`` with ``group_sampling:
+    balanced``). The matched ones come last and the config hash does not change, so a
+    bundle built before they existed gains them when its build is run again."""
+    matched = cfg.group_sampling if cfg.group_sampling != "stratified" else None
     return [
         VectorStep(name, kind, group, seed)
         for seed in cfg.seeds
@@ -440,6 +444,7 @@ def vector_steps(cfg: BuildConfig, groups: list[str]) -> list[VectorStep]:
             ("fft", "fft", None),
             ("lora", "lora", None),
             *[(g, "subgroup", g) for g in groups],
+            *([(f"{k}_{matched}", k, None) for k in ("fft", "lora")] if matched else []),
         ]
     ]
 

@@ -19,8 +19,12 @@ from taskfair.grid import COARSE_GRID, INJECTION_GRID, LAMBDA_GRID
 from taskfair.merge import NORMALIZATIONS, effective_coeffs, get_method, method_names
 
 __all__ = [
+    "MATCHED_VARIANTS",
+    "MATCHED_BASELINES",
     "RESERVED_VECTORS",
     "REFERENCE_METHODS",
+    "baseline_parts",
+    "matched_name",
     "Setting",
     "bundle_settings",
     "curve_settings",
@@ -36,10 +40,34 @@ __all__ = [
     "task_addition_settings",
 ]
 
+#: Build variants that change how rows are drawn or weighted: a bundle built with one also
+#: holds FFT and LoRA trained the same way, its *matched* baselines, named
+#: ``<baseline>_<variant>`` (``fft_balanced``, ``lora_balanced``).
+MATCHED_VARIANTS = ("balanced",)
+MATCHED_BASELINES = tuple(f"{b}_{v}" for v in MATCHED_VARIANTS for b in ("fft", "lora"))
 #: Reference points: no merge method, a vector at 1 (or none, for the base).
-REFERENCE_METHODS = ("fft", "lora", "base")
+REFERENCE_METHODS = ("fft", "lora", "base", *MATCHED_BASELINES)
 #: Vector names with a fixed meaning (bundle.RESERVED_NAMES); every other one is a subgroup.
-RESERVED_VECTORS = ("fft", "lora")
+RESERVED_VECTORS = ("fft", "lora", *MATCHED_BASELINES)
+
+
+def matched_name(baseline: str, variant: str | None) -> str:
+    """The vector (and reference method) name of ``baseline`` (``fft`` | ``lora``) trained
+    under ``variant`` (``None``: the ordinary one)."""
+    return baseline if variant is None else f"{baseline}_{variant}"
+
+
+def baseline_parts(name: str) -> tuple[str, str | None] | None:
+    """``(baseline, variant)`` of a reference vector name (``"fft_balanced"`` ->
+    ``("fft", "balanced")``, ``"lora"`` -> ``("lora", None)``), ``None`` for any other."""
+    if name in ("fft", "lora"):
+        return name, None
+    if name in MATCHED_BASELINES:
+        baseline, variant = name.split("_", 1)
+        return baseline, variant
+    return None
+
+
 # A full per-vector grid grows as len(lams) ** len(groups): refuse silly sizes.
 _MAX_GRID_POINTS = 256
 
@@ -50,7 +78,8 @@ def round_lam(x: float) -> float:
 
 
 def subgroups(names: Iterable[str]) -> list[str]:
-    """The subgroup vectors among ``names`` (every name but ``fft`` and ``lora``)."""
+    """The subgroup vectors among ``names`` (every name but the reference vectors:
+    ``fft``, ``lora`` and their matched forms)."""
     return [n for n in names if n not in RESERVED_VECTORS]
 
 
@@ -213,7 +242,8 @@ def per_vector_settings(
 
 
 def reference_settings(names: Iterable[str]) -> list[Setting]:
-    """Base (no vector), and FFT / LoRA at coefficient 1 when those vectors exist."""
+    """Base (no vector), and FFT / LoRA (ordinary and matched) at coefficient 1 when
+    those vectors exist."""
     names = set(names)
     out = [Setting("base", None, "sum", {})]
     out += [Setting(m, None, "sum", {m: 1.0}) for m in RESERVED_VECTORS if m in names]
