@@ -210,3 +210,27 @@ def test_a_bundle_from_before_the_matched_baselines_gains_them_on_a_rerun(tiny_b
 def tiny_bundle_csv(manifest: dict) -> str:
     """The data file the tiny bundle was built from (its config's dataset path)."""
     return manifest["config"]["dataset"]["options"]["path"]
+
+
+def test_drawn_baselines_pick_the_ordinary_or_the_matched_fft_and_lora():
+    from taskfair.sweep.settings import (
+        baseline_note,
+        drawn_baselines,
+        matched_variant,
+        reference_settings,
+    )
+
+    refs = reference_settings(["fft", "lora", "race", "fft_balanced", "lora_balanced"])
+    ordinary = [r.method for r in drawn_baselines(refs, "ordinary")]
+    matched = [r.method for r in drawn_baselines(refs, "matched")]
+    assert ordinary == ["base", "fft", "lora"]
+    assert matched == ["base", "fft_balanced", "lora_balanced"]
+    assert "ordinary" in baseline_note(drawn_baselines(refs, "ordinary"))
+    assert "balanced" in baseline_note(drawn_baselines(refs, "matched"))
+    assert matched_variant(["fft", "race", "lora_balanced"]) == "balanced"
+    # A bundle of the paper's form has no matched baselines: "matched" keeps the ordinary.
+    plain = reference_settings(["fft", "lora", "race"])
+    assert [r.method for r in drawn_baselines(plain, "matched")] == ["base", "fft", "lora"]
+    assert matched_variant(["fft", "lora", "race"]) is None
+    with pytest.raises(ValueError, match="ordinary"):
+        drawn_baselines(refs, "both")

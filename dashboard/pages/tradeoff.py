@@ -14,6 +14,12 @@ from taskfair.sweep import (
     reference_settings,
     tradeoff_plan,
 )
+from taskfair.sweep.settings import (
+    BASELINE_CHOICES,
+    baseline_note,
+    drawn_baselines,
+    matched_variant,
+)
 from taskfair.views.readings import front, recommend, seed_curve_frame
 from taskfair.views.ship import Position, position_index, ship_view, view_json
 
@@ -51,7 +57,11 @@ with c3:
 curve = curve_settings(method.name, store.groups, grid.LAMBDA_GRID, view.normalize, params)
 points = lam_points(curve)
 refs = [r for r in reference_settings(store.names) if r.method != "base"]
-fft = next((r for r in refs if r.method == "fft"), None)
+if matched_variant(store.names) is not None:  # a variant's bundle: matched FFT / LoRA too
+    drawn = st.selectbox("Baselines", BASELINE_CHOICES, key="baselines", bind="query-params")
+    refs = drawn_baselines(refs, drawn)
+    st.caption(baseline_note(refs))
+fft = next((r for r in refs if r.method in ("fft", "fft_balanced")), None)
 
 
 def settings_at(lam):

@@ -23,7 +23,11 @@ __all__ = [
     "MATCHED_BASELINES",
     "RESERVED_VECTORS",
     "REFERENCE_METHODS",
+    "BASELINE_CHOICES",
+    "baseline_note",
     "baseline_parts",
+    "drawn_baselines",
+    "matched_variant",
     "matched_name",
     "Setting",
     "bundle_settings",
@@ -239,6 +243,55 @@ def per_vector_settings(
         mixes = [{h: (lam if h == g else others) for h in groups} for g in groups for lam in lams]
     out = [method_setting("per_vector", groups, {"lams": m, "normalize": normalize}) for m in mixes]
     return list(dict.fromkeys(out))
+
+
+#: Which FFT / LoRA a page draws and compares against: the ordinary ones (the paper's
+#: stratified rows) or the matched ones (the rows drawn as the bundle's variant draws the
+#: subgroups' rows).
+BASELINE_CHOICES = ("ordinary", "matched")
+
+
+def matched_variant(names: Iterable[str]) -> str | None:
+    """The sampling variant whose matched baselines ``names`` hold (``"balanced"``), or
+    ``None`` (a bundle of the paper's form, or one built before matched baselines)."""
+    for name in names:
+        parts = baseline_parts(name)
+        if parts is not None and parts[1] is not None:
+            return parts[1]
+    return None
+
+
+def drawn_baselines(refs: Sequence[Setting], choice: str = "ordinary") -> list[Setting]:
+    """The reference points a page draws under ``choice`` (:data:`BASELINE_CHOICES`): the
+    base and the ordinary FFT / LoRA, or the base and their matched forms (each ordinary
+    one kept where its matched form is missing)."""
+    if choice not in BASELINE_CHOICES:
+        raise ValueError(f"Unknown baselines {choice!r}: use one of {BASELINE_CHOICES}.")
+    parts = {r.method: baseline_parts(r.method) for r in refs}
+    with_matched = {p[0] for p in parts.values() if p is not None and p[1] is not None}
+
+    def keep(p: tuple[str, str | None] | None) -> bool:
+        if p is None:  # the base
+            return True
+        if choice == "matched" and p[0] in with_matched:
+            return p[1] is not None
+        return p[1] is None
+
+    return [r for r in refs if keep(parts[r.method])]
+
+
+def baseline_note(refs: Sequence[Setting]) -> str:
+    """One sentence saying which FFT / LoRA ``refs`` (from :func:`drawn_baselines`) are."""
+    variants = {p[1] for r in refs if (p := baseline_parts(r.method)) is not None}
+    if not variants:
+        return "No FFT or LoRA baseline in this bundle."
+    if variants == {None}:
+        return "Baselines: FFT and LoRA trained on the ordinary (stratified) training rows."
+    matched = sorted(v for v in variants if v is not None)
+    return (
+        f"Baselines: FFT and LoRA matched to the subgroup vectors' {', '.join(matched)} rows "
+        "(the training rows drawn the same way, per group), not the ordinary ones."
+    )
 
 
 def reference_settings(names: Iterable[str]) -> list[Setting]:
