@@ -52,11 +52,14 @@ __all__ = [
     "VARIANT_DEFAULTS",
     "GROUP_SAMPLINGS",
     "HEAD_INITS",
+    "CONTROLS",
 ]
 
 # Fields that change where or how fast a build runs, not what it produces: a bundle may
 # be resumed with a different value (e.g. started on a laptop, finished on a GPU box).
-_NOT_HASHED = ("device", "eval_batch_size", "name")
+# ``controls`` only adds artifacts beside the others (it changes none of them), so a
+# complete bundle gains its control vectors when rebuilt with them.
+_NOT_HASHED = ("device", "eval_batch_size", "name", "controls")
 
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 
@@ -69,6 +72,11 @@ VARIANT_DEFAULTS: dict[str, Any] = {
 }
 GROUP_SAMPLINGS = ("stratified", "balanced")
 HEAD_INITS = ("seeded", "probe")
+#: Mechanism controls a build can add (off by default; docs/FINDINGS.md, "Mechanism
+#: controls"): ``prior_only``: per group, a vector fine-tuned on the group's rows with
+#: their labels shuffled within the group (its class ratio kept); ``no_group``: a vector
+#: for the training rows in no group (τ_none), sampled as a subgroup's rows are.
+CONTROLS = ("prior_only", "no_group")
 
 
 def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
@@ -240,6 +248,9 @@ class BuildConfig:
     form: a seeded random head) or ``"probe"`` (the seeded head is then fitted as a
     logistic regression on the frozen base's features of the FFT training rows, before
     any fine-tune starts; every fine-tune, FFT and LoRA included, starts from it).
+    ``controls``: mechanism controls (:data:`CONTROLS`) trained beside the vectors into
+    ``controls/`` (:mod:`taskfair.build.controls`); not hashed, since they change nothing
+    else the bundle holds.
     """
 
     dataset: DatasetConfig
@@ -271,6 +282,7 @@ class BuildConfig:
     compress: CompressSpec | None = None
     group_sampling: str = "stratified"
     head_init: str = "seeded"
+    controls: tuple[str, ...] = ()
 
     def __post_init__(self):
         if isinstance(self.dataset, Mapping):
@@ -371,6 +383,18 @@ class BuildConfig:
                     + ", ".join(repr(a) for a in allowed[1:])
                     + " (docs/FINDINGS.md).",
                 )
+        controls = self.controls
+        if (
+            isinstance(controls, str)
+            or not isinstance(controls, (list, tuple))
+            or any(c not in CONTROLS for c in controls)
+        ):
+            raise _fail(
+                "controls",
+                f"{controls!r} is not a list of controls",
+                f"List some of {', '.join(CONTROLS)} (docs/FINDINGS.md), or leave it out.",
+            )
+        object.__setattr__(self, "controls", tuple(dict.fromkeys(controls)))
         if not isinstance(self.device, str) or not re.match(
             r"^(auto|cpu|mps|cuda(:\d+)?)$", self.device
         ):

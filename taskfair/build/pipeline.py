@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from taskfair.build.config import BuildConfig
+from taskfair.build.controls import control_samples, control_steps
 from taskfair.build.dataset import dataset_section, load_checked, majority_label
 from taskfair.build.manifest import (
     ManifestWriter,
@@ -155,7 +156,8 @@ def build_bundle(
             found = None
         for rel in drop_leftovers(root):
             echo(f"{root}: removed {rel}, left by an interrupted write")
-        if _complete_and_intact(root, found, echo, vector_steps(config, groups)):
+        planned = [*vector_steps(config, groups), *control_steps(config, groups)]
+        if _complete_and_intact(root, found, echo, planned):
             result.manifest, result.skipped = found, ["all"]
             if sweeps and not SweepStep.complete(root, found):  # an interrupted last step
                 writer = ManifestWriter(root, found, result.trained, t_start, on_artifact)
@@ -255,10 +257,14 @@ def _build(
         if not _reuse(state, step, result):
             _run(state, step)
     state.samples = train_samples(state.ds, cfg, state.groups)
+    controls = control_steps(cfg, state.groups)
+    if controls:  # mechanism controls (off by default): their rows, apart from the vectors'
+        state.samples.update(control_samples(state.ds, cfg, state.samples, state.groups))
+        m["controls"] = [c.entry() for c in controls]
     m["dataset"]["train_rows_used"] = {k: len(v) for k, v in state.samples.items()}
     m["dataset"]["majority_label"] = majority_label(state.ds)
     # The vectors: check them all, then encode once every row the missing ones need.
-    todo = [step for step in vectors if not _reuse(state, step, result)]
+    todo = [step for step in [*vectors, *controls] if not _reuse(state, step, result)]
     state.writer.save()
     if todo or "test_accuracy" not in m["results"].get("base", {}):
         state.inputs = Inputs(state, todo)
@@ -271,7 +277,9 @@ def _build(
     else:
         for step in todo:
             _run(state, step)
-    for step, entry in zip(vectors, m["vectors"], strict=True):
+    for step, entry in zip(
+        [*vectors, *controls], [*m["vectors"], *m.get("controls", [])], strict=True
+    ):
         entry.update(step.stored(state))
     _results(state)
     m["complete"] = True

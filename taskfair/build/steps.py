@@ -140,7 +140,11 @@ class BaseStep(Step):
             # A different base (e.g. another version of the packaged model): every vector
             # built so far points the wrong way from it, so all are rebuilt.
             state.writer.forget(
-                [k for k in state.writer.artifacts if k.startswith(("vectors/", "logs/"))]
+                [
+                    k
+                    for k in state.writer.artifacts
+                    if k.startswith(("vectors/", "logs/", "controls/"))
+                ]
             )
             m["results"] = {}
         m["base"] = {"path": BASE_DIR, "fingerprint": state.fingerprint}
