@@ -43,7 +43,7 @@ def test_variant_fields_at_their_defaults_leave_the_config_hash_unchanged():
     cfg = load_config(ROOT / "configs" / "tiny.yaml").replace(**VARIANT_DEFAULTS)
     # The hash as it was computed before the variant fields existed.
     d = cfg.to_dict()
-    for k in ("device", "eval_batch_size", "name", *VARIANT_DEFAULTS):
+    for k in ("device", "eval_batch_size", "name", "controls", *VARIANT_DEFAULTS):
         d.pop(k)
     d.pop("compress")  # unset, also left out (a field added later, by the same rule)
     old = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
@@ -234,3 +234,42 @@ def test_drawn_baselines_pick_the_ordinary_or_the_matched_fft_and_lora():
     assert matched_variant(["fft", "lora", "race"]) is None
     with pytest.raises(ValueError, match="ordinary"):
         drawn_baselines(refs, "both")
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def test_seed_draws_rows_gives_each_seed_its_own_training_rows(
+    minilm_tokenizer, hatexplain_csv, tmp_path
+):
+    from taskfair.build.pipeline import _samples
+    from taskfair.build.steps import BuildState, VectorStep
+
+    cfg = BuildConfig(
+        dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
+        attribute="target",
+        seeds=(0, 1),
+        train_rows=40,
+        group_train_rows=10,
+        min_group_rows=8,
+        seed_draws="rows",
+    )
+    assert cfg.config_hash() != cfg.replace(seed_draws="order").config_hash()
+    assert (
+        cfg.replace(seed_draws="order").config_hash()
+        == cfg.replace(seed_draws="order", seeds=(0, 1)).config_hash()
+    )
+    with pytest.raises(ConfigError, match="seed_draws"):
+        cfg.replace(seed_draws="all")
+    ds, groups = load_checked(cfg)
+    state = BuildState(cfg, tmp_path, ds, groups, None, "cpu", print)
+    state.samples = _samples(state, controls=False)
+    fft0, fft1 = (state.rows_of(VectorStep("fft", "fft", None, s)) for s in (0, 1))
+    race0, race1 = (state.rows_of(VectorStep("race", "subgroup", "race", s)) for s in (0, 1))
+    assert len(fft0) == len(fft1) == 40 and not np.array_equal(fft0, fft1)
+    assert len(race0) == len(race1) == 10 and not np.array_equal(race0, race1)
+    # The paper's form: every seed trains on the same rows.
+    state = BuildState(cfg.replace(seed_draws="order"), tmp_path, ds, groups, None, "cpu", print)
+    state.samples = _samples(state, controls=False)
+    same = [state.rows_of(VectorStep("fft", "fft", None, s)) for s in (0, 1)]
+    assert np.array_equal(*same)

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "GROUP_SAMPLINGS",
     "HEAD_INITS",
     "CONTROLS",
+    "SEED_DRAWS",
 ]
 
 # Fields that change where or how fast a build runs, not what it produces: a bundle may
@@ -69,7 +71,12 @@ _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 VARIANT_DEFAULTS: dict[str, Any] = {
     "group_sampling": "stratified",
     "head_init": "seeded",
+    "seed_draws": "order",
 }
+#: What a seed varies: ``order`` (the data order, dropout and LoRA's initialisation; every
+#: seed trains on the same rows) or ``rows`` (that, and every seed draws its own training
+#: rows: FFT, LoRA, each subgroup's, the controls'; the eval rows stay the same).
+SEED_DRAWS = ("order", "rows")
 GROUP_SAMPLINGS = ("stratified", "balanced")
 HEAD_INITS = ("seeded", "probe")
 #: Mechanism controls a build can add (off by default; docs/FINDINGS.md, "Mechanism
@@ -248,6 +255,10 @@ class BuildConfig:
     form: a seeded random head) or ``"probe"`` (the seeded head is then fitted as a
     logistic regression on the frozen base's features of the FFT training rows, before
     any fine-tune starts; every fine-tune, FFT and LoRA included, starts from it).
+    ``seed_draws``: what a seed varies (:data:`SEED_DRAWS`): ``"order"`` (the paper's
+    form: data order, dropout, LoRA init) or ``"rows"`` (each seed also draws its own
+    training rows). The classification head is the base's, seeded by ``head_seed``, in
+    every seed: a bundle has one base, so a per-seed head is not built.
     ``controls``: mechanism controls (:data:`CONTROLS`) trained beside the vectors into
     ``controls/`` (:mod:`taskfair.build.controls`); not hashed, since they change nothing
     else the bundle holds.
@@ -283,6 +294,7 @@ class BuildConfig:
     group_sampling: str = "stratified"
     head_init: str = "seeded"
     controls: tuple[str, ...] = ()
+    seed_draws: str = "order"
 
     def __post_init__(self):
         if isinstance(self.dataset, Mapping):
@@ -374,7 +386,11 @@ class BuildConfig:
         _number(self.warmup_ratio, "warmup_ratio", 0.0, 1.0)
         _number(self.max_grad_norm, "max_grad_norm", 0.0, 1e6, open_low=True)
         parse_train_layers(self.train_layers)
-        for name, allowed in (("group_sampling", GROUP_SAMPLINGS), ("head_init", HEAD_INITS)):
+        for name, allowed in (
+            ("group_sampling", GROUP_SAMPLINGS),
+            ("head_init", HEAD_INITS),
+            ("seed_draws", SEED_DRAWS),
+        ):
             if getattr(self, name) not in allowed:
                 raise _fail(
                     name,
@@ -417,6 +433,13 @@ class BuildConfig:
         if kind == "subgroup":
             return self.group_epochs or self.epochs
         return self.epochs
+
+    def training_data_seed(self, seed: int) -> int:
+        """The data seed seed ``seed``'s training rows are drawn with: ``data_seed``, or
+        with ``seed_draws: rows`` one derived from it and the seed."""
+        if self.seed_draws != "rows":
+            return self.data_seed
+        return zlib.crc32(f"{self.data_seed}/{seed}".encode())
 
     def to_dict(self) -> dict:
         """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back."""

@@ -256,10 +256,9 @@ def _build(
     for step in (BaseStep(), EvalStep()):
         if not _reuse(state, step, result):
             _run(state, step)
-    state.samples = train_samples(state.ds, cfg, state.groups)
     controls = control_steps(cfg, state.groups)
-    if controls:  # mechanism controls (off by default): their rows, apart from the vectors'
-        state.samples.update(control_samples(state.ds, cfg, state.samples, state.groups))
+    state.samples = _samples(state, bool(controls))
+    if controls:  # mechanism controls (off by default), apart from the vectors
         m["controls"] = [c.entry() for c in controls]
     m["dataset"]["train_rows_used"] = {k: len(v) for k, v in state.samples.items()}
     m["dataset"]["majority_label"] = majority_label(state.ds)
@@ -284,6 +283,24 @@ def _build(
     _results(state)
     m["complete"] = True
     state.writer.save()
+
+
+def _samples(state: BuildState, controls: bool) -> dict[str, np.ndarray]:
+    """Every run's training rows by vector name (the controls' too), or, when each seed
+    draws its own rows (``seed_draws: rows``), by ``seed-S/<name>``."""
+    cfg, ds, groups = state.cfg, state.ds, state.groups
+
+    def draw(c: BuildConfig) -> dict[str, np.ndarray]:
+        got = train_samples(ds, c, groups)
+        return {**got, **(control_samples(ds, c, got, groups) if controls else {})}
+
+    if cfg.seed_draws != "rows":
+        return draw(cfg)
+    out = {}
+    for seed in cfg.seeds:
+        drawn = draw(cfg.replace(data_seed=cfg.training_data_seed(seed)))
+        out.update({f"seed-{seed}/{name}": rows for name, rows in drawn.items()})
+    return out
 
 
 def _reuse(state: BuildState, step: Step, result: BuildResult) -> bool:
