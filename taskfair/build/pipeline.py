@@ -263,7 +263,10 @@ def _build(
     m["dataset"]["train_rows_used"] = {k: len(v) for k, v in state.samples.items()}
     m["dataset"]["majority_label"] = majority_label(state.ds)
     # The vectors: check them all, then encode once every row the missing ones need.
-    todo = [step for step in [*vectors, *controls] if not _reuse(state, step, result)]
+    # Seed by seed (a seed's controls right after its vectors), so that an interrupted
+    # build leaves whole seeds behind.
+    ordered = sorted([*vectors, *controls], key=lambda step: step.seed)
+    todo = [step for step in ordered if not _reuse(state, step, result)]
     state.writer.save()
     if todo or "test_accuracy" not in m["results"].get("base", {}):
         state.inputs = Inputs(state, todo)
