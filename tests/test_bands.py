@@ -9,10 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskfair.metrics import OVERALL, PreviewScorer, bootstrap_bands, paired_difference
+from taskfair.metrics import OVERALL, fairness_intervals, paired_intervals
 from taskfair.sweep import PointKeys, PointStore, Setting, SplitRows, SweepCache, tidy_rows
 from taskfair.sweep import bands as bands_mod
-from taskfair.sweep.bands import BAND_COLUMNS, band_name, difference_text, with_bands
+from taskfair.sweep.bands import (
+    BAND_COLUMNS,
+    READING_COLUMNS,
+    band_name,
+    difference_text,
+    with_bands,
+)
 from taskfair.views.readings import seed_curve_frame
 
 _rng = np.random.default_rng(5)
@@ -61,8 +67,9 @@ def test_band_is_cached_beside_the_point_and_read_back(tmp_path, monkeypatch):
     store = _store(tmp_path)
     _put(store, TA, _logits(0.8, 1))
     rec = store.bands(TA, "test")
-    want = bootstrap_bands(PreviewScorer(LABELS, GROUPS), _logits(0.8, 1).argmax(1))
-    assert rec["overall"]["accuracy"] == pytest.approx(want["overall"]["accuracy"])
+    want = fairness_intervals(LABELS, _logits(0.8, 1).argmax(1), sensitive_features=GROUPS)
+    assert rec["overall"]["accuracy"] == pytest.approx([want["accuracy"].lo, want["accuracy"].hi])
+    assert rec["overall"]["dpd"] == pytest.approx([want["dpd"].lo, want["dpd"].hi])
     path = tmp_path / f"{band_name(store.key(TA, 'test'))}.json"
     assert path.is_file() and json.loads(path.read_text())["v"] == bands_mod.BANDS_VERSION
 
@@ -73,9 +80,11 @@ def test_band_is_cached_beside_the_point_and_read_back(tmp_path, monkeypatch):
     again = _store(tmp_path)  # a fresh store (a new server): the record comes from disk
     assert again.bands(TA, "test") == rec
     rows = again.with_bands(TA, "test")
-    assert set(BAND_COLUMNS) <= set(rows.columns)
+    assert set(BAND_COLUMNS) | set(READING_COLUMNS) <= set(rows.columns)
     top = rows[rows["group"] == OVERALL].iloc[0]
     assert top["accuracy_lo"] <= top["accuracy"] <= top["accuracy_hi"]
+    assert top["dpd_floor_lo"] <= top["dpd_floor"] <= top["dpd_floor_hi"]
+    assert rows.loc[rows["group"] == "a", "mdd_tpr"].iloc[0] > 0
     a = rows[rows["group"] == "a"].iloc[0]
     assert [a["vs_rest_dpd_lo"], a["vs_rest_dpd_hi"]] == pytest.approx(
         rec["groups"]["a"]["vs_rest_dpd"]
@@ -101,7 +110,7 @@ def test_old_cached_rows_get_the_degeneracy_columns_on_read(tmp_path):
     _put(store, TA, constant, drop=("degenerate", "degenerate_note"))
     assert "degenerate" not in pd.read_parquet(tmp_path / f"{store.key(TA, 'test')}.parquet")
     rows = _store(tmp_path).rows(TA, "test")
-    assert rows["degenerate"].all()
+    assert rows["degenerate"].all() and (rows["degenerate_kind"] == "predictor").all()
     assert rows["degenerate_note"].iloc[0].startswith("predicts 'toxic' for 100% of rows")
 
 
@@ -110,10 +119,12 @@ def test_paired_difference_against_fft_is_cached_and_worded(tmp_path):
     _put(store, TA, _logits(0.7, 4))
     _put(store, FFT, _logits(0.9, 5))
     res = store.paired(TA, FFT, "test")
-    want = paired_difference(
-        PreviewScorer(LABELS, GROUPS), _logits(0.7, 4).argmax(1), _logits(0.9, 5).argmax(1)
-    )
-    assert res["accuracy"]["diff"] == pytest.approx(want["accuracy"]["diff"])
+    want = paired_intervals(
+        LABELS, _logits(0.7, 4).argmax(1), _logits(0.9, 5).argmax(1), sensitive_features=GROUPS,
+        n_boot=bands_mod.N_BOOT,
+    )  # fmt: skip
+    assert res["accuracy"]["diff"] == pytest.approx(want["accuracy"].estimate)
+    assert [res["dpd"]["lo"], res["dpd"]["hi"]] == pytest.approx([want["dpd"].lo, want["dpd"].hi])
     assert res["accuracy"]["diff"] < 0 and res["accuracy"]["finding"]
     text = difference_text("accuracy", res["accuracy"])
     assert text.startswith("Accuracy lower than FFT's by ")
@@ -121,6 +132,31 @@ def test_paired_difference_against_fft_is_cached_and_worded(tmp_path):
     assert f"[{lo:.3f}, {hi:.3f}]" in text
     no = difference_text("dpd", {"diff": 0.02, "lo": -0.01, "hi": 0.05, "finding": False})
     assert no.endswith("not a finding (the interval contains 0).")
+
+
+def _edit(path, change):
+    rec = json.loads(path.read_text())
+    change(rec)
+    path.write_text(json.dumps(rec))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r["overall"].__setitem__("dpd", [0.0, 0.001]),  # hand-edited: checksum fails
+        lambda r: r.__setitem__("v", 1),  # an older version's record
+        lambda r: r.pop("checksum"),
+    ],
+)
+def test_an_old_or_edited_band_record_is_never_served(tmp_path, change):
+    store = _store(tmp_path)
+    _put(store, TA, _logits(0.8, 1))
+    rec = store.bands(TA, "test")
+    path = tmp_path / f"{band_name(store.key(TA, 'test'))}.json"
+    _edit(path, change)
+    again = _store(tmp_path).bands(TA, "test")
+    assert again == rec and bands_mod.intact(again)
+    assert json.loads(path.read_text()) == rec  # recomputed and stored again
 
 
 def test_reference_rows_of_the_store(tmp_path):

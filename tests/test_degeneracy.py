@@ -18,6 +18,7 @@ from taskfair.metrics import (
     DEGENERATE_LOW,
     OVERALL,
     PreviewScorer,
+    degeneracy,
     fairness_report,
     mark_degenerate,
 )
@@ -50,14 +51,16 @@ def test_a_constant_predictor_is_degenerate_and_says_why():
     assert none.degenerate and "for 0% of rows" in none.degenerate_note
 
 
-def test_one_constant_group_is_degenerate_though_the_whole_is_not():
+def test_one_constant_group_is_flagged_but_counts_as_evidence_not_hidden():
     p = Y.copy()
     p[G == "b"] = 1  # group b: every prediction positive; overall rate 0.6
     rep = _both(Y, p, G)
     assert 0.02 < p.mean() < 0.98
-    assert rep.degenerate
+    assert not rep.degenerate  # its disparity is a real one: not hidden
     assert "'b'" in rep.degenerate_note and "100%" in rep.degenerate_note
+    assert "evidence of unfairness" in rep.degenerate_note
     assert "'a'" not in rep.degenerate_note
+    assert rep.dpd > 0.5
 
 
 def test_an_ordinary_predictor_is_not_degenerate():
@@ -78,12 +81,16 @@ def test_the_border_is_inclusive_overall(positives, flagged):
 
 @pytest.mark.parametrize(("positives", "flagged"), [(1, True), (2, False)])
 def test_the_border_is_inclusive_in_a_group(positives, flagged):
+    """In a group the same border marks the group (kind "group"), never the predictor."""
     y = np.tile([0, 1], 100)
     p = np.tile([0, 1], 100)  # group a (first 150 rows) at 50%
     g = np.array(["a"] * 150 + ["b"] * 50, dtype=object)
     p[150:] = 0
     p[150 : 150 + positives] = 1  # group b: 1 of 50 is 2% (flagged), 2 of 50 is 4%
-    assert _both(y, p, g).degenerate is flagged
+    rep = _both(y, p, g)
+    assert not rep.degenerate and ("'b'" in rep.degenerate_note) is flagged
+    rates = {"a": (0.5, 150), "b": (positives / 50, 50)}
+    assert (degeneracy(float(p.mean()), rates).kind == "group") is flagged
 
 
 def test_rows_carry_the_flag_and_old_rows_get_it_derived():
@@ -97,6 +104,10 @@ def test_rows_carry_the_flag_and_old_rows_get_it_derived():
     derived = mark_degenerate(old, POINT_KEYS, "toxic")
     pd.testing.assert_series_equal(derived["degenerate"], rows["degenerate"])
     pd.testing.assert_series_equal(derived["degenerate_note"], rows["degenerate_note"])
+    assert (derived["degenerate_kind"] == "predictor").all()
+    # a flag cached under an older rule is replaced by the rule, never kept
+    stale = rows.assign(degenerate=False, degenerate_note="")
+    assert mark_degenerate(stale, POINT_KEYS, "toxic")["degenerate"].all()
     fine, _ = tidy_rows(setting, "test", 0, np.stack([1 - Y, Y], axis=1), Y, G)
     assert not mark_degenerate(fine.drop(columns=["degenerate"]), POINT_KEYS)["degenerate"].any()
 

@@ -12,7 +12,8 @@ constants below. Private modules: ``_report`` (point estimates), ``_bootstrap`` 
 as one: :func:`intersection_labels`, :func:`worst_cell`).
 """
 
-from taskfair.metrics._bootstrap import CI_METRICS
+from taskfair.metrics._binomial import sidak_level
+from taskfair.metrics._counts import CountTable, table_metrics
 from taskfair.metrics._degenerate import (
     DEGENERATE_HIGH,
     DEGENERATE_LOW,
@@ -21,11 +22,27 @@ from taskfair.metrics._degenerate import (
     mark_degenerate,
 )
 from taskfair.metrics._fast import PreviewScorer, preview_report
+from taskfair.metrics._groups import MIN_CLASS_ROWS, GroupInfo, NoiseFloor, group_info, noise_floor
 from taskfair.metrics._intersections import (
     SEPARATOR,
     SMALL_CELL_ROWS,
     intersection_labels,
     worst_cell,
+)
+from taskfair.metrics._intervals import (
+    GROUP_RATES,
+    LEVEL_METRICS,
+    Interval,
+    fairness_intervals,
+    paired_intervals,
+    vs_rest_intervals,
+)
+from taskfair.metrics._records import (
+    BAND_METRICS,
+    GROUP_BAND_METRICS,
+    N_BOOT,
+    bootstrap_bands,
+    interval_bands,
 )
 from taskfair.metrics._references import (
     REFERENCE_LABELS,
@@ -33,6 +50,7 @@ from taskfair.metrics._references import (
     reference_predictions,
 )
 from taskfair.metrics._report import (
+    CI_METRICS,
     OVERALL,
     REPORT_COLUMNS,
     FairnessReport,
@@ -41,18 +59,27 @@ from taskfair.metrics._report import (
     group_vs_rest,
     overall_rows,
 )
-from taskfair.metrics._resample import (
-    BAND_METRICS,
-    GROUP_BAND_METRICS,
-    N_BOOT,
-    bootstrap_bands,
-    paired_difference,
-    resample_indices,
-    resampled_scores,
-    seed_mean_bands,
-)
+from taskfair.metrics._resampler import Replicates, bootstrap_replicates, simultaneous_band
 
 __all__ = [
+    "simultaneous_band",
+    "table_metrics",
+    "sidak_level",
+    "paired_intervals",
+    "vs_rest_intervals",
+    "noise_floor",
+    "group_info",
+    "fairness_intervals",
+    "interval_bands",
+    "bootstrap_replicates",
+    "Replicates",
+    "NoiseFloor",
+    "MIN_CLASS_ROWS",
+    "LEVEL_METRICS",
+    "Interval",
+    "GroupInfo",
+    "GROUP_RATES",
+    "CountTable",
     "BAND_METRICS",
     "CI_METRICS",
     "DEGENERATE_HIGH",
@@ -76,11 +103,7 @@ __all__ = [
     "intersection_labels",
     "mark_degenerate",
     "overall_rows",
-    "paired_difference",
     "preview_report",
     "reference_predictions",
-    "resample_indices",
-    "resampled_scores",
-    "seed_mean_bands",
     "worst_cell",
 ]

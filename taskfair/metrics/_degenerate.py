@@ -1,17 +1,20 @@
-"""Degenerate predictors: (nearly) constant predictions, overall or inside a group.
+"""The one degeneracy rule: a (nearly) constant predictor, or a (nearly) constant group.
 
-A classifier that predicts one class for (almost) every row has a DPD and an EOD near 0
-by construction: its "fairness" says nothing. The rule, with the thresholds named here:
+Two cases, flagged separately because they mean opposite things:
 
-* the overall selection rate P(ŷ = 1) is at most :data:`DEGENERATE_LOW` or at least
-  :data:`DEGENERATE_HIGH`, or
-* some group's selection rate is (a group whose predictions are all one class has a
-  rate of exactly 0 or 1, so it is caught by the same test).
+* **the whole predictor** (``kind == "predictor"``): the overall selection rate P(ŷ = 1)
+  is at most :data:`DEGENERATE_LOW` or at least :data:`DEGENERATE_HIGH`. Its DPD and EOD
+  are near 0 by construction, so its "fairness" says nothing: ``degenerate`` is True and
+  no claim or search counts its disparities.
+* **one group** (``kind == "group"``): the predictor is not constant, but some group's
+  selection rate is that extreme (all one class is the limit). That is often the least
+  fair case, so it is *not* hidden: ``degenerate`` stays False, the disparity counts as
+  evidence, and the note names the group.
 
-The bounds are inclusive: 2 positive predictions out of 100 rows (2.0%) is degenerate,
-3 out of 100 is not. The rule reads only selection rates and group sizes, so it can be
-applied to a :class:`~taskfair.metrics.FairnessReport` and, identically, to tidy rows
-cached before the rule existed (:func:`mark_degenerate`).
+The bounds are inclusive: 2 positive predictions out of 100 rows (2.0%) is extreme, 3 out
+of 100 is not. The rule reads only selection rates and group sizes, so it applies to a
+:class:`~taskfair.metrics.FairnessReport`, to count tables and, identically, to tidy rows
+cached before it existed (:func:`mark_degenerate`).
 """
 
 from __future__ import annotations
@@ -41,10 +44,14 @@ _OVERALL = "__overall__"  # metrics.OVERALL (imported by _report, which imports 
 
 @dataclass(frozen=True)
 class Degeneracy:
-    """Whether a predictor is degenerate, and why in words (empty when it is not)."""
+    """Whether the whole predictor is degenerate (``degenerate``), which case holds
+    (``kind``: "predictor", "group" or "" for neither), the extreme groups, and why in
+    words (empty when neither)."""
 
     degenerate: bool
     note: str = ""
+    kind: str = ""
+    groups: tuple[str, ...] = ()
 
 
 def _extreme(rate) -> bool:
@@ -74,22 +81,28 @@ def degeneracy(
     "predicts 'toxic' for 100% of rows: a DPD or EOD of 0 here is not fairness".
     """
     label = _label(positive_label)
-    groups = [
-        f"{_pct(float(rate))} of the {int(n)} {name!r} rows"
+    extreme = [
+        (str(name), float(rate), int(n))
         for name, (rate, n) in group_rates.items()
         if n and _extreme(rate)
     ]
+    names = tuple(name for name, _, _ in extreme)
+    groups = [f"{_pct(rate)} of the {n} {name!r} rows" for name, rate, n in extreme]
     if _extreme(overall_rate):
         note = f"predicts {label} for {_pct(float(overall_rate))} of rows"
         if groups:
             note += f" ({'; '.join(groups)})"
-        return Degeneracy(True, note + ": a DPD or EOD of 0 here is not fairness")
+        return Degeneracy(
+            True, note + ": a DPD or EOD of 0 here is not fairness", "predictor", names
+        )
     if groups:
         return Degeneracy(
-            True,
+            False,
             f"predicts {label} for {'; '.join(groups)}: "
-            + ("that group's" if len(groups) == 1 else "those groups'")
-            + " rates are a constant predictor's",
+            + ("that group is" if len(groups) == 1 else "those groups are")
+            + " treated by a constant rule; the disparity counts as evidence of unfairness",
+            "group",
+            names,
         )
     return Degeneracy(False, "")
 
@@ -97,33 +110,25 @@ def degeneracy(
 def mark_degenerate(
     frame: pd.DataFrame, keys: Sequence[str], positive_label: str | None = None
 ) -> pd.DataFrame:
-    """``frame`` with ``degenerate`` (bool) and ``degenerate_note`` (str) filled in.
+    """``frame`` with ``degenerate`` (bool), ``degenerate_kind`` and ``degenerate_note``
+    (str) filled in by the rule above.
 
     ``frame``: tidy rows (columns ``group``, ``selection_rate``, ``n`` and ``keys``, the
     columns that identify a point, e.g. method, lam, normalize, coeffs, split, seed), one
-    overall row (``group == "__overall__"``) per point. Rows that already carry a flag
-    keep it; points without one (rows cached before the rule existed) get the rule
-    applied to their selection rates. A point without an overall row is not flagged.
-    Returns a new frame; the input is not modified.
+    overall row (``group == "__overall__"``) per point. The rule is applied to every
+    point from its selection rates (flags cached under an older rule are replaced, never
+    mixed). A point without an overall row is not flagged. Returns a new frame.
     """
     out = frame.copy()
-    if out.empty:
-        out["degenerate"] = pd.Series(dtype=bool)
-        out["degenerate_note"] = pd.Series(dtype=object)
-        return out
-    blank = pd.Series(None, index=out.index, dtype=object)
-    flag = out["degenerate"].astype(object) if "degenerate" in out.columns else blank.copy()
-    note = out["degenerate_note"].astype(object) if "degenerate_note" in out.columns else blank
-    note = note.copy()
-    todo = flag.isna()
-    if todo.any():
-        part = out[todo]
+    flag = pd.Series(False, index=out.index, dtype=bool)
+    kind = pd.Series("", index=out.index, dtype=object)
+    note = pd.Series("", index=out.index, dtype=object)
+    if not out.empty:
         # one point per distinct key (as text: NaN λ and missing seeds group too)
-        keyed = part[list(keys)].apply(lambda col: col.map(str)).agg("\x1f".join, axis=1)
-        for _, rows in part.groupby(keyed, sort=False):
+        keyed = out[list(keys)].apply(lambda col: col.map(str)).agg("\x1f".join, axis=1)
+        for _, rows in out.groupby(keyed, sort=False):
             top = rows[rows["group"] == _OVERALL]
             if top.empty:
-                flag.loc[rows.index], note.loc[rows.index] = False, ""
                 continue
             grp = rows[rows["group"] != _OVERALL]
             d = degeneracy(
@@ -134,7 +139,9 @@ def mark_degenerate(
                 },
                 positive_label,
             )
-            flag.loc[rows.index], note.loc[rows.index] = d.degenerate, d.note
+            flag.loc[rows.index], kind.loc[rows.index] = d.degenerate, d.kind
+            note.loc[rows.index] = d.note
     out["degenerate"] = flag.astype(bool)
-    out["degenerate_note"] = note.fillna("").astype(str)
+    out["degenerate_kind"] = kind.astype(str)
+    out["degenerate_note"] = note.astype(str)
     return out

@@ -34,7 +34,6 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score
 
-from taskfair.metrics._bootstrap import bootstrap
 from taskfair.metrics._degenerate import degeneracy
 from taskfair.metrics._inputs import (
     as_groups,
@@ -44,8 +43,10 @@ from taskfair.metrics._inputs import (
     label_counts,
     quiet,
 )
+from taskfair.metrics._intervals import fairness_intervals
 
 __all__ = [
+    "CI_METRICS",
     "OVERALL",
     "REPORT_COLUMNS",
     "FairnessReport",
@@ -55,6 +56,9 @@ __all__ = [
     "group_vs_rest",
     "overall_rows",
 ]
+
+#: Per-group metrics that get ``<metric>_lo`` / ``<metric>_hi`` columns with intervals.
+CI_METRICS: tuple[str, ...] = ("accuracy", "selection_rate", "tpr", "fpr")
 
 #: Per-group columns of :attr:`FairnessReport.by_group`, in order.
 REPORT_COLUMNS: tuple[str, ...] = (
@@ -261,21 +265,11 @@ def fairness_report(
     2,000 rows and 5 groups (2-core machine), nearly all of it MetricFrame's fixed
     per-cell and per-frame overhead (one MetricFrame costs >= ~13 ms even on 20 rows).
 
-    Confidence intervals (``n_boot > 0``), percentile bootstrap over rows:
-
-    * per-group accuracy / selection rate / TPR / FPR, the DPD and the overall accuracy:
-      fairlearn's own ``MetricFrame(n_boot=..., ci_quantiles=..., random_state=...)``
-      (``by_group_ci``, ``difference_ci``, ``overall_ci``) on the raw grouped rows (all
-      rows for accuracy);
-    * the EOD: fairlearn cannot bootstrap it (``difference_ci`` gives quantiles of the TPR
-      gap and of the FPR gap separately, and a quantile of their maximum is not the
-      maximum of their quantiles), so the grouped rows are resampled here (numpy
-      ``default_rng(random_state)``) and each resample is scored with fairlearn's
-      ``equalized_odds_difference``. Resamples in which some group has no positives or
-      no negatives have no EOD; they are dropped, and a warning says how many.
-
-    Percentile intervals of a max - min statistic lean upwards: near zero disparity the
-    interval may lie above the point estimate.
+    Confidence intervals (``n_boot > 0``) come from the one inference core,
+    :func:`taskfair.metrics.fairness_intervals` at level ``ci``: Wilson intervals of the
+    accuracy and of every group's rates, simultaneous gaps projected onto max − min for
+    DPD and EOD (valid at a disparity of 0; see docs/STATISTICS.md); ``n_boot``
+    is passed on (it backs the core's bias-corrected estimates, not these intervals).
 
     Warnings are also emitted as :class:`FairnessWarning`; fairlearn's and scikit-learn's
     own zero-division warnings are silenced inside this call only.
@@ -296,10 +290,9 @@ def fairness_report(
         accuracy = float(accuracy_score(y, yhat)) if len(y) else math.nan
         intervals: dict[str, tuple[float, float]] = {}
         if n_boot:
-            intervals, boot_notes = bootstrap(
-                y, yhat, codes, by_group, dpd, eod, int(n_boot), float(ci), random_state
+            intervals = _fill_intervals(
+                y, yhat, sensitive_features, by_group, int(n_boot), float(ci), random_state
             )
-            notes += boot_notes
     notes = _degeneracy_notes(by_group, len(y), min_group_size) + notes
     constant = degenerate_of(by_group, float(yhat.mean()) if len(y) else math.nan, positive_label)
     for note in notes:
@@ -526,3 +519,17 @@ def _degeneracy_notes(by_group: pd.DataFrame, n: int, min_group_size: int) -> li
                 f"min_group_size={min_group_size}: its rates are unreliable"
             )
     return notes
+
+
+def _fill_intervals(y, yhat, groups, by_group, n_boot, level, random_state) -> dict:
+    """Fill by_group's ``<m>_lo/_hi`` columns in place; return the ``ci`` dict."""
+    r = fairness_intervals(y, yhat, sensitive_features=groups, level=level,
+                           random_state=0 if random_state is None else int(random_state),
+                           n_boot=n_boot)  # fmt: skip
+    for metric in CI_METRICS:
+        for side in ("lo", "hi"):
+            by_group[f"{metric}_{side}"] = [
+                getattr(r["groups"][str(g)][metric], side) if str(g) in r["groups"] else math.nan
+                for g in by_group.index
+            ]
+    return {m: (r[m].lo, r[m].hi) for m in ("accuracy", "dpd", "eod")}

@@ -1,15 +1,12 @@
-"""Certifying a candidate: its metrics, their bootstrap intervals, and whether it is degenerate.
+"""Certifying a candidate: its metrics, their intervals, and whether it is degenerate.
 
-Everything is computed from ``(group, label, prediction)`` count tables, the way
-:class:`taskfair.metrics.PreviewScorer` does (and by its NaN rules), so that a thousand
-resamples of a split, or a population of surrogate predictions, cost milliseconds: a
-bootstrap resample is a vector of row multiplicities, and its count table is one
-``bincount``. Tests check every resample's numbers against fairlearn's
-``demographic_parity_difference`` / ``equalized_odds_difference`` on the resampled rows.
-
-The resamples of a split are drawn once per (split, seed) and shared by every candidate,
-so two candidates' intervals are *paired*: :meth:`RowBootstrap.difference` is the
-interval of a difference of two points on the same resampled rows.
+A thin caller of :mod:`taskfair.metrics`: previewed populations are scored from the one
+count table (:class:`CountMetrics`, fast enough for a thousand surrogate predictions),
+and an exact candidate's intervals are the ones every page shows for the same rows
+(:func:`taskfair.metrics.fairness_intervals` and, for two candidates on the same rows,
+:func:`taskfair.metrics.paired_intervals`), at the problem's confidence and seed. The
+degeneracy rule is the metrics' one: only a (nearly) constant *predictor* is degenerate;
+a (nearly) constant group counts in its disparity instead of hiding it.
 
 Labels are 0/1 (1 = positive); groups are names with missing = no group (such rows count
 in overall accuracy only), as everywhere in :mod:`taskfair.metrics`.
@@ -17,15 +14,22 @@ in overall accuracy only), as everywhere in :mod:`taskfair.metrics`.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from taskfair.metrics._inputs import as_groups, as_labels
+from taskfair.metrics import (
+    DEGENERATE_HIGH,
+    DEGENERATE_LOW,
+    CountTable,
+    fairness_intervals,
+    paired_intervals,
+    sidak_level,
+    table_metrics,
+)
+from taskfair.metrics import degeneracy as _rule
 
 __all__ = [
     "DEGENERATE_HIGH",
@@ -37,121 +41,68 @@ __all__ = [
     "interval_record",
 ]
 
-#: A selection rate at or below this, or at or above :data:`DEGENERATE_HIGH`, overall or in
-#: any group, makes a point degenerate: a (nearly) constant predictor, fair by DPD and EOD
-#: by construction.
-DEGENERATE_LOW = 0.02
-DEGENERATE_HIGH = 0.98
-
 
 class CountMetrics:
     """Metrics of many prediction vectors (or row weightings) over fixed labels and groups.
 
     ``labels`` ``(n,)`` 0/1, ``groups`` ``(n,)`` names (missing = no group).
     :meth:`of_predictions` scores predictions ``(p, n)``; :meth:`of_weights` scores one
-    prediction vector under row multiplicities ``(b, n)`` (bootstrap resamples). Both
-    return a dict of arrays over the leading axis: ``accuracy``, ``dpd``, ``eod``,
-    ``worst_group_error`` and per group (``(p, k)``) ``group_accuracy``,
-    ``selection_rate``, ``tpr``, ``fpr``, ``n``; plus ``overall_selection_rate`` and
-    ``n_rows`` (the rows, or their total weight).
+    prediction vector under row multiplicities ``(b, n)``. Both return a dict of arrays
+    over the leading axis: ``accuracy``, ``dpd``, ``eod``, ``worst_group_error`` and per
+    group (``(p, k)``) ``group_accuracy``, ``selection_rate``, ``tpr``, ``fpr``, ``n``;
+    plus ``overall_selection_rate`` and ``n_rows`` (the rows, or their total weight).
     """
 
     def __init__(self, labels, groups):
-        self.y = as_labels(labels, "labels").astype(np.int64)
-        codes, names = as_groups(groups, len(self.y))
-        self.codes, self.names = codes, [str(n) for n in names]
-        self.k = len(self.names)
-        self.grouped = codes >= 0
-        # cell of a grouped row without its prediction: (group, y) -> 4·g + 2·y
-        self._cell = np.where(self.grouped, (codes * 2 + self.y) * 2, -1)
+        self.table = CountTable(labels, groups)
+        self.y, self.names, self.k = self.table.y, self.table.names, self.table.k
 
     @property
     def n(self) -> int:
-        return len(self.y)
+        return self.table.n
 
     def of_predictions(self, preds: np.ndarray) -> dict[str, np.ndarray]:
-        preds = np.atleast_2d(np.asarray(preds, dtype=np.int64))
-        p = preds.shape[0]
-        cells = self._cell[self.grouped][None, :] + preds[:, self.grouped]
-        offset = (np.arange(p) * 4 * self.k)[:, None]
-        counts = np.bincount((cells + offset).ravel(), minlength=p * 4 * self.k)
-        counts = counts.reshape(p, self.k, 2, 2).astype(np.float64)
-        correct = (preds == self.y[None, :]).sum(axis=1).astype(np.float64)
-        positive = preds.sum(axis=1).astype(np.float64)
-        return _metrics(counts, correct, positive, np.full(p, float(self.n)))
+        return _metrics(self.table.of(np.atleast_2d(np.asarray(preds, dtype=np.int64))))
 
     def of_weights(self, preds: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
-        preds = np.asarray(preds, dtype=np.int64)
         weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        cell = np.where(self.grouped, self._cell + preds, 0)
-        onehot = np.zeros((self.n, 4 * self.k))
-        onehot[np.flatnonzero(self.grouped), cell[self.grouped]] = 1.0
-        counts = (weights @ onehot).reshape(-1, self.k, 2, 2)
-        correct = weights @ (preds == self.y).astype(np.float64)
-        positive = weights @ preds.astype(np.float64)
-        return _metrics(counts, correct, positive, weights.sum(axis=1))
+        cell = self.table.stratum * 2 + np.asarray(preds, dtype=np.int64)
+        onehot = np.zeros((self.n, 4 * (self.k + 1)))
+        onehot[np.arange(self.n), cell] = 1.0
+        return _metrics((weights @ onehot).reshape(-1, self.k + 1, 2, 2))
 
 
-def _metrics(counts, correct, positive, total) -> dict[str, np.ndarray]:
-    """Metrics from count tables ``(p, k, 2, 2)`` = [candidate, group, y, y_pred]."""
-    rows = counts.sum(axis=(2, 3))
-    pos, neg = counts[:, :, 1].sum(axis=2), counts[:, :, 0].sum(axis=2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        acc = (counts[:, :, 0, 0] + counts[:, :, 1, 1]) / rows
-        sel = (counts[:, :, 0, 1] + counts[:, :, 1, 1]) / rows
-        tpr = np.where(pos > 0, counts[:, :, 1, 1] / pos, np.nan)
-        fpr = np.where(neg > 0, counts[:, :, 0, 1] / neg, np.nan)
-    present = rows > 0
-    n_present = present.sum(axis=1)
-    sel_p = np.where(present, sel, np.nan)
-    with np.errstate(invalid="ignore"), _quiet_nan():
-        dpd = np.where(n_present >= 2, np.nanmax(sel_p, axis=1) - np.nanmin(sel_p, axis=1), np.nan)
-        # EOD needs positives and negatives in every present group (metrics' rule).
-        ok = (n_present >= 2) & ~np.any(present & ((pos == 0) | (neg == 0)), axis=1)
-        tpr_p, fpr_p = np.where(present, tpr, np.nan), np.where(present, fpr, np.nan)
-        gaps = np.maximum(
-            np.nanmax(tpr_p, axis=1) - np.nanmin(tpr_p, axis=1),
-            np.nanmax(fpr_p, axis=1) - np.nanmin(fpr_p, axis=1),
-        )
-        eod = np.where(ok, gaps, np.nan)
-        acc_p = np.where(present, acc, np.nan)
-        wge = np.where(n_present >= 1, 1.0 - np.nanmin(acc_p, axis=1), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        accuracy = np.where(total > 0, correct / total, np.nan)
-        overall_sel = np.where(total > 0, positive / total, np.nan)
+def _metrics(t: np.ndarray) -> dict[str, np.ndarray]:
+    m = table_metrics(t)
+    rows = t[:, :-1].sum(axis=(2, 3))
     return {
-        "accuracy": accuracy,
-        "dpd": dpd,
-        "eod": eod,
-        "worst_group_error": wge,
-        "group_accuracy": np.where(present, acc, np.nan),
-        "selection_rate": np.where(present, sel, np.nan),
-        "tpr": np.where(present, tpr, np.nan),
-        "fpr": np.where(present, fpr, np.nan),
+        "accuracy": m["accuracy"],
+        "dpd": m["dpd"],
+        "eod": m["eod"],
+        "worst_group_error": 1.0 - m["worst_group_accuracy"],
+        "group_accuracy": m["group.accuracy"],
+        "selection_rate": m["group.selection_rate"],
+        "tpr": m["group.tpr"],
+        "fpr": m["group.fpr"],
         "n": rows,
-        "n_rows": total,
-        "overall_selection_rate": overall_sel,
+        "n_rows": t.sum(axis=(1, 2, 3)),
+        "overall_selection_rate": m["selection_rate"],
     }
-
-
-@contextlib.contextmanager
-def _quiet_nan():
-    """numpy's "All-NaN slice" warnings silenced locally (an all-NaN row is NaN, as meant)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate and its percentile interval (NaN when undefined)."""
+    """A point estimate and its interval (NaN when undefined), as the assistant records
+    it; ``method`` names the interval rule."""
 
     value: float
     lo: float
     hi: float
+    method: str = ""
 
     def record(self) -> dict:
-        return {"value": _f(self.value), "lo": _f(self.lo), "hi": _f(self.hi)}
+        return {"value": _f(self.value), "lo": _f(self.lo), "hi": _f(self.hi),
+                "method": self.method}  # fmt: skip
 
 
 def _f(x) -> float | None:
@@ -159,40 +110,34 @@ def _f(x) -> float | None:
     return None if math.isnan(x) else x
 
 
-class RowBootstrap:
-    """Paired percentile bootstrap over the rows of one split.
+def _of(iv) -> Interval:
+    return Interval(iv.estimate, iv.lo, iv.hi, iv.method)
 
-    ``n_boot`` resamples of the ``n`` rows (with replacement, drawn once from ``seed``)
-    are kept as multiplicities ``(n_boot, n)``; every candidate is scored on the same
-    resamples. ``confidence`` is the central coverage (0.95: 2.5% and 97.5% quantiles).
-    A resample where a metric is undefined (a group lost, or without positives or
-    negatives, for EOD) is left out of that metric's interval.
+
+def _error(iv) -> Interval:
+    """1 − an accuracy interval (worst-group error from worst-group accuracy)."""
+    return Interval(1.0 - iv.estimate, 1.0 - iv.hi, 1.0 - iv.lo, iv.method)
+
+
+class RowBootstrap:
+    """The intervals of one split's candidates, at ``confidence`` with seed ``seed``.
+
+    ``n_boot`` resamples (stratified by group × label) back the paired differences; the
+    levels' intervals are the metrics' closed-form ones, the same as on the pages.
     """
 
     def __init__(self, labels, groups, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0):
         self.scorer = CountMetrics(labels, groups)
+        self.labels, self.groups = labels, groups
         self.n_boot, self.confidence, self.seed = int(n_boot), float(confidence), int(seed)
-        rng = np.random.default_rng(seed)
-        n = self.scorer.n
-        idx = rng.integers(0, n, size=(self.n_boot, n))
-        self.weights = np.zeros((self.n_boot, n))
-        np.add.at(self.weights, (np.repeat(np.arange(self.n_boot), n), idx.ravel()), 1.0)
-        self._q = ((1 - self.confidence) / 2, 1 - (1 - self.confidence) / 2)
 
     @property
     def names(self) -> list[str]:
         return self.scorer.names
 
-    def resamples(self, preds: np.ndarray) -> dict[str, np.ndarray]:
-        """Every metric of ``preds`` ``(n,)`` on every resample (arrays over resamples)."""
-        return self.scorer.of_weights(preds, self.weights)
-
-    def _interval(self, point: float, draws: np.ndarray) -> Interval:
-        draws = draws[~np.isnan(draws)]
-        if math.isnan(point) or len(draws) == 0:
-            return Interval(point, math.nan, math.nan)
-        lo, hi = np.quantile(draws, self._q)
-        return Interval(float(point), float(lo), float(hi))
+    def _intervals(self, preds, level: float) -> dict:
+        return fairness_intervals(self.labels, preds, sensitive_features=self.groups,
+                                  level=level, random_state=self.seed, n_boot=0)  # fmt: skip
 
     def summary(self, preds: np.ndarray, objective=None) -> dict:
         """Point estimates and intervals of one prediction vector ``(n,)`` 0/1.
@@ -200,63 +145,68 @@ class RowBootstrap:
         Returns ``{"accuracy", "dpd", "eod", "worst_group_error"[, "objective"]: Interval,
         "groups": {name: {"n", "accuracy", "selection_rate", "tpr", "fpr": Interval}},
         "selection_rate": overall float}``. ``objective`` (an
-        :class:`~taskfair.steer.problem.Objective`) adds its value and interval.
+        :class:`~taskfair.steer.problem.Objective`) adds its value and interval: the
+        metric's own for one metric, the weighted sum of the metrics' intervals (each at
+        the Šidák level of the metrics mixed) for a mix.
         """
         preds = np.asarray(preds, dtype=np.int64)
-        point = {k: v[0] for k, v in self.scorer.of_predictions(preds[None, :]).items()}
-        draws = self.resamples(preds)
-        out = {m: self._interval(point[m], draws[m]) for m in ("accuracy", "dpd", "eod",
-                                                              "worst_group_error")}  # fmt: skip
+        r = self._intervals(preds, self.confidence)
+        out = {m: _of(r[m]) for m in ("accuracy", "dpd", "eod")}
+        out["worst_group_error"] = _error(r["worst_group_accuracy"])
         if objective is not None:
-            value = objective.value({m: point[m] for m in objective.weights})
-            series = sum(w * draws[m] for m, w in objective.weights.items() if w)
-            out["objective"] = self._interval(value, np.asarray(series, dtype=np.float64))
+            out["objective"] = self._objective(preds, objective, out)
         groups = {}
-        for i, name in enumerate(self.names):
-            groups[name] = {"n": int(point["n"][i])}
-            for m, col in (("accuracy", "group_accuracy"), ("selection_rate", "selection_rate"),
-                           ("tpr", "tpr"), ("fpr", "fpr")):  # fmt: skip
-                groups[name][m] = self._interval(point[col][i], draws[col][:, i])
+        for name, g in r["groups"].items():
+            groups[name] = {"n": r["info"][name].n}
+            groups[name].update({m: _of(g[m]) for m in ("accuracy", "selection_rate", "tpr",
+                                                        "fpr")})  # fmt: skip
         out["groups"] = groups
-        out["selection_rate"] = float(point["overall_selection_rate"])
+        out["selection_rate"] = float(r["selection_rate"].estimate)
         return out
 
+    def _objective(self, preds, objective, out: Mapping) -> Interval:
+        used = {m: w for m, w in objective.weights.items() if w}
+        value = objective.value({m: out[m].value for m in objective.weights})
+        if len(used) == 1:
+            (m,) = used
+            iv = out[m]
+            return Interval(value, used[m] * iv.lo, used[m] * iv.hi, iv.method)
+        r = self._intervals(preds, sidak_level(self.confidence, len(used)))
+        parts = {m: (_error(r["worst_group_accuracy"]) if m == "worst_group_error" else _of(r[m]))
+                 for m in used}  # fmt: skip
+        lo = sum(w * parts[m].lo for m, w in used.items())
+        hi = sum(w * parts[m].hi for m, w in used.items())
+        return Interval(value, lo, hi, f"weighted sum, Šidák over {len(used)} metrics")
+
     def difference(self, preds_a: np.ndarray, preds_b: np.ndarray, metric: str) -> Interval:
-        """``metric(a) − metric(b)`` and its paired interval (the same resampled rows)."""
-        pa = self.scorer.of_predictions(np.asarray(preds_a, dtype=np.int64)[None, :])[metric][0]
-        pb = self.scorer.of_predictions(np.asarray(preds_b, dtype=np.int64)[None, :])[metric][0]
-        da, db = self.resamples(preds_a)[metric], self.resamples(preds_b)[metric]
-        return self._interval(pa - pb, da - db)
+        """``metric(a) − metric(b)`` and its paired interval (the same rows)."""
+        r = paired_intervals(self.labels, preds_a, preds_b, sensitive_features=self.groups,
+                             level=self.confidence, random_state=self.seed,
+                             n_boot=self.n_boot)  # fmt: skip
+        if metric == "worst_group_error":
+            iv = r["worst_group_accuracy"]
+            return Interval(-iv.estimate, -iv.hi, -iv.lo, iv.method)
+        return _of(r[metric])
 
 
 def degeneracy(preds: np.ndarray, groups, labels=None) -> list[str]:
     """Why a prediction vector ``(n,)`` 0/1 is degenerate, in words; empty if it is not.
 
-    Degenerate: the selection rate is ≤ :data:`DEGENERATE_LOW` or ≥ :data:`DEGENERATE_HIGH`
-    overall or in any group (a group predicted all one class is the extreme case). Such a
-    point has DPD and EOD near 0 by construction, not by fairness.
+    The metrics' one rule (:func:`taskfair.metrics.degeneracy`): degenerate only when the
+    whole predictor's selection rate is ≤ :data:`DEGENERATE_LOW` or ≥
+    :data:`DEGENERATE_HIGH`; a (nearly) constant group is not hidden (its disparity
+    counts against the candidate).
     """
     preds = np.asarray(preds, dtype=np.int64)
-    scorer = CountMetrics(np.zeros(len(preds), dtype=np.int64) if labels is None else labels,
-                          groups)  # fmt: skip
-    m = scorer.of_predictions(preds[None, :])
-    notes = []
-    overall = float(m["overall_selection_rate"][0])
-    if overall <= DEGENERATE_LOW or overall >= DEGENERATE_HIGH:
-        # Every group is then (nearly) constant too: one note says it all.
-        return [
-            f"predicts the positive class for {overall:.1%} of rows: a (nearly) constant "
-            "predictor, whose DPD and EOD of about 0 are not fairness"
-        ]
-    for i, name in enumerate(scorer.names):
-        rate = float(m["selection_rate"][0][i])
-        if math.isnan(rate):
-            continue
-        if rate in (0.0, 1.0):
-            notes.append(f"group {name!r} is predicted all {'positive' if rate else 'negative'}")
-        elif rate <= DEGENERATE_LOW or rate >= DEGENERATE_HIGH:
-            notes.append(f"group {name!r} has a selection rate of {rate:.1%}")
-    return notes
+    y = np.zeros(len(preds), dtype=np.int64) if labels is None else labels
+    table = CountTable(y, groups)
+    t = table.of(preds)
+    rows = t[:-1].sum(axis=(1, 2))
+    sel = t[:-1, :, 1].sum(axis=1)
+    rates = {name: (float(sel[j] / rows[j]) if rows[j] else math.nan, int(rows[j]))
+             for j, name in enumerate(table.names)}  # fmt: skip
+    d = _rule(float(preds.mean()) if len(preds) else math.nan, rates)
+    return [d.note] if d.degenerate else []
 
 
 def interval_record(summary: Mapping) -> dict:

@@ -34,7 +34,14 @@ from taskfair.data import EVAL_SPLITS
 from taskfair.errors import VectorError
 from taskfair.metrics import OVERALL, PreviewScorer, fairness_report, intersection_labels
 from taskfair.progress import Progress, report
-from taskfair.sweep.bands import band_name, band_record, pair_name, pair_record, with_bands
+from taskfair.sweep.bands import (
+    band_name,
+    band_record,
+    intact,
+    pair_name,
+    pair_record,
+    with_bands,
+)
 from taskfair.sweep.cache import SweepCache
 from taskfair.sweep.keys import PointKeys, bundle_keys
 from taskfair.sweep.lru import LRU
@@ -546,11 +553,14 @@ class PointStore:
     def record(self, name: str, make: Callable[[], dict]) -> dict:
         """A named JSON record (a band, a paired difference) from memory, else the sweep
         cache, else ``make()`` -- then stored beside the points when the cache is
-        writable (in memory only otherwise), so a redraw never resamples twice."""
+        writable (in memory only otherwise), so a redraw never resamples twice. A stored
+        record of an older version or whose checksum fails is a miss: made again."""
         memo = self._bands
         got = memo.get(name)
         if got is None and self.cache is not None:
             got = self.cache.get_json(name)
+        if got is not None and not intact(got):
+            got = None
         if got is None:
             got = make()
             if self.persist and self.cache is not None:
@@ -562,7 +572,7 @@ class PointStore:
     def bands(self, setting: Setting, split: str) -> dict | None:
         """The 95% bootstrap band record of an exact point (count-table bootstrap over the
         split's rows, from its cached logits: no model time), or None if not exact. See
-        :func:`taskfair.metrics.bootstrap_bands`."""
+        :func:`taskfair.metrics.fairness_intervals`."""
         logits = self.logits(setting, split)
         if logits is None:
             return None
@@ -572,7 +582,7 @@ class PointStore:
     def paired(self, a: Setting, b: Setting, split: str) -> dict | None:
         """Paired bootstrap of ``a − b`` (accuracy, DPD, EOD) on the same resampled rows,
         from both points' cached logits; None unless both are exact. See
-        :func:`taskfair.metrics.paired_difference`."""
+        :func:`taskfair.metrics.paired_intervals`."""
         la, lb = self.logits(a, split), self.logits(b, split)
         if la is None or lb is None:
             return None

@@ -142,9 +142,9 @@ def seed_curve_frame(
 ) -> pd.DataFrame:
     """Rows of one curve over several seeds (one store each): every seed's rows (exact,
     or previews between), so a figure draws their mean ± one standard error across
-    seeds, and at each λ exact in every seed band columns holding the row-bootstrap band
-    *of the seed mean* (:func:`taskfair.metrics.seed_mean_bands`: each resample of rows
-    scored for every seed and averaged), cached beside the first seed's points."""
+    seeds, and at each λ exact in every seed band columns holding the interval *of the
+    seed mean* (:func:`taskfair.metrics.fairness_intervals` of every seed's predictions
+    on the same rows), cached beside the first seed's points."""
     first = stores[0]
     frames = []
     for x, setting in points:
