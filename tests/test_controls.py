@@ -77,3 +77,50 @@ def test_a_bundle_gains_its_controls_on_a_rerun_apart_from_its_vectors(fast_conf
     used = m["dataset"]["train_rows_used"]
     assert used["prior-gender"] == used["gender"] and used[NO_GROUP] > 0
     assert build_bundle(cfg, out).trained == []
+
+
+def test_the_control_table_measures_each_control_against_the_matched_fft(fast_config, tmp_path):
+    from taskfair.analysis.controls import control_table, table_markdown
+
+    out = tmp_path / "c"
+    build_bundle(fast_config.replace(controls=("prior_only", "no_group")), out)
+    records = control_table(Bundle.open(out), lams=(1.0,), n_boot=200)
+    assert [r["row"] for r in records] == [
+        "matched_fft",
+        "task_addition",
+        "prior_subtracted",
+        "val_threshold",
+        "with_no_group",
+    ]
+    assert all(r["against"] == "fft" for r in records)  # the paper's form: its own FFT
+    fft, ta, _, thr, _ = records
+    assert fft["d_accuracy"] is None if "d_accuracy" in fft else True
+    for r in records[1:]:
+        assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["selection_rate"] <= 1.0
+        est, lo, hi = r["d_accuracy"]
+        assert lo <= est <= hi
+        assert est == pytest.approx(r["accuracy"] - fft["accuracy"], abs=1e-9)
+        assert r["collapsed"] == (max(r["selection_rate"], 1 - r["selection_rate"]) >= 0.95)
+    # The recalibrated threshold is chosen on val: it is at least as accurate on val, so
+    # on test it differs from argmax only through the threshold.
+    assert "threshold" in thr and np.isfinite(thr["threshold"])
+    assert "| val_threshold | 1 |" in table_markdown(records)
+    # Without control vectors, (a) and (c) are skipped, (b) still runs.
+    bare = control_table(
+        Bundle.open(out).__class__.open(_bare_copy(out, tmp_path)), (1.0,), n_boot=0
+    )
+    assert [r.get("skipped") for r in bare[1:]] == [None, "no vectors", None, "no vectors"]
+
+
+def _bare_copy(src, tmp_path):
+    import shutil
+
+    dst = tmp_path / "bare"
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text())
+    m.pop("controls")
+    for rel in [r for r in m["artifacts"] if r.startswith("controls/")]:
+        m["artifacts"].pop(rel)
+    shutil.rmtree(dst / "controls")
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst

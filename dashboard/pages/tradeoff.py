@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import cache as ac
 from dashboard import view as v
 from taskfair import grid, plots
+from taskfair.analysis.diagnostics import diagnostic_text, store_diagnostic
 from taskfair.metrics import OVERALL
 from taskfair.sweep import (
     curve_settings,
@@ -194,6 +195,10 @@ def render(k):
         st.markdown(f"**Current point** λ = {lam:g} ({view.normalize}, {view.split}) — *{label}*")
         v.metrics(cur)
         v.degenerate_notice(cur)
+        if cur.get("exact") and cur.get("degenerate"):  # why it collapsed: the shared shift
+            diag = store_diagnostic(store, current, view.split)
+            if diag is not None:
+                st.caption(diagnostic_text(diag, positive=store.positive_label or "label 1"))
         if cur.get("exact") and fft is not None:
             line = v.paired_lines(store.paired(current, fft, view.split))
             if line:
