@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from taskfair.sweep.settings import MATCHED_BASELINES
+
 __all__ = [
     "CLAIMS",
     "DEFAULT_DELTA",
@@ -306,7 +308,8 @@ def estimates(
 
     ta = sorted((i for i in ids if i[0] == "task_addition"), key=lambda i: i[1])
     end = next((i for i in ta if i[1] == 1.0), None)
-    refs = {m: _point_id(m, None, "") for m in ("fft", "lora")}
+    # The ordinary FFT / LoRA and, in a variant's bundle, the matched ones too.
+    refs = {m: _point_id(m, None, "") for m in ("fft", "lora", *MATCHED_BASELINES)}
     for pid in ids:
         ss = seeds_of(pid)
         for j, q in enumerate(_METRICS):

@@ -102,7 +102,7 @@ def control_table(
     names, groups = ev.names, [g for g in bundle.groups if g in ev.names]
     y = {s: ev.labels(s) for s in ("val", "test")}
     sens = ev.groups("test").astype(object).where(ev.groups("test").notna(), None)
-    memo: dict[tuple, dict] = {}
+    memo = _cached(bundle, seed, groups, names, lams)
 
     def logits(coeffs: dict) -> dict:
         key = tuple(sorted(coeffs.items()))
@@ -129,6 +129,20 @@ def control_table(
             if row == "val_threshold":
                 rec["threshold"] = t
             out.append(rec)
+    return out
+
+
+def _cached(bundle, seed, groups, names, lams) -> dict[tuple, dict]:
+    """The logits the bundle's sweep cache already holds (task addition at ``lams``, the
+    reference points) on val and test, keyed as :func:`control_table` keys merges."""
+    from taskfair.sweep import PointStore, reference_settings, task_addition_settings
+
+    store = PointStore.for_bundle(bundle, seed)
+    out = {}
+    for setting in [*task_addition_settings(groups, lams), *reference_settings(names)]:
+        got = {split: store.logits(setting, split) for split in ("val", "test")}
+        if all(v is not None for v in got.values()):
+            out[tuple(sorted(setting.effective.items()))] = got
     return out
 
 
