@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     records = control_table(bundle, args.lams, args.seed, args.n_boot, args.device)
     seed = bundle.seeds[0] if args.seed is None else args.seed
+    against = records[0]["against"]
+    kind = "the matched FFT" if records[0]["matched"] else "the ordinary FFT (no matched one)"
     text = (
-        f"Bundle {bundle.name}, seed {seed}, test rows, against {records[0]['against']} "
-        f"({args.n_boot} paired resamples; Δ = row − matched FFT; "
+        f"Bundle {bundle.name}, seed {seed}, test rows, against {against}: {kind} "
+        f"({args.n_boot} paired resamples; Δ = row − {against}; "
         f"{time.perf_counter() - t0:.0f} s)\n\n{table_markdown(records)}\n"
     )
     print(text)

@@ -105,8 +105,9 @@ def test_tiny_bundle_end_to_end(tiny_bundle):
         assert set(vec.keys()) < base_keys and not any("embeddings" in k for k in vec.keys())
         assert vec.meta["base_fingerprint"] == b.base_fingerprint
         assert vec.meta["dataset"] == manifest["dataset"]["fingerprint"]
-        assert vec.meta["kind"] == {"fft": "fft", "lora": "lora"}.get(name, "subgroup")
-        assert vec.meta["group"] == (None if name in ("fft", "lora") else name)
+        baseline = name.split("_")[0] if name.split("_")[0] in ("fft", "lora") else None
+        assert vec.meta["kind"] == (baseline or "subgroup")
+        assert vec.meta["group"] == (None if baseline else name)
         assert vec.meta["seed"] == 0 and vec.meta["hparams"]["lr"] > 0
         assert vec.norm() > 0
         log = b.log(name)

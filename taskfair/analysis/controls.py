@@ -42,7 +42,9 @@ _DELTAS = ("accuracy", "dpd", "eod", "selection_rate")
 
 
 def matched_fft(names: Sequence[str]) -> str:
-    """The FFT the controls compare with: ``fft_balanced`` when the bundle has it."""
+    """The FFT the controls compare with: ``fft_balanced`` when the bundle has it, else
+    ``fft`` (matched in a bundle of the paper's form, the ordinary one in a balanced
+    bundle built before matched baselines: records then say ``matched: False``)."""
     return "fft_balanced" if "fft_balanced" in names else "fft"
 
 
@@ -111,8 +113,11 @@ def control_table(
         return memo[key]
 
     fft = matched_fft(names)
+    variant = bundle.manifest.get("config", {}).get("group_sampling", "stratified")
+    matched = fft != "fft" or variant == "stratified"
     ref = logits({fft: 1.0})["test"].argmax(axis=1)
     out = [_record("matched_fft", None, fft, ref, ref, y["test"], sens, paired_intervals, 0)]
+    out[0]["matched"] = matched
     for lam in lams:
         for row in CONTROL_ROWS:
             coeffs = _coeffs(row, lam, groups, names)
