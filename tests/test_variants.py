@@ -273,3 +273,43 @@ def test_seed_draws_rows_gives_each_seed_its_own_training_rows(
     state.samples = _samples(state, controls=False)
     same = [state.rows_of(VectorStep("fft", "fft", None, s)) for s in (0, 1)]
     assert np.array_equal(*same)
+
+
+def test_the_tradeoff_page_draws_the_baselines_it_says_it_draws(tiny_bundle, monkeypatch):
+    """configs/tiny.yaml is the balanced variant: the page offers ordinary and matched
+    baselines, draws the chosen ones and says which."""
+    import json as _json
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TASKFAIR_BUNDLE", str(tiny_bundle))
+    monkeypatch.setenv("TASKFAIR_SCRUB", "off")
+    monkeypatch.setenv("TASKFAIR_REFINE_SLICE_S", "60")
+    monkeypatch.delenv("TASKFAIR_MODE", raising=False)
+
+    def drawn(at) -> set[str]:
+        fig = _json.loads(at.get("plotly_chart")[0].proto.spec)
+        return {
+            t["meta"]["method"]
+            for t in fig["data"]
+            if (t.get("meta") or {}).get("role") == "baseline"
+        }
+
+    def settle(at):
+        for _ in range(30):
+            at.run()
+            assert not at.exception, [e.message for e in at.exception]
+            if not any(str(c.value).startswith("Refining") for c in at.caption):
+                return
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params["page"] = "tradeoff"
+    settle(at)
+    box = at.selectbox(key="baselines")
+    assert box.value == "ordinary" and list(box.options) == ["ordinary", "matched"]
+    assert drawn(at) <= {"fft", "lora"} and "fft" in drawn(at)
+    assert any("ordinary (stratified)" in str(c.value) for c in at.caption)
+    box.set_value("matched")
+    settle(at)
+    assert drawn(at) <= {"fft_balanced", "lora_balanced"} and "fft_balanced" in drawn(at)
+    assert any("matched to the subgroup vectors' balanced rows" in str(c.value) for c in at.caption)
