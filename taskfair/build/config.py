@@ -63,6 +63,9 @@ __all__ = [
 # complete bundle gains its control vectors when rebuilt with them.
 _NOT_HASHED = ("device", "eval_batch_size", "name", "controls")
 
+#: Fields :meth:`BuildConfig.to_dict` leaves out at these defaults.
+_LATER_FIELDS: dict[str, Any] = {"controls": [], "seed_draws": "order"}
+
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 
 #: Options that depart from the paper's method (docs/FINDINGS.md, "Variants"), with the
@@ -442,8 +445,14 @@ class BuildConfig:
         return zlib.crc32(f"{self.data_seed}/{seed}".encode())
 
     def to_dict(self) -> dict:
-        """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back. The
+        fields added after bundles were first shared (``controls``, ``seed_draws``) are
+        left out at their defaults, so a default build's manifest reads as before."""
+        d = json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        for k, default in _LATER_FIELDS.items():
+            if d.get(k) == default:
+                del d[k]
+        return d
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of every field that affects what is built."""
