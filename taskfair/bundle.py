@@ -35,7 +35,8 @@ __all__ = [
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Vector names with a fixed meaning; a subgroup may not use them.
-RESERVED_NAMES = ("fft", "lora")
+# (``fft_balanced`` / ``lora_balanced``: the matched baselines of a sampling variant.)
+RESERVED_NAMES = ("fft", "lora", "fft_balanced", "lora_balanced")
 
 
 @dataclass(frozen=True)

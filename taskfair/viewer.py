@@ -60,6 +60,7 @@ def _weight_files(bundle: Bundle) -> set[str]:
     """Manifest artifacts that are weights: the base folder and every vector file."""
     base = bundle.manifest["base"]["path"].rstrip("/") + "/"
     vectors = {e.path for e in bundle.vector_entries()}
+    vectors |= {c["path"] for c in bundle.manifest.get("controls", [])}  # control vectors
     return {
         rel
         for rel in bundle.manifest.get("artifacts", {})

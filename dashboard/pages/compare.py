@@ -51,15 +51,15 @@ def render(k):
     )
     v.degenerate_caption(df, mark="cross-hatched bars")
     own = stores[view.seed]
-    fft = next((x for x in settings[view.seed] if x.method == "fft"), None)
-    if fft is not None:
+    # Against the ordinary FFT and, in a variant's bundle, the matched one (fft_balanced).
+    for fft in [x for x in settings[view.seed] if x.method in ("fft", "fft_balanced")]:
         for x in settings[view.seed]:
-            if x.method == "fft":
+            if x.method in ("fft", "fft_balanced"):
                 continue
             line = v.paired_lines(own.paired(x, fft, view.split))
             label = f"task addition λ = {lam:g}" if x.method == "task_addition" else x.method
             if line:
-                st.markdown(f"*{label}* (seed {view.seed}) — {line}")
+                st.markdown(f"*{label}* against *{fft.method}* (seed {view.seed}) — {line}")
     cols = st.columns(3)
     for i, metric in enumerate(("accuracy", "vs_rest_dpd", "vs_rest_eod")):
         with cols[i]:

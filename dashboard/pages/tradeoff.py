@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import cache as ac
 from dashboard import view as v
 from taskfair import grid, plots
+from taskfair.analysis.diagnostics import diagnostic_text, store_diagnostic
 from taskfair.metrics import OVERALL
 from taskfair.sweep import (
     curve_settings,
@@ -13,6 +14,12 @@ from taskfair.sweep import (
     overall,
     reference_settings,
     tradeoff_plan,
+)
+from taskfair.sweep.settings import (
+    BASELINE_CHOICES,
+    baseline_note,
+    drawn_baselines,
+    matched_variant,
 )
 from taskfair.views.readings import front, recommend, seed_curve_frame
 from taskfair.views.ship import Position, position_index, ship_view, view_json
@@ -51,7 +58,11 @@ with c3:
 curve = curve_settings(method.name, store.groups, grid.LAMBDA_GRID, view.normalize, params)
 points = lam_points(curve)
 refs = [r for r in reference_settings(store.names) if r.method != "base"]
-fft = next((r for r in refs if r.method == "fft"), None)
+if matched_variant(store.names) is not None:  # a variant's bundle: matched FFT / LoRA too
+    drawn = st.selectbox("Baselines", BASELINE_CHOICES, key="baselines", bind="query-params")
+    refs = drawn_baselines(refs, drawn)
+    st.caption(baseline_note(refs))
+fft = next((r for r in refs if r.method in ("fft", "fft_balanced")), None)
 
 
 def settings_at(lam):
@@ -182,6 +193,10 @@ def render(k):
         st.markdown(f"**Current point** λ = {lam:g} ({view.normalize}, {view.split}) — *{label}*")
         v.metrics(cur)
         v.degenerate_notice(cur)
+        if cur.get("exact") and cur.get("degenerate"):  # why it collapsed: the shared shift
+            diag = store_diagnostic(store, current, view.split)
+            if diag is not None:
+                st.caption(diagnostic_text(diag, positive=store.positive_label or "label 1"))
         if cur.get("exact") and fft is not None:
             # every λ of the grid reads its difference: held together (Šidák), and said so
             line = v.paired_lines(store.paired(current, fft, view.split, looks=len(points)))

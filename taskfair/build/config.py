@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -52,11 +53,18 @@ __all__ = [
     "VARIANT_DEFAULTS",
     "GROUP_SAMPLINGS",
     "HEAD_INITS",
+    "CONTROLS",
+    "SEED_DRAWS",
 ]
 
 # Fields that change where or how fast a build runs, not what it produces: a bundle may
 # be resumed with a different value (e.g. started on a laptop, finished on a GPU box).
-_NOT_HASHED = ("device", "eval_batch_size", "name")
+# ``controls`` only adds artifacts beside the others (it changes none of them), so a
+# complete bundle gains its control vectors when rebuilt with them.
+_NOT_HASHED = ("device", "eval_batch_size", "name", "controls")
+
+#: Fields :meth:`BuildConfig.to_dict` leaves out at these defaults.
+_LATER_FIELDS: dict[str, Any] = {"controls": [], "seed_draws": "order"}
 
 _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 
@@ -66,9 +74,19 @@ _TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
 VARIANT_DEFAULTS: dict[str, Any] = {
     "group_sampling": "stratified",
     "head_init": "seeded",
+    "seed_draws": "order",
 }
+#: What a seed varies: ``order`` (the data order, dropout and LoRA's initialisation; every
+#: seed trains on the same rows) or ``rows`` (that, and every seed draws its own training
+#: rows: FFT, LoRA, each subgroup's, the controls'; the eval rows stay the same).
+SEED_DRAWS = ("order", "rows")
 GROUP_SAMPLINGS = ("stratified", "balanced")
 HEAD_INITS = ("seeded", "probe")
+#: Mechanism controls a build can add (off by default; docs/FINDINGS.md, "Mechanism
+#: controls"): ``prior_only``: per group, a vector fine-tuned on the group's rows with
+#: their labels shuffled within the group (its class ratio kept); ``no_group``: a vector
+#: for the training rows in no group (τ_none), sampled as a subgroup's rows are.
+CONTROLS = ("prior_only", "no_group")
 
 
 def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
@@ -240,6 +258,13 @@ class BuildConfig:
     form: a seeded random head) or ``"probe"`` (the seeded head is then fitted as a
     logistic regression on the frozen base's features of the FFT training rows, before
     any fine-tune starts; every fine-tune, FFT and LoRA included, starts from it).
+    ``seed_draws``: what a seed varies (:data:`SEED_DRAWS`): ``"order"`` (the paper's
+    form: data order, dropout, LoRA init) or ``"rows"`` (each seed also draws its own
+    training rows). The classification head is the base's, seeded by ``head_seed``, in
+    every seed: a bundle has one base, so a per-seed head is not built.
+    ``controls``: mechanism controls (:data:`CONTROLS`) trained beside the vectors into
+    ``controls/`` (:mod:`taskfair.build.controls`); not hashed, since they change nothing
+    else the bundle holds.
     """
 
     dataset: DatasetConfig
@@ -271,6 +296,8 @@ class BuildConfig:
     compress: CompressSpec | None = None
     group_sampling: str = "stratified"
     head_init: str = "seeded"
+    controls: tuple[str, ...] = ()
+    seed_draws: str = "order"
 
     def __post_init__(self):
         if isinstance(self.dataset, Mapping):
@@ -362,7 +389,11 @@ class BuildConfig:
         _number(self.warmup_ratio, "warmup_ratio", 0.0, 1.0)
         _number(self.max_grad_norm, "max_grad_norm", 0.0, 1e6, open_low=True)
         parse_train_layers(self.train_layers)
-        for name, allowed in (("group_sampling", GROUP_SAMPLINGS), ("head_init", HEAD_INITS)):
+        for name, allowed in (
+            ("group_sampling", GROUP_SAMPLINGS),
+            ("head_init", HEAD_INITS),
+            ("seed_draws", SEED_DRAWS),
+        ):
             if getattr(self, name) not in allowed:
                 raise _fail(
                     name,
@@ -371,6 +402,18 @@ class BuildConfig:
                     + ", ".join(repr(a) for a in allowed[1:])
                     + " (docs/FINDINGS.md).",
                 )
+        controls = self.controls
+        if (
+            isinstance(controls, str)
+            or not isinstance(controls, (list, tuple))
+            or any(c not in CONTROLS for c in controls)
+        ):
+            raise _fail(
+                "controls",
+                f"{controls!r} is not a list of controls",
+                f"List some of {', '.join(CONTROLS)} (docs/FINDINGS.md), or leave it out.",
+            )
+        object.__setattr__(self, "controls", tuple(dict.fromkeys(controls)))
         if not isinstance(self.device, str) or not re.match(
             r"^(auto|cpu|mps|cuda(:\d+)?)$", self.device
         ):
@@ -394,9 +437,22 @@ class BuildConfig:
             return self.group_epochs or self.epochs
         return self.epochs
 
+    def training_data_seed(self, seed: int) -> int:
+        """The data seed seed ``seed``'s training rows are drawn with: ``data_seed``, or
+        with ``seed_draws: rows`` one derived from it and the seed."""
+        if self.seed_draws != "rows":
+            return self.data_seed
+        return zlib.crc32(f"{self.data_seed}/{seed}".encode())
+
     def to_dict(self) -> dict:
-        """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back. The
+        fields added after bundles were first shared (``controls``, ``seed_draws``) are
+        left out at their defaults, so a default build's manifest reads as before."""
+        d = json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        for k, default in _LATER_FIELDS.items():
+            if d.get(k) == default:
+                del d[k]
+        return d
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of every field that affects what is built."""

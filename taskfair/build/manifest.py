@@ -59,6 +59,7 @@ BUNDLE_ENTRIES = (
     EVAL_FILE,
     "vectors",
     "logs",
+    "controls",
     "sweeps",
     "eval_pixels.safetensors",
 )
@@ -167,8 +168,9 @@ def drop_leftovers(root: Path) -> list[str]:
     from ``root`` and the folders a build writes (not ``sweeps/``: a sweep may be
     writing there now). Called under the folder lock. Returns what was removed."""
     removed = []
-    folders = [root, *(p for d in ("vectors", "logs") for p in (root / d).glob("*") if p.is_dir())]
-    folders += [root / "vectors", root / "logs"]
+    made = ("vectors", "logs", "controls")
+    folders = [root, *(p for d in made for p in (root / d).glob("*") if p.is_dir())]
+    folders += [root / d for d in made]
     for folder in folders:
         if not folder.is_dir():
             continue

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from taskfair.build.config import BuildConfig
+from taskfair.build.controls import control_samples, control_steps
 from taskfair.build.dataset import dataset_section, load_checked, majority_label
 from taskfair.build.manifest import (
     ManifestWriter,
@@ -155,7 +156,8 @@ def build_bundle(
             found = None
         for rel in drop_leftovers(root):
             echo(f"{root}: removed {rel}, left by an interrupted write")
-        if _complete_and_intact(root, found, echo):
+        planned = [*vector_steps(config, groups), *control_steps(config, groups)]
+        if _complete_and_intact(root, found, echo, planned):
             result.manifest, result.skipped = found, ["all"]
             if sweeps and not SweepStep.complete(root, found):  # an interrupted last step
                 writer = ManifestWriter(root, found, result.trained, t_start, on_artifact)
@@ -224,11 +226,19 @@ def _foreign(found: dict | None, config: BuildConfig, fingerprint: str) -> bool:
     )
 
 
-def _complete_and_intact(root: Path, found: dict | None, echo: Callable[[str], None]) -> bool:
-    """Whether the bundle in ``root`` is complete with every recorded file intact."""
+def _complete_and_intact(
+    root: Path, found: dict | None, echo: Callable[[str], None], vectors: list[VectorStep]
+) -> bool:
+    """Whether the bundle in ``root`` is complete with every recorded file intact and
+    every vector this taskfair plans for its config recorded (a bundle from before the
+    matched baselines lacks them: the build then adds them)."""
     if found is None or not found.get("complete"):
         return False
     artifacts = found.get("artifacts", {})
+    missing = [v.key for v in vectors if v.vector_path not in artifacts]
+    if missing:
+        echo(f"{root}: complete, but without {', '.join(missing)}; building them.")
+        return False
     if all(intact(root, rel, artifacts) for rel in artifacts):
         echo(f"{root}: already complete and intact; nothing to do.")
         return True
@@ -246,11 +256,17 @@ def _build(
     for step in (BaseStep(), EvalStep()):
         if not _reuse(state, step, result):
             _run(state, step)
-    state.samples = train_samples(state.ds, cfg, state.groups)
+    controls = control_steps(cfg, state.groups)
+    state.samples = _samples(state, bool(controls))
+    if controls:  # mechanism controls (off by default), apart from the vectors
+        m["controls"] = [c.entry() for c in controls]
     m["dataset"]["train_rows_used"] = {k: len(v) for k, v in state.samples.items()}
     m["dataset"]["majority_label"] = majority_label(state.ds)
     # The vectors: check them all, then encode once every row the missing ones need.
-    todo = [step for step in vectors if not _reuse(state, step, result)]
+    # Seed by seed (a seed's controls right after its vectors), so that an interrupted
+    # build leaves whole seeds behind.
+    ordered = sorted([*vectors, *controls], key=lambda step: step.seed)
+    todo = [step for step in ordered if not _reuse(state, step, result)]
     state.writer.save()
     if todo or "test_accuracy" not in m["results"].get("base", {}):
         state.inputs = Inputs(state, todo)
@@ -263,11 +279,31 @@ def _build(
     else:
         for step in todo:
             _run(state, step)
-    for step, entry in zip(vectors, m["vectors"], strict=True):
+    for step, entry in zip(
+        [*vectors, *controls], [*m["vectors"], *m.get("controls", [])], strict=True
+    ):
         entry.update(step.stored(state))
     _results(state)
     m["complete"] = True
     state.writer.save()
+
+
+def _samples(state: BuildState, controls: bool) -> dict[str, np.ndarray]:
+    """Every run's training rows by vector name (the controls' too), or, when each seed
+    draws its own rows (``seed_draws: rows``), by ``seed-S/<name>``."""
+    cfg, ds, groups = state.cfg, state.ds, state.groups
+
+    def draw(c: BuildConfig) -> dict[str, np.ndarray]:
+        got = train_samples(ds, c, groups)
+        return {**got, **(control_samples(ds, c, got, groups) if controls else {})}
+
+    if cfg.seed_draws != "rows":
+        return draw(cfg)
+    out = {}
+    for seed in cfg.seeds:
+        drawn = draw(cfg.replace(data_seed=cfg.training_data_seed(seed)))
+        out.update({f"seed-{seed}/{name}": rows for name, rows in drawn.items()})
+    return out
 
 
 def _reuse(state: BuildState, step: Step, result: BuildResult) -> bool:

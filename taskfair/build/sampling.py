@@ -21,6 +21,7 @@ __all__ = [
     "strata",
     "eval_sample",
     "fft_sample",
+    "matched_fft_sample",
     "train_samples",
 ]
 
@@ -136,13 +137,42 @@ def fft_sample(ds, cfg: BuildConfig) -> np.ndarray:
     )
 
 
+def matched_fft_sample(ds, cfg: BuildConfig) -> np.ndarray:
+    """The matched FFT / LoRA rows of ``group_sampling: balanced``: the ordinary FFT
+    sample's share of each group (rows of no group as one more group), each share drawn
+    as :func:`balanced_sample` draws a subgroup's rows (as many label-1 as label-0 rows,
+    at most the share). A group whose rarer label has fewer rows than half its share
+    gives fewer rows, so the matched sample can be smaller than ``train_rows``."""
+    frame = ds.frame
+    train_idx = frame.index[frame["split"] == "train"].to_numpy()
+    train_frame = frame.loc[train_idx]
+    ordinary = fft_sample(ds, cfg)
+    group_of = (
+        train_frame[cfg.attribute]
+        .astype(object)
+        .where(train_frame[cfg.attribute].notna(), "(no group)")
+    )
+    share = group_of.loc[ordinary].value_counts()
+    chosen = []
+    for g, n in share.items():
+        rows = train_idx[(group_of == g).to_numpy()]
+        chosen.append(
+            balanced_sample(
+                rows, frame.loc[rows, "label"].to_numpy(), int(n), cfg.data_seed, f"matched-{g}"
+            )
+        )
+    return np.sort(np.concatenate(chosen)) if chosen else train_idx[:0]
+
+
 def train_samples(ds, cfg: BuildConfig, groups: list[str]) -> dict[str, np.ndarray]:
     """Each vector's training rows (labels of ``ds.frame``), by vector name.
 
     ``fft`` and ``lora``: the same ``train_rows`` training rows, stratified by label x
     attribute; each group: ``group_train_rows`` of that group's training rows, stratified
     by label (the paper's form: each group's own label balance), or with
-    ``group_sampling: balanced`` as many label-1 as label-0 rows (:func:`balanced_sample`).
+    ``group_sampling: balanced`` as many label-1 as label-0 rows (:func:`balanced_sample`),
+    and then also ``fft_balanced`` and ``lora_balanced``, the matched baselines
+    (:func:`matched_fft_sample`).
     """
     frame = ds.frame
     train_idx = frame.index[frame["split"] == "train"].to_numpy()
@@ -163,4 +193,6 @@ def train_samples(ds, cfg: BuildConfig, groups: list[str]) -> dict[str, np.ndarr
             rows, strata(frame.loc[rows], None), cfg.group_train_rows, cfg.data_seed, f"train-{g}"
         )
     samples["lora"] = samples["fft"]
+    if cfg.group_sampling == "balanced":
+        samples["fft_balanced"] = samples["lora_balanced"] = matched_fft_sample(ds, cfg)
     return samples

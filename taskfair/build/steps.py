@@ -79,6 +79,11 @@ class BuildState:
         """The manifest being written."""
         return self.writer.m
 
+    def rows_of(self, step: VectorStep) -> np.ndarray:
+        """A run's training rows: ``samples`` holds them by vector name, or by
+        ``seed-S/<name>`` when each seed draws its own rows (``seed_draws: rows``)."""
+        return self.samples[step.key] if step.key in self.samples else self.samples[step.name]
+
 
 class Step:
     """One artifact of the bundle; see the module docstring."""
@@ -140,7 +145,11 @@ class BaseStep(Step):
             # A different base (e.g. another version of the packaged model): every vector
             # built so far points the wrong way from it, so all are rebuilt.
             state.writer.forget(
-                [k for k in state.writer.artifacts if k.startswith(("vectors/", "logs/"))]
+                [
+                    k
+                    for k in state.writer.artifacts
+                    if k.startswith(("vectors/", "logs/", "controls/"))
+                ]
             )
             m["results"] = {}
         m["base"] = {"path": BASE_DIR, "fingerprint": state.fingerprint}
@@ -213,7 +222,7 @@ class Inputs:
     def __init__(self, state: BuildState, todo: list[VectorStep]):
         ds, cfg, handle, frame = state.ds, state.cfg, state.handle, state.eval_frame
         content = ds.content_column
-        need = np.unique(np.concatenate([state.samples[s.name] for s in todo])) if todo else []
+        need = np.unique(np.concatenate([state.rows_of(s) for s in todo])) if todo else []
         self._eval_split = frame["split"].to_numpy()
         self._eval_groups = frame[cfg.attribute]
         self._eval = encode(handle.processor, frame[content].tolist(), ds.modality, cfg.max_length)
@@ -346,7 +355,7 @@ class VectorStep(Step):
         return ours
 
     def work(self, state: BuildState) -> int:
-        return len(state.samples[self.name]) * state.cfg.epochs_for(self.kind)
+        return len(state.rows_of(self)) * state.cfg.epochs_for(self.kind)
 
     def stored(self, state: BuildState) -> dict:
         """How the vector file stores it (``form``: ``dense`` or its compact forms joined
@@ -358,7 +367,7 @@ class VectorStep(Step):
     def job(self, state: BuildState) -> VectorJob:
         """This run as a self-contained job (its rows, settings and header fields)."""
         cfg, inputs = state.cfg, state.inputs
-        idx = state.samples[self.name]
+        idx = state.rows_of(self)
         compress = (
             cfg.compress if cfg.compress is not None and not cfg.compress.is_identity else None
         )
@@ -432,7 +441,11 @@ class VectorStep(Step):
 
 
 def vector_steps(cfg: BuildConfig, groups: list[str]) -> list[VectorStep]:
-    """Per seed, in order: FFT, LoRA, then one vector per group."""
+    """Per seed, in order: FFT, LoRA, one vector per group, then the matched baselines
+    of a sampling variant (``fft_balanced``, ``lora_balanced`` with ``group_sampling:
+    balanced``). The matched ones come last and the config hash does not change, so a
+    bundle built before they existed gains them when its build is run again."""
+    matched = cfg.group_sampling if cfg.group_sampling != "stratified" else None
     return [
         VectorStep(name, kind, group, seed)
         for seed in cfg.seeds
@@ -440,6 +453,7 @@ def vector_steps(cfg: BuildConfig, groups: list[str]) -> list[VectorStep]:
             ("fft", "fft", None),
             ("lora", "lora", None),
             *[(g, "subgroup", g) for g in groups],
+            *([(f"{k}_{matched}", k, None) for k in ("fft", "lora")] if matched else []),
         ]
     ]
 

@@ -68,6 +68,8 @@ METHOD_LABELS: dict[str, str] = {
     "per_vector": "per-vector λ",
     "fft": "FFT",
     "lora": "LoRA",
+    "fft_balanced": "FFT (matched: balanced rows)",
+    "lora_balanced": "LoRA (matched: balanced rows)",
     "base": "base",
 }
 COLORS = {
@@ -76,11 +78,19 @@ COLORS = {
     "per_vector": "#17becf",
     "fft": "#ff7f0e",
     "lora": "#2ca02c",
+    "fft_balanced": "#ffbb78",
+    "lora_balanced": "#98df8a",
     "base": "#7f7f7f",
     "current": "#d62728",
     "bound": "#8c564b",
 }
-BASELINE_DASH = {"fft": "dash", "lora": "dashdot", "base": "dot"}
+BASELINE_DASH = {
+    "fft": "dash",
+    "lora": "dashdot",
+    "fft_balanced": "longdash",
+    "lora_balanced": "longdashdot",
+    "base": "dot",
+}
 #: A degenerate point (a (nearly) constant predictor): its marker turns dark and a cross
 #: is drawn over it (a trace of its own, ``role="degenerate"``, carrying the notes).
 DEGENERATE_MARKER = {"symbol": "x", "color": "#222222"}

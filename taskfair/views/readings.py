@@ -22,7 +22,7 @@ from taskfair.metrics import OVERALL, overall_rows
 from taskfair.sweep.bands import BANDS_VERSION, seed_band_record, with_bands
 from taskfair.sweep.keys import digest
 from taskfair.sweep.rows import concat_rows
-from taskfair.sweep.settings import Setting
+from taskfair.sweep.settings import Setting, baseline_parts
 from taskfair.sweep.store import PointStore
 
 __all__ = [
@@ -69,9 +69,14 @@ def recommend(
     if "val" not in store.splits or any(not store.has(s, "val") for s in [*curve, *refs]):
         return None
     val = store.known_rows([*curve, *refs], "val")
-    reference = None
-    if not (val["method"] == "fft").any():  # no FFT vector: the best task-addition point
-        reference = float(overall_rows(val)["accuracy"].max())
+    reference, ref_name = None, "FFT"
+    # The FFT the page draws: the ordinary one, or its matched form (fft_balanced).
+    ffts = [r.method for r in refs if (baseline_parts(r.method) or ("",))[0] == "fft"]
+    if ffts and ffts[0] != "fft":
+        ref_name = f"matched FFT, {ffts[0]}"
+        reference = float(overall_rows(val[val["method"] == ffts[0]])["accuracy"].iloc[0])
+    elif not (val["method"] == "fft").any():  # no FFT vector: the best task-addition point
+        reference, ref_name = float(overall_rows(val)["accuracy"].max()), "the best λ"
     methods = tuple(dict.fromkeys(s.method for s in curve))
     try:
         sel = select_lambda(
@@ -84,7 +89,6 @@ def recommend(
         )
     except ValueError as exc:  # every λ of the curve is degenerate: no honest choice
         return {"lam": None, "selection": None, "text": str(exc)}
-    ref_name = "FFT" if reference is None else "the best λ"
     return {
         "lam": sel.lam,
         "selection": sel,

@@ -27,6 +27,7 @@ import pandas as pd
 
 from taskfair.analysis.claims.base import ESTIMATE_COLUMNS, LEVEL, TA_END, interval, simultaneous
 from taskfair.analysis.claims.resample import GROUP_METRICS, POINT_METRICS, replicates
+from taskfair.sweep.settings import MATCHED_BASELINES
 
 __all__ = ["C4_LAM", "EARLY", "FIT_LAMS", "estimates", "group_names"]
 
@@ -109,7 +110,9 @@ def _levels_and_differences(pts: _Points) -> list[tuple]:
     out, s = [], len(pts.seeds)
     ta = [i for i in pts.ids if i[0] == "task_addition"]
     end = next((i for i in ta if i[1] == 1.0), None)
-    refs = {m: _pid(m, None, "") for m in ("fft", "lora") if pts.has(_pid(m, None, ""))}
+    # The ordinary FFT / LoRA and, in a variant's bundle, the matched ones too.
+    baselines = ("fft", "lora", *MATCHED_BASELINES)
+    refs = {m: _pid(m, None, "") for m in baselines if pts.has(_pid(m, None, ""))}
     for pid in pts.ids:
         p = pts.at(pid)
         for q in POINT_METRICS:
