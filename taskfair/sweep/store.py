@@ -46,6 +46,7 @@ from taskfair.sweep.rows import (
     concat_rows,
     point_meta,
     reference_rows,
+    rows_mismatch,
     tidy_rows,
     with_degeneracy,
 )
@@ -245,6 +246,11 @@ class PointStore:
         sp = self.split(split)
         entry = self.cache.entry(k, len(sp.labels))
         problem = None if entry is None else _inconsistency(entry.rows, entry.logits, sp)
+        if entry is not None and problem is None:  # every fairness number, from the logits
+            problem = rows_mismatch(
+                entry.rows, entry.logits, sp.labels, sp.groups, self.scorer(split),
+                self.positive_label,
+            )  # fmt: skip
         if problem is not None:
             log.warning(
                 "sweep cache %s: point %s is ignored and will be recomputed: %s",
