@@ -16,6 +16,7 @@ caches: the UI stays thin, and what sessions share is shared read-only.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from taskfair.sweep import Evaluator, PointStore, Setting
 from taskfair.views.admission import Admission
 from taskfair.views.readings import vector_geometry
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # the app folder (app.py, models/)
 MODELS_ROOT = ROOT / "models"
 ENV_BUNDLE = "TASKFAIR_BUNDLE"
 ENV_MODE = "TASKFAIR_MODE"
@@ -39,16 +40,52 @@ ENV_MODE = "TASKFAIR_MODE"
 # ----------------------------------------------------------------------------- bundles
 
 
+#: The values ``TASKFAIR_MODE`` may take (case and spaces ignored; unset: full).
+MODES = ("full", "viewer")
+#: ``TASKFAIR_VIEWER_BUNDLES=all``: the viewer's picker lists every bundle under
+#: ``models/``, not only viewer copies.
+ENV_VIEWER_BUNDLES = "TASKFAIR_VIEWER_BUNDLES"
+
+
+def _mode() -> str:
+    return os.environ.get(ENV_MODE, "").strip().lower()
+
+
+def mode_problem() -> str | None:
+    """Why ``TASKFAIR_MODE`` cannot be read (a typo: ``view``, ``read-only``), or None."""
+    mode = _mode()
+    if mode in ("", *MODES):
+        return None
+    return (
+        f"TASKFAIR_MODE is set to {shown(os.environ.get(ENV_MODE, ''))[:60]}, which is not "
+        f"a mode: set it to one of {', '.join(MODES)} (or unset it for full mode) and "
+        "restart the server."
+    )
+
+
 def viewer_mode() -> bool:
-    """``TASKFAIR_MODE=viewer``: the hosted read-only viewer (no paths from users)."""
-    return os.environ.get(ENV_MODE, "").strip().lower() == "viewer"
+    """``TASKFAIR_MODE=viewer``: the hosted read-only viewer (no paths from users). An
+    unknown value counts as viewer mode (the safe side) and the pages refuse to open
+    (:func:`mode_problem`)."""
+    mode = _mode()
+    return mode == "viewer" or mode not in ("", *MODES)
+
+
+def _is_viewer_copy(folder: Path) -> bool:
+    """Whether ``folder``'s manifest is an ``export-viewer`` copy's (it has ``viewer``)."""
+    try:
+        m = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(m, dict) and isinstance(m.get("viewer"), dict)
 
 
 def bundle_choices() -> dict[str, str]:
     """``{name: folder}`` of the bundles the picker offers.
 
     ``TASKFAIR_BUNDLE`` (an operator's explicit path, any folder) comes first; then every
-    folder under ``models/`` with a manifest. Users choose among these names only.
+    folder under ``models/`` with a manifest (in viewer mode: every viewer copy, unless
+    ``TASKFAIR_VIEWER_BUNDLES=all``). Users choose among these names only.
     """
     out: dict[str, str] = {}
     env = os.environ.get(ENV_BUNDLE, "").strip()
@@ -57,9 +94,14 @@ def bundle_choices() -> dict[str, str]:
         if not p.is_absolute():
             p = (ROOT / p) if (ROOT / p).exists() or not p.exists() else p
         out[p.name or env] = str(p.resolve())
+    # A public viewer lists viewer copies only (a full bundle holds weights and the eval
+    # texts), unless the operator says otherwise.
+    only_copies = viewer_mode() and os.environ.get(ENV_VIEWER_BUNDLES, "").strip() != "all"
     if MODELS_ROOT.is_dir():
         for d in sorted(MODELS_ROOT.iterdir()):
             if (d / MANIFEST).is_file() and d.name not in out and not d.name.startswith("."):
+                if only_copies and not _is_viewer_copy(d):
+                    continue
                 out[d.name] = str(d.resolve())
     return out
 
@@ -175,13 +217,36 @@ def _bootstrap(_store: PointStore, key: str, _setting: Setting, split: str, n_bo
     return _store.bootstrap(_setting, split, n_boot)
 
 
+@st.cache_resource(show_spinner=False)
+def _bootstrapped() -> set:
+    # The keys whose intervals ``_bootstrap`` holds already (reading them costs nothing).
+    return set()
+
+
+class Busy(Exception):
+    """The admission bound refused this session's work: the server is busy."""
+
+
 def bootstrap(
-    store: PointStore, setting: Setting, split: str, n_boot: int = 200
+    store: PointStore, setting: Setting, split: str, n_boot: int = 200, session: str = ""
 ) -> pd.DataFrame | None:
-    """Per-group bootstrap CIs (fairlearn) of an exact point, cached; None if not exact."""
+    """Per-group bootstrap CIs (fairlearn) of an exact point, cached; None if not exact.
+
+    Resampling costs tens of seconds of CPU on a large bundle: the first computation of a
+    point goes through the admission bound (per session and overall, in both modes) and
+    raises :class:`Busy` when it is refused."""
     if store.logits(setting, split) is None:
         return None
-    return _bootstrap(store, store.key(setting, split), setting, split, n_boot)
+    key = store.key(setting, split)
+    done = _bootstrapped()
+    if (key, split, n_boot) in done:
+        return _bootstrap(store, key, setting, split, n_boot)
+    with admission().ticket(session) as admitted:
+        if not admitted:
+            raise Busy
+        got = _bootstrap(store, key, setting, split, n_boot)
+    done.add((key, split, n_boot))
+    return got
 
 
 # ----------------------------------------------------------------------------- shipped

@@ -92,6 +92,11 @@ BUSY = (
     "The server is evaluating for other visitors: exact points follow when a slot frees. "
     "Previews are shown meanwhile."
 )
+# Shown when a button's work is refused by the admission bound (the click must be repeated).
+BUSY_CLICK = (
+    "The server is evaluating for other visitors (or for another tab of yours): press the "
+    "button again when it is free."
+)
 # Shown when a view has nothing left to evaluate (the browser test waits for it, too).
 DONE = "✓ Every point of this view is exact and cached."
 # As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
@@ -175,6 +180,10 @@ def frame() -> View:
     navigation (a page's own widgets, such as λ, belong to that page).
     """
     st.session_state.pop(_VIEW, None)
+    problem = ac.mode_problem()
+    if problem:  # a typo must not silently mean full mode (nor open anything)
+        st.error(problem, icon=":material/error:")
+        st.stop()
     # Streamlit's default top padding hides half a figure on a laptop screen.
     st.html("<style>.block-container{padding-top:2.2rem}</style>")
     choices = ac.bundle_choices()
@@ -362,11 +371,15 @@ def merge_method(groups: Sequence[str]) -> tuple[MergeMethod, dict]:
             help=" · ".join(f"{m.name}: {m.formula}" for m in methods),
         )
         method = get_method(name)
+    linked = _linked_values()
+    if len(methods) > 1:
+        _note_link("merge", method.name, methods[0].name, linked)
     params = {}
     for p in method.own_params:
         key, label = f"{method.name}_{p.name}", f"{p.name} ({method.title})"
         if p.kind in ("float", "int"):
             cast = float if p.kind == "float" else int
+            raw = _pending_snap(key)  # the link's value, before the widget's own
             params[p.name] = st.slider(
                 label,
                 min_value=cast(p.low),
@@ -377,13 +390,89 @@ def merge_method(groups: Sequence[str]) -> tuple[MergeMethod, dict]:
                 bind="query-params",
                 help=p.help or None,
             )
+            if raw is not None:
+                snap_link_param(key, p, raw, params[p.name])
         elif p.kind == "choice":
             params[p.name] = st.radio(
                 label, list(p.choices), key=key, bind="query-params", horizontal=True
             )
         elif p.kind == "group":
             params[p.name] = st.selectbox(label, list(groups), key=key, bind="query-params")
+        _note_link(key, params.get(p.name), p.default, linked)
     return method, params
+
+
+# Session keys: the method controls whose value came from the link (key -> value), and
+# the link settings this session has asked to evaluate with the button.
+_LINKED = "_taskfair_linked"
+_ACCEPTED = "_taskfair_accepted"
+
+
+def _linked_values() -> dict:
+    return st.session_state.setdefault(_LINKED, {})
+
+
+def _note_link(key: str, value, default, linked: dict) -> None:
+    """Remember a control whose value the link set (its first run in this session, the
+    URL naming a value other than the default); forget it once the visitor moves it."""
+    if key not in linked and not st.session_state.get(f"{_LINKED}:{key}"):
+        st.session_state[f"{_LINKED}:{key}"] = True  # only the first run reads the link
+        if key in st.query_params and value is not None and value != default:
+            linked[key] = value
+    elif key in linked and linked[key] != value:
+        linked.pop(key)
+
+
+_SNAPPED = "_taskfair_snapped"
+
+
+def _pending_snap(key: str) -> str | None:
+    """Before a method parameter's slider: a value snapped on the previous run is put in
+    place (and said); on the slider's first run, the link's raw value (else None)."""
+    pending = st.session_state.setdefault(_SNAPPED, {})
+    if key in pending:
+        value, note = pending.pop(key)
+        st.session_state[key] = value  # after the first run, session state wins the URL
+        st.caption(note)
+        return None
+    return st.query_params.get(key) if key not in st.session_state else None
+
+
+def snap_link_param(key: str, p, raw: str, value) -> None:
+    """The link's value of a numeric method parameter put on its control: clamped to
+    [low, high] and rounded to the step (``dare_p=0.37`` -> 0.35, ``ties_k=3.14159`` ->
+    3), so a link names only points a visitor could reach with the control. When the
+    slider took another value, the page runs again with the snapped one (the URL seeds a
+    widget on its first run only) and says what it changed."""
+    cast = float if p.kind == "float" else int
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return
+    low, high = float(p.low), float(p.high)
+    snapped = min(max(x, low), high)
+    if p.step:
+        snapped = min(low + round((snapped - low) / float(p.step)) * float(p.step), high)
+    snapped = cast(round(snapped, 10))
+    if abs(snapped - x) <= 1e-12:
+        return
+    note = say(
+        f"{key} = {str(raw)[:40]} (from the link) is not a value of its control "
+        f"([{p.low:g}, {p.high:g}] in steps of {p.step or 'any'}): shown at {snapped:g}."
+    )
+    st.session_state[_SNAPPED][key] = (snapped, note)  # the widget writes the URL
+    st.rerun()
+
+
+def link_hold() -> tuple | None:
+    """The method settings that came from the link and that this session has not asked to
+    evaluate yet (a key for :func:`live`'s ``hold``), or None: a link may show a method's
+    parameters, but their points are evaluated only on an explicit click."""
+    linked = _linked_values()
+    if not linked:
+        return None
+    key = tuple(sorted((k, str(x)) for k, x in linked.items()))
+    return None if key in st.session_state.get(_ACCEPTED, set()) else key
 
 
 def metric_radio(label: str = "Fairness metric") -> str:
@@ -400,10 +489,13 @@ def metric_radio(label: str = "Fairness metric") -> str:
     return chosen.lower()
 
 
-def _session() -> str:
+def session_id() -> str:
     """This browser session's id (one per tab), for the admission bound."""
     ctx = get_script_run_ctx()
     return ctx.session_id if ctx is not None else str(id(st.session_state))
+
+
+_session = session_id
 
 
 def live(
@@ -413,6 +505,7 @@ def live(
     *,
     current: Sequence[Item] = (),
     explicit: bool = False,
+    hold: tuple | None = None,
 ) -> None:
     """Draw now, then evaluate the plan's missing points and redraw, without freezing.
 
@@ -431,7 +524,15 @@ def live(
     link cannot make the server evaluate arbitrary points. Evaluation is admitted per
     session and overall (:mod:`taskfair.views.admission`); a refused session shows
     previews, says the server is busy and asks again on its next refresh.
+
+    ``hold`` (:func:`link_hold`): the merge method or its parameters came from the link
+    and the session has not asked for them: nothing is evaluated (neither the current
+    point nor the curve) until the visitor presses the button, which accepts them for
+    this session; from then on the view evaluates as usual.
     """
+    if hold is not None and view.can_evaluate and view.missing(plan):
+        _held(render, hold)
+        return
     auto = st.session_state.get("auto_exact", True) and not explicit
     refine = st.session_state.get("refine", True)
     current_set = set(current)
@@ -545,15 +646,47 @@ def live(
     body()
 
 
-def url_value(key: str, default: float) -> float:
+def _held(render: Callable[[int], None], hold: tuple) -> None:
+    """Draw the view from what is cached (previews elsewhere) and offer the button that
+    evaluates the link's method settings; nothing else runs."""
+    what = ", ".join(f"{k} = {x}" for k, x in hold)
+    st.info(
+        say(
+            f"This link chooses the merge method's settings ({what}), whose points are not "
+            "all cached: shown from the cache and as previews. Evaluate them with the button."
+        )
+    )
+    if st.button("Evaluate these settings", type="primary", icon=":material/bolt:"):
+        st.session_state.setdefault(_ACCEPTED, set()).add(hold)
+        st.rerun()
+    render(0)
+
+
+def url_value(
+    key: str, default: float, low: float = grid.LAMBDA_MIN, high: float = grid.LAMBDA_MAX
+) -> float:
     """A slider's value as the link gives it (the browser-side slider keeps it there), or
-    ``default`` when the link has none or an unreadable one."""
+    ``default`` when the link has none or an unreadable one. A value outside the
+    slider's range [``low``, ``high``] (``?lam=11``, ``lam=-1e308``) is refused with a
+    message and dropped from the link, so the slider shows ``default``."""
     raw = st.query_params.get(key)
     try:
         x = float(raw) if raw is not None else default
     except ValueError:
         return default
-    return round(x, 10) if math.isfinite(x) else default
+    if not math.isfinite(x):
+        return default
+    if not low - 1e-9 <= x <= high + 1e-9:
+        st.warning(
+            say(
+                f"{key} = {raw[:40]} (from the link) is outside the slider's range "
+                f"[{low:g}, {high:g}]: showing {key} = {default:g} instead."
+            ),
+            icon=":material/warning:",
+        )
+        del st.query_params[key]
+        return default
+    return round(x, 10)
 
 
 def scrub_ready(view: View, plan: Sequence[Item]) -> bool:
@@ -596,7 +729,7 @@ def degenerate_notice(point: dict) -> None:
     """A visible warning when the current point is degenerate (its note in words)."""
     if point and point.get("degenerate"):
         st.warning(
-            f"**Degenerate point**: {point.get('degenerate_note') or 'constant predictions'}.",
+            f"**Degenerate point**: {say(point.get('degenerate_note') or 'constant predictions')}.",
             icon=":material/warning:",
         )
 
@@ -621,7 +754,8 @@ def degenerate_caption(
     )
     more = " Each point's note on hover." if len(names) > 1 else ""
     st.caption(
-        f"⚠ **Degenerate** ({mark}): {', '.join(names)} — {top['degenerate_note'].iloc[0]}.{more}"
+        f"⚠ **Degenerate** ({mark}): {', '.join(names)} — {say(top['degenerate_note'].iloc[0])}."
+        + more
     )
 
 
@@ -663,7 +797,7 @@ def worst_caption(rows: pd.DataFrame, what: str = "intersection") -> None:
     for metric, label in (("accuracy", "lowest accuracy"), ("vs_rest_dpd", "largest DPD vs rest")):
         w = worst_cell(table, metric, SMALL_CELL_ROWS)
         if w is not None:
-            parts.append(f"{label}: **{w[0]}** ({fmt(w[1])}, n = {w[2]})")
+            parts.append(f"{label}: **{say(w[0])}** ({fmt(w[1])}, n = {w[2]})")
     small = int((table["n"] < SMALL_CELL_ROWS).sum())
     text = (
         f"Worst {what} — " + "; ".join(parts)

@@ -90,6 +90,8 @@ def check_manifest(manifest: Any, name: str) -> None:
         raise c.fail("'dataset.groups'", f"must be a non-empty list of names, got {shown(groups)}")
     for g in groups:
         c.name_(g, "'dataset.groups'")
+    if ds.get("label_name") is not None:  # shown on every page: a name, not Markdown
+        c.name_(ds["label_name"], "'dataset.label_name'")
     if ds.get("modality", "text") not in ("text", "image"):
         raise c.fail(
             "'dataset.modality'", f"must be 'text' or 'image', got {shown(ds['modality'])}"
@@ -106,8 +108,11 @@ def check_manifest(manifest: Any, name: str) -> None:
     c.text(base.get("fingerprint"), "'base.fingerprint'")
     ev = c.mapping(m.get("eval"), "'eval'")
     c.path(ev.get("path"), "'eval.path'")
-    if ev.get("image_root") is not None and not isinstance(ev["image_root"], str):
-        raise c.fail("'eval.image_root'", f"must be a path or null, got {shown(ev['image_root'])}")
+    root = ev.get("image_root")
+    if root is not None and (
+        not isinstance(root, str) or not root or "\x00" in root or ".." in PurePosixPath(root).parts
+    ):
+        raise c.fail("'eval.image_root'", f"must be a folder (no '..') or null, got {shown(root)}")
     vectors = m.get("vectors")
     if not isinstance(vectors, list):
         raise c.fail("'vectors'", f"must be a list, got {shown(vectors)}")
@@ -132,7 +137,7 @@ def check_manifest(manifest: Any, name: str) -> None:
             c.path(rel, f"'{key}'")
             if not isinstance(digest, str):
                 raise c.fail(f"'{key}[{rel}]'", f"must be a sha256 string, got {shown(digest)}")
-    for key in ("results", "timings"):
+    for key in ("results", "timings", "config"):
         if key in m:
             c.mapping(m[key], f"'{key}'")
     if "weights" in m and not isinstance(m["weights"], bool):

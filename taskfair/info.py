@@ -6,6 +6,8 @@ import argparse
 import json
 
 from taskfair.bundle import Bundle
+from taskfair.errors import BundleError
+from taskfair.names import shown
 
 __all__ = ["configure", "run"]
 
@@ -14,8 +16,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="bundle folder, e.g. models/demo")
 
 
+def _open(path: str) -> Bundle:
+    """The bundle at ``path``; a path the system cannot use (too long, a NUL byte, not
+    readable) is one :class:`BundleError` naming the problem, not a traceback."""
+    if "\x00" in path:
+        raise BundleError("The bundle path holds a NUL byte: give a folder such as models/demo.")
+    try:
+        return Bundle.open(path)
+    except OSError as exc:
+        what = shown(path if len(path) <= 80 else path[:40] + "…" + path[-20:])
+        raise BundleError(
+            f"Cannot open the bundle {what} ({len(path):,} characters): "
+            f"{exc.strerror or exc}. Give a bundle folder such as models/demo."
+        ) from None
+
+
 def run(args) -> int:
-    b = Bundle.open(args.bundle)
+    b = _open(args.bundle)
     m = b.manifest
     print(
         f"bundle {b.name}: model {m['model'].get('name')} ({b.modality}), dataset "

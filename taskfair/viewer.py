@@ -23,6 +23,7 @@ import copy
 import datetime as _dt
 import os
 import shutil
+import stat
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -31,12 +32,13 @@ from tqdm.auto import tqdm
 
 from taskfair.bundle import MANIFEST, Bundle, check_new_copy
 from taskfair.data import EVAL_SPLITS
+from taskfair.errors import BundleError
 from taskfair.io import atomic_write_json, safe_child
 from taskfair.models import PIXELS_FILE
 from taskfair.progress import Progress, tqdm_progress
 from taskfair.sweep import Evaluator, PointStore, Setting, page_settings
 
-__all__ = ["viewer_settings", "export_viewer", "configure", "run"]
+__all__ = ["check_out", "configure", "export_viewer", "run", "viewer_settings"]
 
 
 def viewer_settings(bundle: Bundle, seed: int) -> list[Setting]:
@@ -70,7 +72,63 @@ def _weight_files(bundle: Bundle) -> set[str]:
 
 def _copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst)
+    shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _regular_inside(path: Path, root: Path) -> str | None:
+    """Why ``path`` may not be shipped (a link, not a regular file, or a file whose real
+    path leaves ``root``), or None. A link is never followed: a link in a bundle to a key
+    or a secrets file would otherwise become a world-readable file in the viewer copy."""
+    try:
+        info = path.lstat()
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link (links are never followed)"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    real, top = path.resolve(), root.resolve()
+    if real != top and top not in real.parents:
+        return "its real path leaves the bundle folder"
+    return None
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written before anything is swept: its parent
+    must be an existing, writable folder (raises :class:`BundleError`)."""
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise BundleError(
+            f"--out {out}: its parent folder {parent.name or parent} does not exist. Create "
+            "it first, or choose a folder whose parent exists (e.g. models/demo-viewer)."
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BundleError(
+            f"--out {out}: its parent folder {parent.name or parent} is not writable. "
+            "Choose a folder you can write to (e.g. models/demo-viewer)."
+        )
+
+
+def _copy_sweeps(bundle: Bundle, tmp: Path, say: Callable[[str], None]) -> int:
+    """Copy the regular files of ``sweeps/`` (never through a link); the parquet count."""
+    folder, n_points = bundle.sweeps_dir, 0
+    if folder.is_symlink():
+        say("sweeps/ is a symbolic link: not followed, no cached point shipped")
+        return 0
+    if not folder.is_dir():
+        return 0
+    for f in sorted(folder.iterdir()):
+        if f.name.startswith("."):  # unfinished temp files
+            continue
+        if f.is_dir() and not f.is_symlink():
+            continue  # steering states and cards: not read by the viewer
+        why = _regular_inside(f, bundle.root)
+        if why is not None:
+            say(f"skipped sweeps/{f.name}: {why}")
+            continue
+        _copy(f, tmp / "sweeps" / f.name)
+        n_points += f.suffix == ".parquet"
+    return n_points
 
 
 def export_viewer(
@@ -95,6 +153,7 @@ def export_viewer(
     bundle = Bundle.open(src, verify=True)
     out = Path(out)
     check_new_copy(bundle.root, out, example="models/demo-viewer", again="export")
+    check_out(out)
     splits = _splits(bundle)
 
     # 1. Every point the pages read, cached in the source bundle (resumable, as any sweep).
@@ -124,15 +183,22 @@ def export_viewer(
         artifacts = dict(bundle.manifest.get("artifacts", {}))
         held = _weight_files(bundle) if not weights else set()
         for rel in sorted(set(artifacts) - held):
-            _copy(safe_child(bundle.root, rel), tmp / rel)
-        n_points = 0
-        if bundle.sweeps_dir.is_dir():
-            for f in sorted(bundle.sweeps_dir.iterdir()):
-                if f.is_file() and not f.name.startswith("."):  # skip unfinished temp files
-                    _copy(f, tmp / "sweeps" / f.name)
-                    n_points += f.suffix == ".parquet"
-        if weights and (bundle.root / PIXELS_FILE).is_file():  # decoded eval images: a cache
-            _copy(bundle.root / PIXELS_FILE, tmp / PIXELS_FILE)
+            src = safe_child(bundle.root, rel)
+            why = _regular_inside(src, bundle.root)
+            if why is not None:
+                raise BundleError(
+                    f"{bundle.name}: the artifact {rel} cannot be shipped: {why}. Rebuild the "
+                    "bundle, or replace the link by the file itself."
+                )
+            _copy(src, tmp / rel)
+        n_points = _copy_sweeps(bundle, tmp, say)
+        pixels = bundle.root / PIXELS_FILE
+        if weights and pixels.exists():  # decoded eval images: a cache
+            why = _regular_inside(pixels, bundle.root)
+            if why is None:
+                _copy(pixels, tmp / PIXELS_FILE)
+            else:
+                say(f"skipped {PIXELS_FILE}: {why}")
         m = copy.deepcopy(bundle.manifest)
         m["artifacts"] = {rel: d for rel, d in artifacts.items() if rel not in held}
         m["withheld"] = {rel: artifacts[rel] for rel in sorted(held)}

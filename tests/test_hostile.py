@@ -591,7 +591,7 @@ def _tamper_legacy(folder, key):
         (_tamper_schema, "have the columns"),
         (_tamper_shape, "its logits have shape (60, 3)"),
         (_tamper_nan, "its logits hold NaN or infinite values"),
-        (_tamper_legacy, "its overall accuracy is not that of its logits"),
+        (_tamper_legacy, "its sidecar records no checksum of its rows"),
     ],
     ids=["edited numbers", "other schema", "wrong shape", "NaN logits", "no checksum"],
 )

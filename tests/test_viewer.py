@@ -269,7 +269,8 @@ def test_viewer_picker_lists_names_only(exported, monkeypatch):
     monkeypatch.setenv("TASKFAIR_BUNDLE", str(copy))
     monkeypatch.setenv("TASKFAIR_MODE", "viewer")
     choices = ac.bundle_choices()
-    under_models = {d.name for d in ac.MODELS_ROOT.glob("*") if (d / "manifest.json").is_file()}
+    # viewer copies only: a full bundle (weights, eval texts) is not offered by a viewer
+    under_models = {d.name for d in ac.MODELS_ROOT.glob("*") if ac._is_viewer_copy(d)}
     assert set(choices) == {copy.name} | under_models
     # A real bundle's path is still not a name: the viewer resolves nothing from users.
     assert ac.check_bundle_name(str(exported["copies"]["weights"])) is not None

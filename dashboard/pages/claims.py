@@ -43,13 +43,18 @@ elif key not in st.session_state:
         def progress(done: int, total: int, message: str = "") -> None:
             bar.progress(min(1.0, done / max(total, 1)), message or "…")
 
-        try:
-            st.session_state[key] = reproduce.bundle_claims(
-                view.bundle, normalize=view.normalize, progress=progress
-            )
-        except USER_ERRORS as exc:
-            v.error(exc)
-            st.stop()
+        with ac.admission().ticket(v.session_id()) as admitted:  # bounded per visitor
+            if not admitted:
+                bar.empty()
+                st.warning(v.BUSY_CLICK, icon=":material/hourglass:")
+                st.stop()
+            try:
+                st.session_state[key] = reproduce.bundle_claims(
+                    view.bundle, normalize=view.normalize, progress=progress
+                )
+            except USER_ERRORS as exc:
+                v.error(exc)
+                st.stop()
         bar.empty()
 if key in st.session_state:
     run = st.session_state[key]

@@ -133,6 +133,28 @@ else:
     st.info("This bundle has no loss curves in its logs.")
 st.dataframe(pd.DataFrame(epochs), width="stretch", hide_index=True)
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _shown_image(path: str) -> bool:
+    """Whether the Data page may show this eval image: an image file whose real path is
+    inside the bundle, or (full mode) under the manifest's ``image_root``; never any
+    other file of the server, whatever the manifest or the eval rows say."""
+    p = Path(path)
+    if ".." in p.parts or p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+        return False
+    real = p.resolve()
+    roots = [b.root.resolve()]
+    image_root = m.get("eval", {}).get("image_root")
+    if image_root and not ac.viewer_mode():
+        roots.append(Path(image_root).resolve())
+    return any(_inside(real, r) and r != Path(r.anchor) for r in roots)
+
+
 if b.modality == "image" and "image" in frame.columns:
     st.subheader("Sample images per group")
     shown = 0
@@ -141,7 +163,7 @@ if b.modality == "image" and "image" in frame.columns:
         # Three of each label, so both classes show; only files present here: a viewer
         # copy may ship without the image folder.
         rows = pd.concat([part[part["label"] == y].head(6) for y in (1, 0)])
-        rows = rows[[Path(p).is_file() for p in rows["image"]]].groupby("label").head(3)
+        rows = rows[[_shown_image(p) for p in rows["image"]]].groupby("label").head(3)
         if len(rows):
             st.markdown(f"**{md(g)}**")
             st.image(

@@ -80,11 +80,11 @@ with st.form("steer-form"):
         floors, ranges = {}, {}
         for g in groups:
             a, b = st.columns([1, 2])
-            f = a.number_input(f"{g}: accuracy floor (0: none)", min_value=0.0, max_value=1.0,
+            f = a.number_input(v.say(f"{g}: accuracy floor (0: none)"), min_value=0.0, max_value=1.0,
                                value=0.0, step=0.05, key=f"steer_floor_{g}")  # fmt: skip
             if f > 0:
                 floors[g] = f
-            ranges[g] = b.slider(f"λ range of {g}", min_value=-1.0, max_value=2.0,
+            ranges[g] = b.slider(v.say(f"λ range of {g}"), min_value=-1.0, max_value=2.0,
                                  value=(0.0, 1.0), step=0.05, key=f"steer_range_{g}")  # fmt: skip
     submitted = st.form_submit_button(
         "Search (or resume)", type="primary", icon=":material/explore:"
@@ -113,23 +113,39 @@ def evaluator():
 
 status = st.empty()
 result = None
+
+
+def _search():
+    """The search the form asks, with its stop button and progress bar."""
+    with status.container():
+        stop_col, bar_col = st.columns([1, 5])
+        stop_col.button("Stop", icon=":material/stop:", key="steer_stop",
+                        help="Stops after the current exact evaluation; Search resumes it.")  # fmt: skip
+        bar = bar_col.progress(0.0, text="Starting…")
+
+        def progress(done, total, message=""):
+            bar.progress(min(done / max(total, 1), 1.0),
+                         text=f"{done}/{total} exact validation points · {v.say(message)}")  # fmt: skip
+
+        return steer(problem, store, evaluator, progress=progress)
+
+
 try:
     if submitted:
-        with status.container():
-            stop_col, bar_col = st.columns([1, 5])
-            stop_col.button("Stop", icon=":material/stop:", key="steer_stop",
-                            help="Stops after the current exact evaluation; Search resumes it.")  # fmt: skip
-            bar = bar_col.progress(0.0, text="Starting…")
-
-            def progress(done, total, message=""):
-                bar.progress(min(done / max(total, 1), 1.0),
-                             text=f"{done}/{total} exact validation points · {message}")  # fmt: skip
-
-            result = steer(problem, store, evaluator, progress=progress)
+        with ac.admission().ticket(v.session_id()) as admitted:
+            if not admitted:  # one search per visitor at a time, four on the server
+                st.warning(v.BUSY_CLICK, icon=":material/hourglass:")
+                st.stop()
+            result = _search()
         status.empty()
     else:
-        with st.spinner("Reading the stored search…"):
-            result = steer(problem, store, evaluator, run_search=False)
+        # The stored search's test report may evaluate a few points: admitted too;
+        # refused, the page shows the validation result only.
+        with (
+            st.spinner("Reading the stored search…"),
+            ac.admission().ticket(v.session_id()) as admitted,
+        ):
+            result = steer(problem, store, evaluator, run_search=False, report_test=admitted)
 except USER_ERRORS as exc:
     v.error(exc)
     st.stop()
@@ -174,7 +190,7 @@ with right:
                    "margin, drop the target or raise the budget.")  # fmt: skip
     else:
         coeffs = ", ".join(f"{g} = {x:g}" for g, x in rec["setting"]["coeffs"].items())
-        st.markdown(f"**Recommendation** — {rec['label']}: {coeffs}")
+        st.markdown(f"**Recommendation** — {v.say(rec['label'])}: {v.say(coeffs)}")
         rows = []
         for name, c, idx in (("recommendation", rec, result.recommendation),
                              ("best global λ", best, result.best_global)):  # fmt: skip
@@ -197,7 +213,7 @@ with right:
             st.caption(f"Recommendation − best global λ on **{split}** (paired bootstrap): "
                        f"EOD {iv(d['eod'])}, DPD {iv(d['dpd'])}, accuracy {iv(d['accuracy'])}")  # fmt: skip
         for note in rec["degenerate"]:
-            st.caption(f"⚠ {note}")
+            st.caption(f"⚠ {v.say(note)}")
 
 st.subheader("Pareto set (validation), reported on test")
 table = result.table()
@@ -212,12 +228,17 @@ where = "the best global λ (where the previews' JVPs were taken)"
 matrix = result.influence
 if rec is not None and st.button("Compute at the recommendation", key="steer_influence",
                                  help="One JVP per vector at the recommended mix."):  # fmt: skip
-    try:
-        with st.spinner("One JVP per vector…"):
-            matrix = influence_at(evaluator(), result.setting(result.recommendation), "val")
-        where = "the recommendation"
-    except USER_ERRORS as exc:
-        v.error(exc)
+    with ac.admission().ticket(v.session_id()) as admitted:
+        if not admitted:
+            st.warning(v.BUSY_CLICK, icon=":material/hourglass:")
+        else:
+            try:
+                with st.spinner("One JVP per vector…"):
+                    setting = result.setting(result.recommendation)
+                    matrix = influence_at(evaluator(), setting, "val")
+                where = "the recommendation"
+            except USER_ERRORS as exc:
+                v.error(exc)
 if matrix is not None:
     st.plotly_chart(plots.influence_figure(matrix, where=where), width="stretch",
                     key="steer-influence")  # fmt: skip
@@ -241,4 +262,5 @@ if rec is not None:
     c4.download_button("rebuild.py", data=rebuild_script(card), file_name="rebuild.py",
                        mime="text/x-python", key="steer-card-script")  # fmt: skip
     with st.expander("Card (Markdown)"):
-        st.markdown(card_markdown(card))
+        # As its source: the card holds bundle and vector names, text from files.
+        st.code(card_markdown(card), language="markdown")

@@ -55,6 +55,7 @@ with c3:
         "error across seeds; the band is then the 95% interval of that mean.",
     )
 
+hold = v.link_hold()
 curve = curve_settings(method.name, store.groups, grid.LAMBDA_GRID, view.normalize, params)
 points = lam_points(curve)
 refs = [r for r in reference_settings(store.names) if r.method != "base"]
@@ -174,6 +175,21 @@ def degenerate_rule() -> str:
     )
 
 
+def empty_curve_note() -> str:
+    """What is true of a curve with no exact point: evaluated now, on a click, or never."""
+    if not view.can_evaluate:
+        return (
+            "No point of this curve is in the bundle's cache, and this server evaluates "
+            "nothing: the curve cannot be shown here. Choose a method and parameters the "
+            "bundle ships (task addition with its defaults)."
+        )
+    if hold is not None:
+        return "No exact point yet: press the button above to evaluate this curve."
+    if not st.session_state.get("refine", True):
+        return "No exact point yet: turn on *Refine in background* to evaluate the curve."
+    return "No exact point yet: the first ones are being evaluated (coarse grid first)."
+
+
 def render(k):
     rows = store.curve_point(points, view.split, lam, current)
     frame = curve_frame(view.split)
@@ -183,7 +199,7 @@ def render(k):
     left, right = st.columns([3, 2])
     with left:
         if frame.empty:
-            st.info("No exact point yet: the first ones are being evaluated (coarse grid first).")
+            st.info(empty_curve_note())
         fig = curves(frame, cur, base, references)
         st.plotly_chart(fig, width="stretch", key=f"curves-{k}")
         v.degenerate_caption(frame)
@@ -213,16 +229,22 @@ def render(k):
                 )
         ci = None
         if show_ci and cur.get("exact"):
-            with st.spinner("Bootstrapping…"):
-                ci = ac.bootstrap(store, current, view.split)
+            try:
+                with st.spinner("Bootstrapping…"):
+                    ci = ac.bootstrap(store, current, view.split, session=v.session_id())
+            except ac.Busy:
+                st.caption(
+                    "No intervals now: the server is evaluating for other visitors (or "
+                    "another tab of yours). They are computed on a later redraw."
+                )
         st.dataframe(
             v.group_table(rows, ci), column_config=v.TABLE_CONFIG, width="stretch", key=f"table-{k}"
         )
         for note in (store.warnings(current, view.split) if cur.get("exact") else [])[:3]:
-            st.caption(f"⚠ {note}")
+            st.caption(f"⚠ {v.say(note)}")
         if view.over:
             crossed = store.intersection_rows(current, view.split, view.over)
-            name = " × ".join(view.over)
+            name = v.say(" × ".join(view.over))
             if crossed is None:
                 st.caption(f"Over {name}: shown once the current point is exact.")
             else:
@@ -322,4 +344,4 @@ if scrub:
     )
     v.ship(view, key, shipped, at_index)
 else:
-    v.live(render, plan, view, current=[(current, view.split)], explicit=v.off_grid(lam))
+    v.live(render, plan, view, current=[(current, view.split)], explicit=v.off_grid(lam), hold=hold)

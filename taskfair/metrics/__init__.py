@@ -45,13 +45,6 @@ from taskfair.metrics._intervals import (
     paired_intervals,
     vs_rest_intervals,
 )
-from taskfair.metrics._records import (
-    BAND_METRICS,
-    GROUP_BAND_METRICS,
-    N_BOOT,
-    bootstrap_bands,
-    interval_bands,
-)
 from taskfair.metrics._ranking import (
     RANKING_METRICS,
     group_ranking,
@@ -59,6 +52,13 @@ from taskfair.metrics._ranking import (
     ranking_intervals,
     row_weights,
     weighted_auc,
+)
+from taskfair.metrics._records import (
+    BAND_METRICS,
+    GROUP_BAND_METRICS,
+    N_BOOT,
+    bootstrap_bands,
+    interval_bands,
 )
 from taskfair.metrics._references import (
     REFERENCE_LABELS,

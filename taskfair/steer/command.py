@@ -18,7 +18,7 @@ from taskfair.io import atomic_write_json
 from taskfair.merge import curve_methods
 from taskfair.progress import tqdm_progress
 from taskfair.steer.card import json_safe, merge_card, write_card
-from taskfair.steer.driver import SteerResult, steer
+from taskfair.steer.driver import MAX_N_BOOT, SteerResult, steer
 from taskfair.steer.problem import (
     DEFAULT_BUDGET,
     DEFAULT_MARGIN,
@@ -63,7 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-degenerate", action="store_true",
                         help="accept (nearly) constant predictors too; they stay flagged")  # fmt: skip
     parser.add_argument("--confidence", type=float, default=0.95)
-    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--n-boot", type=int, default=1000,
+                        help=f"bootstrap resamples, 100 to {MAX_N_BOOT:,}")  # fmt: skip
     parser.add_argument(
         "--out", default=None, help="card folder (default: BUNDLE/sweeps/steer/ID/)"
     )
@@ -166,6 +167,8 @@ def run(args) -> int:
 
     store = PointStore.for_bundle(bundle, seed, evaluator, source="steer")
     result = steer(problem, store, evaluator, progress=tqdm_progress(f"steer {bundle.name}"))
+    if result.notice:
+        print(f"note: {result.notice}")
     label = problem.objective.label
     print(
         f"{bundle.name}: minimise {label} on val, floor {result.floor:.4f}; "

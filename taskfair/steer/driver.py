@@ -33,7 +33,7 @@ import pandas as pd
 
 from taskfair.analysis import gram_matrix
 from taskfair.analysis.selection import pareto_indices
-from taskfair.errors import BundleError
+from taskfair.errors import BundleError, ConfigError
 from taskfair.grid import LAMBDA_GRID
 from taskfair.progress import Progress, report
 from taskfair.steer.certify import Interval, RowBootstrap, degeneracy, interval_record
@@ -46,10 +46,51 @@ from taskfair.steer.surrogate import Surrogate
 from taskfair.sweep import FirstOrderPreview, PointStore, Setting, curve_settings, method_mix
 from taskfair.sweep.settings import reference_settings
 
-__all__ = ["MAX_TEST_PARETO", "SteerResult", "steer"]
+__all__ = [
+    "MAX_COMBINATIONS",
+    "MAX_N_BOOT",
+    "MAX_TEST_PARETO",
+    "SteerResult",
+    "check_bounds",
+    "steer",
+]
 
 #: Pareto points reported on test besides the recommendation (evenly spaced if more).
 MAX_TEST_PARETO = 5
+#: Bootstrap resamples at most: each holds one index per validation row (10,000 on
+#: 1,600 rows: 128 MB of indices); intervals stop changing long before.
+MAX_N_BOOT = 10_000
+#: Parameter combinations one search may pool (each has a search and a state of its own).
+MAX_COMBINATIONS = 16
+
+
+def check_bounds(problem: Problem, groups: Sequence[str], names: Sequence[str]) -> None:
+    """Refuse, before anything is evaluated, what no search can do within its bounds: too
+    many resamples, a λ range for a vector the bundle lacks, parameter values with more
+    combinations than :data:`MAX_COMBINATIONS` or than the budget can start (each
+    combination's search first evaluates the references and the λ grid)."""
+    if int(problem.n_boot) > MAX_N_BOOT:
+        raise ConfigError(
+            f"n_boot {problem.n_boot:,} is more resamples than the assistant draws (at most "
+            f"{MAX_N_BOOT:,}; 1,000 is the default): give a smaller --n-boot."
+        )
+    problem.constraints.bounds(groups)  # unknown vectors in --range: ConfigError
+    if not problem.param_values:
+        return
+    n = math.prod(len(v) for v in problem.param_values.values())
+    if n > MAX_COMBINATIONS:
+        raise ConfigError(
+            f"--param-values gives {n:,} combinations; the assistant pools at most "
+            f"{MAX_COMBINATIONS}: give fewer values."
+        )
+    start = sum(r in names for r in ("fft", "lora")) + len(LAMBDA_GRID)
+    if problem.budget // n < start + 1:
+        raise ConfigError(
+            f"--param-values gives {n} combinations, so each search gets "
+            f"{problem.budget // n} of the budget's {problem.budget} exact evaluations, fewer "
+            f"than the {start + 1} one needs (its starting grid of {start} points and one "
+            f"search step): raise --budget to at least {n * (start + 1)} or give fewer values."
+        )
 
 
 @dataclass
@@ -84,6 +125,8 @@ class SteerResult:
     stopped: bool = False
     converged: bool = False
     state_id: str = ""
+    #: why a stored state was started afresh (malformed, or its numbers not its points')
+    notice: str | None = None
 
     def candidate(self, i: int | None) -> dict | None:
         return None if i is None else self.candidates[i]
@@ -246,6 +289,7 @@ def steer(
         raise BundleError(
             "The assistant mixes two or more subgroup vectors; this bundle has fewer."
         )
+    check_bounds(problem, groups, store.names)
     if state_dir is None and store.cache is not None:
         state_dir = Path(store.cache.root) / "steer"
     if problem.param_values:
@@ -259,9 +303,10 @@ def steer(
         "groups": groups,
     }
     state = SearchState.open(state_dir, identity)
+    run = _Run(problem, store, evaluator, progress, stop, state)
+    _check_state(run)  # nothing stored is trusted: certificates recomputed first
     if not run_search and (state.data["floor"] is None or not state.data["candidates"]):
         return None
-    run = _Run(problem, store, evaluator, progress, stop, state)
     t0 = time.perf_counter()
     stopped = _search(run, groups) if run_search else False
     search_s = time.perf_counter() - t0
@@ -269,12 +314,45 @@ def steer(
     state.data["new_evaluations"] = int(state.data.get("new_evaluations", 0)) + run.n_new
     run._save()
     result = _result(run, groups, stopped)
+    result.notice = state.notice
     if report_test and "test" in store.splits and not stopped:
         _report_test(run, result)
     result.n_new, result.n_test = run.n_new, run.n_test
     result.wall_s = time.perf_counter() - t0
     result.search_s = search_s
     return result
+
+
+def _check_state(run: _Run) -> None:
+    """A resumed state's certificates recomputed from the cached logits (a malformed or
+    forged state is started afresh), then every candidate judged again."""
+
+    def recompute(c: dict) -> dict | str:
+        try:
+            setting = Setting(**c["setting"])
+        except (TypeError, ValueError) as exc:
+            return f"its setting is not one ({exc})"
+        logits = run.store.logits(setting, "val")
+        if logits is None:
+            return "its point is not in the cache"
+        preds = logits.argmax(axis=1)
+        summary = run.bootstrap("val").summary(preds, run.problem.objective)
+        notes = degeneracy(preds, run.store.split("val").groups)
+        return {"val": interval_record(summary), "degenerate": notes}
+
+    state = run.state
+    if not state.verify(recompute) or state.data["floor"] is None:
+        return
+    fft = next((c for c in run.candidates if c["label"] == "FFT"), None)
+    try:
+        state.data["floor"] = run.problem.constraints.resolve_floor(
+            fft["val"]["accuracy"]["value"] if fft else None
+        )
+    except ConfigError as exc:
+        state._afresh(str(exc))
+        return
+    for c in run.candidates:
+        run._judge(c)
 
 
 def _start(run: _Run, groups: list[str]) -> None:
@@ -312,7 +390,11 @@ def _search(run: _Run, groups: list[str]) -> bool:
     x0 = np.clip(np.asarray(start["x"], float), lows, highs)
     strategy = make(p.search, x0, start["score"], lows, highs, p.resolution, seed=p.seed)
     if data["strategy"] is not None:
-        strategy.restore(data["strategy"])
+        try:
+            strategy.restore(data["strategy"])
+        except (KeyError, TypeError, ValueError, IndexError):  # a malformed stored state
+            strategy = make(p.search, x0, start["score"], lows, highs, p.resolution, seed=p.seed)
+            data["strategy"] = None
     surrogate = _surrogate(run, groups, start) if strategy.uses_preview else None
 
     def preview(X: np.ndarray) -> np.ndarray:

@@ -8,11 +8,13 @@ fingerprints, the metrics' warnings, and the sha256 of the other two files under
 Nothing is served unchecked: a point is read only when its files match the checksums
 in its sidecar, its rows have the sweep's columns
 (:data:`taskfair.sweep.rows.COLUMNS`) and its logits are finite with the shape asked
-for. Anything else (a damaged, edited or foreign file) is a cache miss with a warning in
-the log (``taskfair.sweep.cache``), never an error: the point is evaluated again and
-its files rewritten. Points written before checksums existed carry none; they are
-checked for schema and shape here and against their labels by the store
-(:class:`~taskfair.sweep.store.PointStore`).
+for; the store (:class:`~taskfair.sweep.store.PointStore`) then recomputes every number
+of its rows (accuracy, n, rates, DPD, EOD, vs-rest) from the logits and the split's
+labels (:func:`taskfair.sweep.rows.rows_mismatch`), so a sidecar whose checksums were
+recomputed after an edit does not pass either. Anything else (a damaged, edited or
+foreign file, a sidecar without checksums) is a cache miss with a warning in the log
+(``taskfair.sweep.cache``), never an error: the point is evaluated again and its files
+rewritten. Points written before checksums existed are such misses: recomputed once.
 """
 
 from __future__ import annotations
@@ -95,8 +97,14 @@ class SweepCache:
         except OSError as exc:
             self._miss(key, f"its {what} cannot be read ({exc.strerror})")
             return None
-        recorded = ((self.meta(key) or {}).get("checksums") or {}).get(what)
-        if recorded is not None and _sha(data) != recorded:
+        checksums = (self.meta(key) or {}).get("checksums")
+        recorded = checksums.get(what) if isinstance(checksums, dict) else None
+        if not isinstance(recorded, str):
+            # A sidecar without checksums (written before they existed, or with them
+            # deleted) cannot vouch for its files: never served as exact, recomputed.
+            self._miss(key, f"its sidecar records no checksum of its {what}")
+            return None
+        if _sha(data) != recorded:
             self._miss(key, f"its {what} file does not match the checksum in its sidecar")
             return None
         return data

@@ -50,6 +50,7 @@ from taskfair.sweep.keys import CACHE_VERSION
 from taskfair.sweep.settings import Setting
 
 __all__ = [
+    "CHECKED_COLUMNS",
     "COLUMNS",
     "DERIVED_COLUMNS",
     "OVERALL",
@@ -62,6 +63,7 @@ __all__ = [
     "overall_rows",
     "point_meta",
     "reference_rows",
+    "rows_mismatch",
     "tidy_rows",
     "with_degeneracy",
     "with_ranking",
@@ -150,6 +152,71 @@ def with_ranking(rows: pd.DataFrame | None, logits, labels, groups) -> pd.DataFr
         return rows
     return _ranked(rows.drop(columns=[c for c in RANKING_COLUMNS if c in rows.columns]),
                    positive_scores(logits), labels, groups)  # fmt: skip
+
+
+#: The numbers of a point's rows that its logits determine: every one is recomputed from
+#: the logits when a cached point is read (:func:`rows_mismatch`).
+CHECKED_COLUMNS: tuple[str, ...] = (
+    "n",
+    "accuracy",
+    "macro_accuracy",
+    "worst_group_accuracy",
+    "dpd",
+    "eod",
+    "selection_rate",
+    "tpr",
+    "fpr",
+    "vs_rest_dpd",
+    "vs_rest_eod",
+)
+
+
+def _first_difference(cached: pd.DataFrame, fresh: pd.DataFrame, tol: float) -> str | None:
+    a, b = cached.set_index("group"), fresh.set_index("group")
+    if a.index.has_duplicates or set(a.index) != set(b.index):
+        return "its groups are not those of the split"
+    b = b.loc[a.index]
+    for col in CHECKED_COLUMNS:
+        x = pd.to_numeric(a[col], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(b[col], errors="coerce").to_numpy(dtype=float)
+        same = (np.abs(x - y) <= tol) | (np.isnan(x) & np.isnan(y))
+        if not same.all():
+            group = str(a.index[int(np.argmin(same))])[:40]
+            return f"its {col} of group {group!r} is not that of its logits"
+    for col in DERIVED_COLUMNS:  # rows cached before these columns derive them on read
+        present = col in a.columns and not a[col].isna().any()
+        if present and list(a[col].astype(b[col].dtype)) != list(b[col]):
+            return f"its {col} is not that of its logits"
+    return None
+
+
+def rows_mismatch(
+    rows: pd.DataFrame,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    groups,
+    scorer: PreviewScorer | None = None,
+    positive_label: str | None = None,
+    tol: float = 1e-9,
+) -> str | None:
+    """Why cached ``rows`` are not the rows of ``logits`` on these labels and groups
+    (every number of :data:`CHECKED_COLUMNS`, per group, and the degeneracy flags), or
+    None. The count-table ``scorer`` answers first (fast); a difference is confirmed
+    with fairlearn, which made the rows, before it is reported."""
+    labels = np.asarray(labels)
+    preds = np.asarray(logits).argmax(axis=1)
+    if scorer is not None:
+        rep = scorer.report_preds(preds)
+        fresh = _rows(rep, "", None, "sum", "", "", None, preds, labels, True)
+        if _first_difference(rows, fresh, tol) is None:
+            return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FairnessWarning)
+        rep = fairness_report(
+            labels, preds, sensitive_features=groups, positive_label=positive_label
+        )
+    fresh = _rows(rep, "", None, "sum", "", "", None, preds, labels, True)
+    return _first_difference(rows, fresh, tol)
 
 
 def with_degeneracy(rows: pd.DataFrame | None, positive_label: str | None = None):

@@ -45,6 +45,7 @@ from taskfair.sweep.point_lock import point_locks
 from taskfair.sweep.rows import (
     concat_rows,
     point_meta,
+    rows_mismatch,
     tidy_rows,
     with_degeneracy,
     with_ranking,
@@ -249,6 +250,11 @@ class PointStore(StoreCurves, StoreIntersections, StoreBands):
         sp = self.split(split)
         entry = self.cache.entry(k, len(sp.labels))
         problem = None if entry is None else inconsistency(entry.rows, entry.logits, sp)
+        if entry is not None and problem is None:  # every fairness number, from the logits
+            problem = rows_mismatch(
+                entry.rows, entry.logits, sp.labels, sp.groups, self.scorer(split),
+                self.positive_label,
+            )  # fmt: skip
         if problem is not None:
             log.warning(
                 "sweep cache %s: point %s is ignored and will be recomputed: %s",
