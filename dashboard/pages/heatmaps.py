@@ -74,6 +74,6 @@ if not crossed and v.scrub_ready(view, plan):
     want = v.url_value("lam", v.DEFAULT_LAM)
     index = min(range(len(lams)), key=lambda j: abs(lams[j] - want))
     st.caption(model.evaluated_caption())
-    v.ship(view, ("heatmaps", method), lambda: view_json(model.ship()), index)
+    v.ship(view, model.key(), lambda: view_json(model.ship()), index)
 else:
     v.live(render, plan, view)

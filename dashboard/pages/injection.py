@@ -101,8 +101,7 @@ def render(k):
 
 with main:
     if scrub:
-        key = ("injection", anchor, normalize, along, tuple(sorted(model.others.items())))
-        v.ship(view, key, lambda: view_json(model.ship()), at_index)
+        v.ship(view, model.key(), lambda: view_json(model.ship()), at_index)
     else:
         v.live(
             render, plan, view, current=[(current, view.split)], explicit=v.off_grid(*lams.values())

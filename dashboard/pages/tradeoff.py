@@ -154,14 +154,6 @@ def shipped() -> str:
 
 
 if scrub:
-    key = (
-        "tradeoff",
-        method.name,
-        tuple(sorted(params.items())),
-        metric,
-        with_degenerate,
-        all_seeds,
-    )
-    v.ship(view, key, shipped, at_index)
+    v.ship(view, model.key(), shipped, at_index)
 else:
     v.live(render, plan, view, current=[(current, view.split)], explicit=v.off_grid(lam))

@@ -75,6 +75,10 @@ class HeatmapsModel:
     def norm_label(self) -> str:
         return self.normalize if self.addition else "none (injection)"
 
+    def key(self) -> tuple:
+        """The view's choices besides seed, split and normalisation."""
+        return ("heatmaps", self.method)
+
     def plan(self) -> list:
         # Injection's grid is small: its points in order (group by group), the curve coarse first.
         return curve_plan(self.settings, self.split, coarse=self.addition)

@@ -85,6 +85,12 @@ class InjectionModel:
             for x in grid.INJECTION_GRID
         ]
 
+    def key(self) -> tuple:
+        """The view's choices besides seed, split and the sidebar's normalisation (never
+        λ_along, which the slider moves)."""
+        others = tuple(sorted(self.others.items()))
+        return ("injection", self.anchor, self.normalize, self.along, others)
+
     def plan(self) -> list:
         curve = [s for _, s in self.points]
         return injection_plan(self.current, curve, self.refs, self.split)

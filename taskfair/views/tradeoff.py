@@ -103,6 +103,13 @@ class TradeoffModel:
     def fft(self) -> Setting | None:
         return next((r for r in self.refs if r.method == "fft"), None)
 
+    def key(self) -> tuple:
+        """The view's choices besides seed, split and normalisation (what its shipped
+        payload depends on; never λ)."""
+        params = tuple(sorted(self.params.items()))
+        return ("tradeoff", self.method, params, self.metric, self.with_degenerate,
+                bool(self.seed_stores))  # fmt: skip
+
     def setting(self, lam: float) -> Setting:
         """The merge at ``lam`` (any λ: a link may ask for one off the grid)."""
         params = {**self.params, "lam": lam, "normalize": self.normalize}
