@@ -63,7 +63,8 @@ def cached_payload(
 
 def default_views(bundle) -> list[tuple[tuple, Callable[[], dict]]]:
     """``(key, build)`` of the views a first visitor of ``bundle`` opens (first seed, sum
-    normalisation, each split): Trade-off, the heatmaps and the first group's injection."""
+    normalisation, each split): Trade-off, the heatmaps and the first group's injection,
+    those whose every point is cached (the others are drawn by the server)."""
     from taskfair.sweep import PointStore
     from taskfair.views.heatmaps import HeatmapsModel
     from taskfair.views.injection import LAM_DEFAULT, InjectionModel
@@ -73,19 +74,24 @@ def default_views(bundle) -> list[tuple[tuple, Callable[[], dict]]]:
     store = PointStore.for_bundle(bundle, seed, None, persist=False)
     label = bundle.manifest.get("dataset", {}).get("label_name")
     out = []
+
+    def add(model, items) -> None:  # a view is shipped only when all its points are exact
+        if all(store.has(s, sp) for s, sp, *_ in items):
+            out.append(((seed, split, normalize, *model.key()), model.ship))
+
     for split in store.splits:
         trade = TradeoffModel(store, split, normalize, positive_label=label, seed=seed,
                               n_seeds=len(bundle.seeds))  # fmt: skip
-        out.append(((seed, split, normalize, *trade.key()), trade.ship))
+        add(trade, [(s, sp) for s in trade.curve + trade.refs for sp in store.splits])
         methods = ["task_addition"] + (["injection"] if "fft" in store.names else [])
         for method in methods:
             heat = HeatmapsModel(store, split, normalize, method)
-            out.append(((seed, split, normalize, *heat.key()), heat.ship))
+            add(heat, heat.plan())
         if store.groups:
             anchor = "fft" if "fft" in store.names else "base"
             g = store.groups[0]
             inj = InjectionModel(store, split, anchor, normalize, {g: LAM_DEFAULT}, g, label)
-            out.append(((seed, split, normalize, *inj.key()), inj.ship))
+            add(inj, inj.plan())
     return out
 
 
