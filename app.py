@@ -28,7 +28,9 @@ PAGES = {
     "export": ("dashboard/pages/export.py", "Export", ":material/download:"),
 }
 
-st.set_page_config(page_title="taskfair", page_icon=":material/balance:", layout="wide")
+# The icon from our own files: a material icon as page_icon is fetched from Google's fonts.
+ICON = str(app_cache.ROOT / "assets" / "favicon.png")
+st.set_page_config(page_title="taskfair", page_icon=ICON, layout="wide")
 VIEWER = app_cache.viewer_mode()
 if VIEWER:
     # A public viewer shows strangers no traceback (server paths, code), whatever the

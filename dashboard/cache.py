@@ -29,6 +29,7 @@ from taskfair.models import resolve_device
 from taskfair.names import check_name, shown
 from taskfair.sweep import Evaluator, PointStore, Setting
 from taskfair.views.admission import Admission
+from taskfair.views.payloads import cached_payload
 from taskfair.views.readings import vector_geometry
 
 ROOT = Path(__file__).resolve().parents[1]  # the app folder (app.py, models/)
@@ -255,8 +256,10 @@ def bootstrap(
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _shipped(path: str, stamp: float, key: tuple, _build) -> str:
     # Exact points never change once stored, so a view shipped for these choices is the
-    # same for every session; ``_build`` (not hashed) draws it the first time.
-    return _build()
+    # same for every session; ``_build`` (not hashed) draws it the first time, unless the
+    # bundle stores it already (made when the viewer copy was exported, or by an earlier
+    # server; a viewer never writes into the bundle it serves).
+    return cached_payload(path, key, _build, write=not viewer_mode())
 
 
 def shipped_view(path: str, key: tuple, build) -> str:

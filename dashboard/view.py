@@ -64,15 +64,15 @@ from taskfair.metrics import (
 from taskfair.names import shown
 from taskfair.safe_text import escape_markdown, redact_paths
 from taskfair.sweep import LOADING, PointStore, work
-from taskfair.sweep.bands import difference_text
 from taskfair.sweep.plan import Item
 from taskfair.sweep.refine import PREVIEW_TARGET, target_met
 from taskfair.variant import manifest_departures, variant_line
+from taskfair.views import notes
 from taskfair.views.ship import CARDS, GROUP_COLUMNS
+from taskfair.views.slider import DEFAULT_LAM, LAM_DECIMALS, LAM_FORMAT, LAM_LABEL  # noqa: F401
 
 SPLITS = EVAL_SPLITS[::-1]  # the radio's order: test (reported) first
 METRICS = ("dpd", "eod")
-DEFAULT_LAM = 0.3
 # One refinement step spends at most this long evaluating before it redraws, so the
 # page shows progress at least this often (a single point may take longer). A fast
 # machine (or a test) can raise it: TASKFAIR_REFINE_SLICE_S.
@@ -99,10 +99,6 @@ BUSY_CLICK = (
 )
 # Shown when a view has nothing left to evaluate (the browser test waits for it, too).
 DONE = "✓ Every point of this view is exact and cached."
-# As many decimals as the grid's step has (0.1 -> "%.1f"), so the thumb reads 0.3, not 0.30.
-LAM_DECIMALS = max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))
-LAM_FORMAT = f"%.{LAM_DECIMALS}f"
-LAM_LABEL = "λ (task addition)"
 
 
 @dataclass(frozen=True)
@@ -727,52 +723,22 @@ def include_degenerate() -> bool:
 
 def degenerate_notice(point: dict) -> None:
     """A visible warning when the current point is degenerate (its note in words)."""
-    if point and point.get("degenerate"):
-        st.warning(
-            f"**Degenerate point**: {say(point.get('degenerate_note') or 'constant predictions')}.",
-            icon=":material/warning:",
-        )
+    text = notes.degenerate_point(point, escape=say)
+    if text:
+        st.warning(text, icon=":material/warning:")
 
 
 def degenerate_caption(
     frame: pd.DataFrame, what: str = "λ", mark: str = "crossed-out dark markers"
 ) -> None:
-    """One caption naming the degenerate points of a view (drawn as ``mark``): their λ
-    (or method, for a reference point) and the first one's note."""
-    if frame is None or frame.empty or "degenerate" not in frame.columns:
-        return
-    top = frame[(frame["group"] == OVERALL) & frame["degenerate"].fillna(False).astype(bool)]
-    if top.empty:
-        return
-    names = list(
-        dict.fromkeys(
-            f"{what} = {lam:g}" if pd.notna(lam) else str(method).upper()
-            for method, lam in sorted(
-                zip(top["method"], top["lam"], strict=True), key=lambda e: (pd.isna(e[1]), e[1])
-            )
-        )
-    )
-    more = " Each point's note on hover." if len(names) > 1 else ""
-    st.caption(
-        f"⚠ **Degenerate** ({mark}): {', '.join(names)} — {say(top['degenerate_note'].iloc[0])}."
-        + more
-    )
+    """One caption naming the degenerate points of a view (:func:`notes.degenerate_caption`)."""
+    text = notes.degenerate_caption(frame, what, mark, escape=say)
+    if text:
+        st.caption(text)
 
 
-def paired_lines(result: dict | None, other: str = "FFT") -> str | None:
-    """The paired bootstrap of the current point against a baseline, one sentence per
-    metric (``None`` until both are exact)."""
-    if not result:
-        return None
-    lines = [difference_text(m, result[m], f"{other}'s") for m in ("accuracy", "dpd", "eod")]
-    how = "; ".join(
-        dict.fromkeys(
-            str(result[m].get("method")) for m in ("accuracy", "dpd") if result[m].get("method")
-        )
-    )
-    return f"**Against {other}** (95% intervals on the same rows: {how or 'paired'}): " + " ".join(
-        lines
-    )
+#: The paired bootstrap against a baseline in one sentence (:mod:`taskfair.views.notes`).
+paired_lines = notes.paired_sentence
 
 
 def preview_error_caption(err: dict) -> str:

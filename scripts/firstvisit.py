@@ -16,6 +16,13 @@ A bundle built by ``build`` (its last step caches every point the pages read) sh
 complete at once; one built with ``--no-sweeps`` evaluates the view's points on the
 first visit (and writes them into its ``sweeps/``, so the next page or visitor gains).
 Everything is bounded: a per-page time limit; the script stops by itself.
+
+``--share DIR`` times a serverless share (``python -m taskfair share``) instead: each page
+opened three times from ``file://`` and from a local static server (``http.server`` on
+127.0.0.1), from navigation start until the view is drawn, then 24 λ moves timed inside
+the page (input event to the frame after the redraw):
+
+    .venv/bin/python scripts/firstvisit.py --share share-demo
 """
 
 from __future__ import annotations
@@ -73,15 +80,84 @@ def visit(url: str, page_slug: str, chromium: str, timeout: float) -> tuple[floa
             browser.close()
 
 
+def _pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+MOVE_JS = """(k) => { const e = document.querySelector('input[type=range]');
+  e.value = String(k); e.dispatchEvent(new Event('input')); }"""
+
+
+def share_visits(site: Path, chromium: str, opens: int = 3, moves: int = 24) -> list[dict]:
+    """Open every page of a share from file:// and from a static server; time moves."""
+    import subprocess
+
+    from loadtest import _free_port
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
+         str(site)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    out = []
+    try:
+        time.sleep(1.0)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROME_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            for base in (site.resolve().as_uri(), f"http://127.0.0.1:{port}"):
+                for html in sorted(site.glob("*.html")):
+                    times = []
+                    for _ in range(opens):
+                        page.goto("about:blank")
+                        page.goto(f"{base}/{html.name}")
+                        page.wait_for_selector("#root[data-state=ready]", timeout=120_000)
+                        times.append(page.evaluate("() => performance.now()"))
+                    top = int(
+                        page.evaluate("() => document.querySelector('input[type=range]').max")
+                    )
+                    at = int(
+                        page.evaluate("() => document.querySelector('input[type=range]').value")
+                    )
+                    for i in range(moves):
+                        at = (at + 1) % (top + 1)
+                        page.evaluate(MOVE_JS, at)
+                        page.wait_for_function("(k) => window.taskfairScrub.moves >= k", arg=i + 1)
+                    r = page.evaluate("() => window.taskfairScrub.redraws")
+                    row = dict(where=base.split(":")[0], page=html.name, open_ms=times,
+                               move_p50_ms=_pct(r, 0.5), move_p95_ms=_pct(r, 0.95))  # fmt: skip
+                    out.append(row)
+                    print(f"{row['where']:5} {html.name:24} open {[round(t) for t in times]} ms, "
+                          f"move p50 {row['move_p50_ms']:.1f} p95 {row['move_p95_ms']:.1f} ms "
+                          f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
+    print(f"share size {size / 1e6:.2f} MB ({len(list(site.glob('*.html')))} pages)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bundle", action="append", required=True, help="bundle folder (repeat)")
+    p.add_argument("--bundle", action="append", help="bundle folder (repeat)")
+    p.add_argument("--share", default=None, help="a share's folder: time its pages instead")
     p.add_argument("--pages", default="tradeoff,heatmaps,injection", help="comma-separated")
     p.add_argument("--mode", choices=["full", "viewer"], default="full")
     p.add_argument("--timeout", type=float, default=600.0, help="per page (s)")
     p.add_argument("--chromium", default=CHROMIUM)
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
+    if args.share:
+        visits = share_visits(Path(args.share), args.chromium)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"args": vars(args), "share": visits}, indent=2))
+        return 0
+    if not args.bundle:
+        p.error("--bundle (or --share) is required")
     for b in args.bundle:
         if not (Path(b) / "manifest.json").is_file():
             p.error(f"--bundle: no manifest.json in {b}")

@@ -93,6 +93,7 @@ GRID = [round(i * STEP, 10) for i in range(11)]  # taskfair.grid.LAMBDA_GRID
 class Phase:
     clients: int
     moves: int = 0
+    warm: bool = False  # the page was opened once before these sessions (--warm)
     latencies_ms: list[float] = field(default_factory=list)  # as the browser sees it
     outside_ms: list[float] = field(default_factory=list)  # browser redraws: key to seen
     complete_ms: list[float] = field(default_factory=list)  # ws server redraws: run finished
@@ -547,6 +548,11 @@ def run_phase(k: int, args, deadline: float) -> Phase:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
+            if args.warm:  # one session opens the page first (not counted): a warm server
+                once = argparse.Namespace(**{**vars(args), "client": "ws", "probe": False,
+                                             "moves": 1, "idle": 0.1})  # fmt: skip
+                asyncio.run(_phase(1, url, once, Phase(clients=1), deadline, pid))
+                phase.warm = True
             asyncio.run(_phase(k, url, args, phase, deadline, pid))
         finally:
             stop.set()
@@ -594,6 +600,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="with --client ws: one Chromium page that moves the slider beside the ws "
         "sessions (default: on with --scrub on, where ws sessions send nothing per move)",
+    )
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="one session opens the page before the K sessions (not counted), so page "
+        "opens are a warm server's; without it each K meets a fresh server",
     )
     p.add_argument("--move-timeout", type=float, default=20.0, help="per redraw (s)")
     p.add_argument(

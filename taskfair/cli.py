@@ -1,6 +1,6 @@
 """``python -m taskfair <command>``: build, sweep, bench, reproduce and the small commands.
 
-Commands: build | sweep | compress | plan | bench | export-viewer | reproduce | prepare-data | info | steer.
+Commands: build | sweep | compress | plan | bench | export-viewer | reproduce | prepare-data | info | steer | share.
 
 Each heavy command lives in its own module, which provides ``configure(parser)`` and
 ``run(args) -> int``; this file only dispatches, so ``--help`` stays instant. Errors a
@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "steer": (
         "taskfair.steer.command",
         "search per-vector coefficients for the fairest mix under an accuracy floor",
+    ),
+    "share": (
+        "taskfair.views.share",
+        "write a bundle's views as a static site whose λ sliders work with no server",
     ),
 }
 

@@ -37,6 +37,7 @@ from taskfair.io import atomic_write_json, safe_child
 from taskfair.models import PIXELS_FILE
 from taskfair.progress import Progress, tqdm_progress
 from taskfair.sweep import Evaluator, PointStore, Setting, page_settings
+from taskfair.views.payloads import write_payloads
 
 __all__ = ["check_out", "configure", "export_viewer", "run", "viewer_settings"]
 
@@ -220,6 +221,8 @@ def export_viewer(
         for seed, settings in wanted.items():
             if sweep and _missing(copy_, seed, settings, splits):  # pragma: no cover
                 raise RuntimeError("The viewer copy misses cached points: report a bug.")
+        if sweep:  # the views a first visitor opens, packed once here, not by each server
+            write_payloads(copy_)
         if out.is_dir():
             out.rmdir()  # empty (checked above): the rename needs it gone
         tmp.rename(out)

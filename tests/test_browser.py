@@ -313,3 +313,27 @@ def test_viewer_slider_moves_in_the_browser_without_the_server(viewer_copy, monk
         frame = scrub_frame(page)
         frame.get_by_text("Current point λ = 0.5 (sum, test) — exact").wait_for()
         assert card(frame, "dpd") == f"{cached(0.5)['dpd']:.3f}"
+
+
+def test_no_page_asks_another_host(viewer_copy, monkeypatch):
+    """Every page of the viewer loads from its own server only: no font, icon or script
+    from another host (a request elsewhere is refused and fails the test)."""
+    import re
+
+    monkeypatch.setenv("TASKFAIR_MODE", "viewer")
+    outside: list[str] = []
+
+    def refuse(route):
+        outside.append(route.request.url)
+        route.abort()
+
+    with _server(viewer_copy, ARTIFACTS / "server-hosts.log") as url, browser_page() as page:
+        own = re.escape(url)
+        page.route(re.compile(rf"^(?!{own}|data:|blob:|about:).*"), refuse)
+        for slug in ("tradeoff", "heatmaps", "injection", "compare", "theory", "claims", "data"):
+            page.goto(f"{url}/{slug}")
+            page.locator("[data-testid=stMain]").wait_for()
+            page.wait_for_timeout(3000)  # icons, fonts and frames load after the page
+        page.goto(f"{url}/tradeoff")
+        scrub_frame(page)  # the browser-side view drew: its own files loaded too
+        assert outside == []

@@ -134,3 +134,36 @@ def test_position_index():
     assert position_index(grid, 0.1 + 0.2) == 3  # 0.30000000000000004
     assert position_index(grid, 0.35) is None
     assert position_index(np.array(grid), 1.0) == 10
+
+
+def test_notes_print_as_plain_text_what_the_server_prints_as_markdown():
+    from taskfair.views.notes import degenerate_point, plain
+
+    said = "**Against FFT** (paired bootstrap): *exact*  \nnext line"
+    assert plain(said) == "Against FFT (paired bootstrap): exact next line"
+    assert plain(degenerate_point({"degenerate": True, "degenerate_note": "all 'toxic'"})) == (
+        "Degenerate point: all 'toxic'."
+    )
+    assert degenerate_point({"degenerate": False}) is None and plain(None) is None
+
+
+def test_a_stored_view_is_made_once_and_keyed_by_its_choices(tmp_path):
+    from taskfair.views.payloads import cached_payload, payload_path
+
+    made = []
+
+    def build(text):
+        def make():
+            made.append(text)
+            return text
+
+        return make
+
+    key = (0, "test", "sum", "tradeoff", "task_addition", (), "dpd", False, False)
+    assert cached_payload(tmp_path, key, build('{"a":1}')) == '{"a":1}'
+    assert cached_payload(tmp_path, key, build('{"a":2}')) == '{"a":1}'  # read, not rebuilt
+    assert made == ['{"a":1}'] and payload_path(tmp_path, key).is_file()
+    other = (*key[:-1], True)
+    assert payload_path(tmp_path, other) != payload_path(tmp_path, key)
+    assert cached_payload(tmp_path, other, build('{"b":1}'), write=False) == '{"b":1}'
+    assert not payload_path(tmp_path, other).exists()  # a viewer never writes

@@ -1,75 +1,39 @@
 """Compare methods: FFT vs LoRA vs task addition at the chosen λ, across seeds; vector geometry."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import cache as ac
 from dashboard import view as v
 from taskfair import plots
 from taskfair.errors import USER_ERRORS
-from taskfair.sweep import compare_plan, reference_settings, task_addition_settings
+from taskfair.views.compare import GROUP_METRICS, CompareModel
 
-view = v.setup(
-    "compare",
-    "Compare methods",
-    "FFT and LoRA against task addition at the chosen λ, per group and overall. With several "
-    "seeds, bars are seed means and error bars one standard error across seeds. Cross-hatched "
-    "bars are degenerate (nearly constant) predictors. The paired bootstrap below compares "
-    "each method with FFT on the same resampled rows.",
-)
+view = v.setup("compare", CompareModel.TITLE, CompareModel.CAPTION)
 seeds = view.bundle.seeds
 lam = v.lam_slider(help="Task addition's λ for the comparison (shared with the Trade-off page).")
 v.off_grid_note({"λ": lam})
 stores = {s: ac.store(view.path, s) for s in seeds}
-settings = {
-    s: [
-        *[r for r in reference_settings(st_.names) if r.method != "base"],
-        *task_addition_settings(st_.groups, [lam], view.normalize),
-    ]
-    for s, st_ in stores.items()
-}
-plan = compare_plan(settings, view.split)
+model = CompareModel(stores, view.seed, view.split, view.normalize)
+settings = model.settings(lam)
+plan = model.plan(lam)
 
 
 def render(k):
-    parts = [
-        r for s in seeds for x in settings[s] if (r := stores[s].rows(x, view.split)) is not None
-    ]
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    n_total = sum(len(x) for x in settings.values())
-    st.caption(
-        f"{len(parts)} of {n_total} method × seed points evaluated on {view.split} "
-        f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''}: {', '.join(map(str, seeds))})."
-    )
+    df, known, total = model.frame(lam)
+    st.caption(model.counted(known, total))
     if df.empty:
         st.info("Evaluating the first points…")
         return
-    st.plotly_chart(
-        plots.compare_overall_figure(df, split=view.split, normalize=view.normalize),
-        width="stretch",
-        key=f"overall-{k}",
-    )
-    v.degenerate_caption(df, mark="cross-hatched bars")
-    own = stores[view.seed]
-    # Against the ordinary FFT and, in a variant's bundle, the matched one (fft_balanced).
-    for fft in [x for x in settings[view.seed] if x.method in ("fft", "fft_balanced")]:
-        for x in settings[view.seed]:
-            if x.method in ("fft", "fft_balanced"):
-                continue
-            line = v.paired_lines(own.paired(x, fft, view.split))
-            label = f"task addition λ = {lam:g}" if x.method == "task_addition" else x.method
-            if line:
-                st.markdown(f"*{label}* against *{fft.method}* (seed {view.seed}) — {line}")
-    cols = st.columns(3)
-    for i, metric in enumerate(("accuracy", "vs_rest_dpd", "vs_rest_eod")):
-        with cols[i]:
-            fig = plots.compare_groups_figure(
-                df,
-                metric,
-                split=view.split,
-                normalize=view.normalize,
-                groups=stores[view.seed].groups,
-            )
+    st.plotly_chart(model.overall_figure(df), width="stretch", key=f"overall-{k}")
+    caption = model.degenerate_caption(df, escape=v.say)
+    if caption:
+        st.caption(caption)
+    for line in model.paired(lam):
+        st.markdown(line)
+    cols = st.columns(len(GROUP_METRICS))
+    for col, metric in zip(cols, GROUP_METRICS, strict=True):
+        with col:
+            fig = model.group_figure(df, metric)
             st.plotly_chart(fig, width="stretch", key=f"groups-{metric}-{k}")
 
 

@@ -9,10 +9,7 @@
 "use strict";
 (function () {
   const root = document.getElementById("root");
-  const PLOT_CONFIG = { displaylogo: false, responsive: true };
-  const state = { raw: null, view: null, pos: 0, indexArg: null, parts: {}, figs: [], drawn: [], seq: 0 };
-  // Read by tests and the load test: every completed redraw's time, from the input event
-  // to the frame after the figures were redrawn.
+  // The drawing (view.js); this file speaks Streamlit's protocol and keeps the URL.
   const probe = (window.taskfairScrub = { moves: 0, redraws: [], value: null, index: null, ready: false });
 
   function send(type, data) {
@@ -23,234 +20,14 @@
     send("streamlit:setFrameHeight", { height: Math.ceil(root.getBoundingClientRect().height) + 8 });
   }
 
-  function fmt(v, format) {
-    if (v === null || v === undefined || (typeof v === "number" && !isFinite(v))) return "–";
-    if (typeof v !== "number") return String(v);
-    const m = /^%(?:\.(\d+))?([df])$/.exec(format || "%.3f");
-    if (!m) return String(v);
-    return m[2] === "d" ? String(Math.round(v)) : v.toFixed(m[1] === undefined ? 6 : +m[1]);
-  }
-
-  function shown(x) {
-    return x.toFixed(state.view.decimals);
-  }
-
-  function urlValue(x) {
-    return String(Number(x.toFixed(10))); // 0.3, never 0.30000000000000004
-  }
-
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text; // user strings are text, never markup
-    return e;
-  }
-
-  // ----------------------------------------------------------------------- building
-
-  function block(name, view) {
-    const P = state.parts;
-    if (name === "slider") {
-      const wrap = el("div", "slider");
-      const head = el("div", "head");
-      head.appendChild(el("span", "label", view.label));
-      P.sliderValue = el("span", "value");
-      head.appendChild(P.sliderValue);
-      const input = el("input");
-      input.type = "range";
-      input.min = "0";
-      input.max = String(view.values.length - 1);
-      input.step = "1";
-      input.setAttribute("aria-label", view.label);
-      input.addEventListener("input", function (ev) {
-        show(+input.value, ev.timeStamp);
-      });
-      P.slider = input;
-      const ends = el("div", "ends");
-      ends.appendChild(el("span", null, shown(view.values[0])));
-      ends.appendChild(el("span", null, shown(view.values[view.values.length - 1])));
-      wrap.appendChild(head);
-      wrap.appendChild(input);
-      wrap.appendChild(ends);
-      return wrap;
-    }
-    if (name === "title") return (P.title = el("div", "title"));
-    if (name === "notes") return (P.notes = el("div", "notes"));
-    if (name === "cards") {
-      const grid = el("div", "cards");
-      P.cards = view.cards.map(function (c) {
-        const card = el("div", "card");
-        const label = el("div", "label", c.label);
-        if (c.help) label.title = c.help;
-        const value = el("div", "value");
-        value.dataset.key = c.key;
-        card.appendChild(label);
-        card.appendChild(value);
-        grid.appendChild(card);
-        return { column: c, value: value };
-      });
-      return grid;
-    }
-    if (name === "table") {
-      const table = el("table");
-      const tr = el("tr");
-      tr.appendChild(el("th", null, "group"));
-      view.columns.forEach(function (c) {
-        const th = el("th", null, c.label);
-        if (c.help) th.title = c.help;
-        tr.appendChild(th);
-      });
-      const thead = el("thead");
-      thead.appendChild(tr);
-      table.appendChild(thead);
-      P.tbody = el("tbody");
-      table.appendChild(P.tbody);
-      const wrap = el("div", "tablewrap"); // a narrow column scrolls the table sideways
-      wrap.appendChild(table);
-      return wrap;
-    }
-    if (name.indexOf("figure:") === 0) {
-      const d = el("div", "figure");
-      state.figs[+name.slice(7)] = d;
-      return d;
-    }
-    if (name.indexOf("heading:") === 0) return el("h3", "heading", name.slice(8));
-    if (name.indexOf("text:") === 0) return el("p", "text", name.slice(5));
-    return el("div");
-  }
-
-  function build(view) {
-    root.textContent = "";
-    state.parts = {};
-    state.figs = [];
-    state.drawn = [];
-    view.blocks.forEach(function (row) {
-      const r = el("div", "row");
-      row.forEach(function (col) {
-        const c = el("div", "col");
-        c.style.flex = col[0] + " 1 0";
-        col[1].forEach(function (name) {
-          c.appendChild(block(name, view));
-        });
-        r.appendChild(c);
-      });
-      root.appendChild(r);
-    });
-  }
-
-  // ----------------------------------------------------------------------- drawing
-
-  function figureAt(j, i) {
-    const packed = state.view.figures[j];
-    const step = packed.steps[i];
-    // A fresh layout each time: plotly writes computed ranges into the layout it is given.
-    const layout = JSON.parse(JSON.stringify(packed.layouts[step.layout]));
-    if (packed.template) layout.template = packed.template;
-    // Copies too: plotly writes into the trace objects it holds (Plotly.animate merges a
-    // frame into them), and the packed traces are shared by every position.
-    const data = JSON.parse(JSON.stringify(step.data.map((k) => packed.traces[k])));
-    return { data: data, layout: layout, key: step.layout + ":" + step.data.join(",") };
-  }
-
-  function fillText(s) {
-    const P = state.parts;
-    if (P.title) P.title.textContent = s.title;
-    (P.cards || []).forEach(function (c) {
-      c.value.textContent = fmt(s.overall[c.column.key], c.column.format);
-    });
-    if (P.tbody) {
-      const body = document.createDocumentFragment();
-      s.groups.forEach(function (g) {
-        const tr = el("tr");
-        tr.appendChild(el("td", null, String(g.group)));
-        state.view.columns.forEach(function (c) {
-          tr.appendChild(el("td", null, fmt(g[c.key], c.format)));
-        });
-        body.appendChild(tr);
-      });
-      P.tbody.textContent = "";
-      P.tbody.appendChild(body);
-    }
-    if (P.notes) {
-      P.notes.textContent = "";
-      s.notes.forEach(function (n) {
-        P.notes.appendChild(el("div", null, "⚠ " + n));
-      });
-    }
-  }
-
-  function isScatter(trace) {
-    return !trace.type || trace.type === "scatter";
-  }
-
-  // Redraw figure ``j`` of ``div`` at position ``i``, doing as little as the change needs:
-  // only moved scatter traces (the current marker) are redrawn in place; a changed outline
-  // (shapes) is a relayout of the shapes; anything else is a plotly.react of the figure.
-  function redraw(div, j, i) {
-    const packed = state.view.figures[j];
-    const step = packed.steps[i];
-    const f = figureAt(j, i);
-    const was = state.drawn[j];
-    if (was && was.key === f.key) return null; // this figure looks the same here
-    state.drawn[j] = { key: f.key, step: step };
-    if (was && was.step.data.length === step.data.length) {
-      const moved = step.data
-        .map((k, n) => (k === was.step.data[n] ? -1 : n))
-        .filter((n) => n >= 0);
-      const sameLayout = was.step.layout === step.layout;
-      if (sameLayout && moved.length && moved.every((n) => isScatter(f.data[n]))) {
-        return Plotly.animate(
-          div,
-          { data: moved.map((n) => f.data[n]), traces: moved },
-          { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" }
-        );
-      }
-      if (!moved.length && !sameLayout) {
-        const a = packed.layouts[was.step.layout], b = packed.layouts[step.layout];
-        const keys = new Set(Object.keys(a).concat(Object.keys(b)));
-        const changed = Array.from(keys).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-        if (changed.every((k) => k === "shapes" || k === "annotations")) {
-          const update = {};
-          changed.forEach((k) => (update[k] = b[k] ? JSON.parse(JSON.stringify(b[k])) : []));
-          return Plotly.relayout(div, update);
-        }
-      }
-    }
-    return Plotly.react(div, f.data, f.layout, PLOT_CONFIG);
-  }
+  const drawn = TaskfairView(root, { moved: syncUrl, drawn: resize });
+  const urlValue = drawn.urlValue;
+  // The view's state (view, pos) and this frame's own: the last view text and index the
+  // server sent, whether the URL was put back since, the page the URL belongs to.
+  const state = Object.assign(drawn.state, { raw: null, indexArg: null, nudged: false, path: null });
 
   function show(i, t0) {
-    const view = state.view;
-    const s = view.steps[i];
-    const seq = ++state.seq;
-    state.pos = i;
-    const P = state.parts;
-    if (P.slider) {
-      P.slider.value = String(i);
-      P.slider.setAttribute("aria-valuetext", shown(s.value));
-      P.sliderValue.textContent = shown(s.value);
-    }
-    fillText(s);
-    syncUrl(); // with the position, in one go: the URL never lags behind the slider
-    const draws = state.figs.map((div, j) => (div ? redraw(div, j, i) : null));
-    Promise.all(draws).then(function () {
-      // After the next frame: what the viewer sees, not only what the DOM holds.
-      requestAnimationFrame(function () {
-        setTimeout(function () {
-          if (seq !== state.seq) return; // a newer move took over
-          probe.value = s.value;
-          probe.index = i;
-          if (t0 !== null && t0 !== undefined) {
-            probe.redraws.push(performance.now() - t0);
-            probe.moves += 1;
-          }
-          root.dataset.value = urlValue(s.value);
-          root.dataset.state = "ready";
-          probe.ready = true;
-          resize();
-        }, 0);
-      });
-    });
+    drawn.show(i, t0);
   }
 
   // Whether the app's URL already says this slider's value (compared as numbers: the
@@ -308,6 +85,9 @@
   });
 
   window.addEventListener("message", function (event) {
+    // Only the app that holds this frame may draw in it: a message from any other window
+    // (another frame, a tab that opened this one) is ignored.
+    if (event.source !== window.parent) return;
     const msg = event.data;
     if (!msg || msg.type !== "streamlit:render") return;
     plotlyLoaded.then(
@@ -334,11 +114,8 @@
     state.nudged = false;
     if (args.view !== state.raw) {
       state.raw = args.view;
-      state.view = JSON.parse(args.view);
-      probe.view = state.view.view;
-      build(state.view);
       state.indexArg = index;
-      show(index, null);
+      drawn.load(JSON.parse(args.view), index);
     } else if (index !== state.indexArg) {
       // The server's value changed (a link, the browser's history): follow it. A rerun
       // that repeats the old value (the app's own copy of the URL lags behind this
