@@ -91,7 +91,7 @@ def render(k):
     if along:
         fig = model.figure(frame, cur, model.baselines(), x_now)
         st.plotly_chart(fig, width="stretch", key=f"curves-{k}")
-        caption = model.degenerate_caption(frame)
+        caption = model.degenerate_caption(frame, escape=v.say)
         if caption:
             st.caption(caption)
     st.dataframe(

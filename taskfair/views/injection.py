@@ -124,8 +124,8 @@ class InjectionModel:
             f"{'**Current mix**' if markdown else 'Current mix'}: {anchor} + {mix_text} — {label}"
         )
 
-    def degenerate_caption(self, frame: pd.DataFrame) -> str | None:
-        return notes.degenerate_caption(frame, what=f"λ_{self.along}")
+    def degenerate_caption(self, frame: pd.DataFrame, escape: notes.Escape = str) -> str | None:
+        return notes.degenerate_caption(frame, what=f"λ_{self.along}", escape=escape)
 
     def figure(self, frame, cur, base, x_now) -> go.Figure:
         others = self.others
