@@ -9,6 +9,7 @@ The share is made from a viewer copy of the tiny bundle cut to a few rows per sp
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -141,6 +142,14 @@ def test_the_share_holds_every_view_with_the_cached_exact_points(site, viewer_co
         assert _same(step["overall"]["dpd"], _cached(viewer_copy, setting)["dpd"])
     compare = _view(site / "compare.html")
     assert len(compare["figures"]) == 4 and compare["values"] == list(grid.LAMBDA_GRID)
+    # the method's variant (the tiny config trains its vectors on class-balanced rows) is
+    # named on every page, as the dashboard's banner names it
+    from taskfair.variant import manifest_departures, variant_line
+
+    line = variant_line(manifest_departures(bundle.manifest))
+    assert "balanced" in line
+    for page in site.glob("*.html"):
+        assert html.escape(line) in page.read_text("utf-8"), page.name
 
 
 # ----------------------------------------------------------------------------- in a browser

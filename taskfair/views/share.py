@@ -30,6 +30,7 @@ from taskfair.bundle import Bundle
 from taskfair.errors import BundleError, UnsafePathError
 from taskfair.progress import Progress, report, tqdm_progress
 from taskfair.sweep import PointStore
+from taskfair.variant import manifest_departures, variant_line
 from taskfair.views.compare import CompareModel
 from taskfair.views.heatmaps import HeatmapsModel
 from taskfair.views.injection import InjectionModel
@@ -125,7 +126,9 @@ def share_pages(bundle: Bundle) -> list[SharePage]:
     return pages
 
 
-def _page_html(page: SharePage, pages: list[SharePage], bundle: str, payload: str) -> str:
+def _page_html(
+    page: SharePage, pages: list[SharePage], bundle: str, payload: str, variant: str = ""
+) -> str:
     esc = html.escape
     nav = "".join(
         f'<a href="{esc(p.file)}"{" aria-current=page" if p is page else ""}>{esc(p.label)}</a>'
@@ -133,6 +136,8 @@ def _page_html(page: SharePage, pages: list[SharePage], bundle: str, payload: st
     )
     # JSON inside a script element: "<" escaped, so no text can close the element.
     data = payload.replace("<", "\\u003c")
+    # The method's variant, named on every page as the dashboard's banner names it.
+    banner = f'<p class="variant" role="note">{esc(variant)}</p>' if variant else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -146,6 +151,7 @@ def _page_html(page: SharePage, pages: list[SharePage], bundle: str, payload: st
 <nav>{nav}</nav>
 <main>
 <h1>{esc(page.title)}</h1>
+{banner}
 <p class="caption">{esc(page.caption)}</p>
 <p class="caption share-note">A static share of the bundle <b>{esc(bundle)}</b>: every number
 is a cached exact point ({SPLIT} split, {NORMALIZE} normalisation); the slider redraws in
@@ -168,6 +174,7 @@ def write_share(
     the pages written."""
     out = check_out(out)
     pages = share_pages(bundle)
+    variant = variant_line(manifest_departures(bundle.manifest))
     total = len(pages) + 1
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.absolute().parent))
     try:
@@ -181,7 +188,9 @@ def write_share(
         report(progress, 1, total, "assets")
         for i, page in enumerate(pages, 2):
             payload = view_json(page.build())
-            (tmp / page.file).write_text(_page_html(page, pages, bundle.name, payload), "utf-8")
+            (tmp / page.file).write_text(
+                _page_html(page, pages, bundle.name, payload, variant), "utf-8"
+            )
             report(progress, i, total, page.label)
         os.chmod(tmp, 0o755)
         if out.is_dir():
