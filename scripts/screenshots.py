@@ -77,6 +77,9 @@ SHOTS: tuple[Shot, ...] = (
     *(
         Shot(slug, slug, evaluates=False, click="Judge the claims", then="claims.md")
         if slug == "claims"
+        # As a visitor sees it: the viewer cuts server paths (the data's source) to a name.
+        else Shot(slug, slug, evaluates=False, mode="viewer")
+        if slug == "data"
         else Shot(slug, slug, evaluates=slug not in QUIET_PAGES)
         for slug in _pages()
     ),
