@@ -325,15 +325,19 @@ def test_degenerate_points_are_flagged_and_left_out_of_the_recommendation(app, d
     curve = traces(fig, metric="dpd", role="curve")[0]
     flags = curve["meta"]["degenerate"]
     assert flags == [bool(test.loc[x, "degenerate"]) for x in curve["x"]]
-    assert any(flags), "the tiny bundle has (nearly) constant predictors"
+    # the one rule: only a (nearly) constant predictor is degenerate; a point that treats
+    # one group by a constant rule is not (the tiny bundle may have either)
     from taskfair.plots.style import COLORS, DEGENERATE_MARKER
 
     for x, flagged, colour in zip(curve["x"], flags, curve["marker"]["color"], strict=True):
         assert colour == (DEGENERATE_MARKER["color"] if flagged else COLORS["task_addition"]), x
-    (deg,) = traces(fig, metric="dpd", role="degenerate")
-    assert deg["meta"]["lam"] == [x for x, f in zip(curve["x"], flags, strict=True) if f]
-    assert all(n.startswith("predicts 'toxic' for") for n in deg["meta"]["note"])
-    assert any("Degenerate" in str(c.value) for c in at.caption)
+    degs = traces(fig, metric="dpd", role="degenerate")
+    assert len(degs) == int(any(flags))
+    for deg in degs:
+        assert deg["meta"]["lam"] == [x for x, f in zip(curve["x"], flags, strict=True) if f]
+        assert all(n.startswith("predicts 'toxic' for") for n in deg["meta"]["note"])
+    if any(flags):  # (FFT or LoRA may be degenerate too: the caption names every point)
+        assert any("Degenerate" in str(c.value) for c in at.caption)
     # the Pareto view: crosses, and a front without them
     (points,) = traces(pareto, role="points")
     assert points["meta"]["degenerate"] == flags

@@ -67,6 +67,6 @@ def test_the_paired_accuracy_difference_covers_the_truth_at_about_its_level():
         g = rng.choice(np.array(["a", "b"], dtype=object), 400)
         a = np.where(rng.random(400) < 0.80, y, 1 - y)
         b = np.where(rng.random(400) < 0.75, y, 1 - y)
-        d = paired_intervals(y, a, b, sensitive_features=g, n_boot=200, random_state=rep)
+        d = paired_intervals(y, a, b, sensitive_features=g, n_boot=50, random_state=rep)
         covered += d["accuracy"].lo <= 0.05 <= d["accuracy"].hi
     assert 0.88 <= covered / 120 <= 0.995, covered
