@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from taskfair import plots
-from taskfair.metrics import PreviewScorer
+from taskfair.metrics import OVERALL, PreviewScorer
 from taskfair.plots.style import COLORS, DEGENERATE_MARKER
 from taskfair.sweep import Setting, tidy_rows
 from taskfair.sweep.bands import band_record, with_bands
@@ -110,3 +110,20 @@ def test_compare_hatches_a_degenerate_method():
     assert fig.data[0].name.endswith("(degenerate)") and fig.data[0].marker.pattern.shape == "x"
     ok = plots.compare_overall_figure(_point(0.5), split="test", normalize="sum")
     assert not ok.data[0].meta["degenerate"]
+
+
+def test_tradeoff_draws_the_noise_floor_on_the_disparity_panels():
+    """DPD and EOD panels carry the noise floor of the exact points (what groups with the
+    same rates would score at these sizes), taken from the point's interval record."""
+    frame = _curve()
+    fig = plots.tradeoff_figure(frame, split="test", normalize="sum")
+    assert not _meta(fig, metric="accuracy", role="noise_floor")
+    for metric in ("dpd", "eod"):
+        (floor,) = _meta(fig, metric=metric, role="noise_floor")
+        assert floor.meta["lam"] == [0.0, 0.5, 1.0]
+        top = frame[frame["group"] == OVERALL].sort_values("lam")
+        assert floor.meta["hi"] == pytest.approx(top[f"{metric}_floor_hi"].tolist())
+        assert all(
+            0 <= lo <= hi <= 1 for lo, hi in zip(floor.meta["lo"], floor.meta["hi"], strict=True)
+        )
+        assert any(hi > 0 for hi in floor.meta["hi"])  # two groups of ~60 rows: not nothing

@@ -36,6 +36,7 @@ from taskfair.plots.traces import (
     current_marker,
     curve_trace,
     degenerate_trace,
+    noise_floor_trace,
     reference_line,
     reference_values,
 )
@@ -138,6 +139,11 @@ def _panel_traces(
     if band is not None:
         band.showlegend = once("band")
         out.append(band)
+    if metric in ("dpd", "eod"):
+        floor = noise_floor_trace(ov, metric, showlegend=False)
+        if floor is not None:
+            floor.showlegend = once("floor")
+            out.append(floor)
     out.append(_tradeoff_curve(s, metric, first, opts["method_label"], x_label))
     deg = degenerate_trace(s, metric, showlegend=False, x_label=x_label)
     if deg is not None:

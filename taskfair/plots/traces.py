@@ -27,6 +27,8 @@ from taskfair.plots.style import (
 )
 
 __all__ = [
+    "FLOOR_NAME",
+    "noise_floor_trace",
     "BAND_FILL",
     "BAND_NAME",
     "DEGENERATE_NAME",
@@ -40,7 +42,10 @@ __all__ = [
 ]
 
 BAND_FILL = "rgba(31, 119, 180, 0.16)"
-BAND_NAME = "95% bootstrap band (rows)"
+BAND_NAME = "95% interval of each exact point"
+#: What equal group rates alone would score at these group sizes (DPD / EOD panels).
+FLOOR_NAME = "noise floor (groups with equal rates, 95%)"
+FLOOR_LINE = {"color": "rgba(90, 90, 90, 0.8)", "width": 1, "dash": "dot"}
 DEGENERATE_NAME = "degenerate: (nearly) constant predictor"
 
 
@@ -179,3 +184,31 @@ def current_marker(exact: bool, **extra) -> dict:
         "color": COLORS["current"],
         **extra,
     }
+
+
+def noise_floor_trace(ov: pd.DataFrame, metric: str, showlegend: bool) -> go.Scatter | None:
+    """The noise floor of ``metric`` (``dpd`` / ``eod``) over the exact points of a curve's
+    overall rows ``ov``: the 95% band of what a predictor whose groups truly share the same
+    rates would score at these group sizes (:func:`taskfair.metrics.noise_floor`), drawn as
+    a dotted outline, so a reader sees whether a disparity stands above what the group
+    sizes alone produce. None where the rows carry no floor (previews, older caches)."""
+    lo_col, hi_col = f"{metric}_floor_lo", f"{metric}_floor_hi"
+    if lo_col not in ov.columns or hi_col not in ov.columns:
+        return None
+    b = ov.dropna(subset=["lam", lo_col, hi_col]).groupby("lam", sort=True)[[lo_col, hi_col]].mean()
+    if b.empty:
+        return None
+    lams, lo, hi = b.index.tolist(), b[lo_col].tolist(), b[hi_col].tolist()
+    return go.Scatter(
+        x=lams + lams[::-1],
+        y=hi + lo[::-1],
+        fill="toself",
+        fillcolor="rgba(0, 0, 0, 0)",
+        line=FLOOR_LINE,
+        mode="lines",
+        hoverinfo="skip",
+        name=FLOOR_NAME,
+        legendgroup="floor",
+        showlegend=showlegend,
+        meta={"metric": metric, "role": "noise_floor", "lam": lams, "lo": lo, "hi": hi},
+    )
