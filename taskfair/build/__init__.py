@@ -1,10 +1,11 @@
 """Building a bundle: a base model and a grouped dataset -> base, eval rows, task vectors.
 
-The layers, each a module: ``config`` (what a build depends on, validated, hashed),
-``dataset`` (load and check the data), ``sampling`` (which rows), ``targets`` (what
-trains), ``batchnorm`` and ``rows`` (what the loop needs), ``train`` (FFT and LoRA),
-``probe`` (the linear-probe head of the ``head_init: probe`` variant),
-``manifest`` (the folder's record and lock), ``steps`` (one artifact each) and
+The layers, each a module: ``config`` (what a build depends on, validated by
+``config_checks``, hashed), ``dataset`` (load and check the data), ``sampling`` (which
+rows), ``targets`` (what trains), ``batchnorm`` and ``rows`` (what the loop needs),
+``train`` (FFT and LoRA), ``probe`` (the linear-probe head of the ``head_init: probe``
+variant), ``manifest`` (the folder's record and lock), ``steps`` (one artifact each:
+``state``, ``groundwork``, ``vector_step``, ``controls``, ``sweep_step``) and
 ``pipeline`` (:func:`build_bundle`, the steps in order, resumable). ``command`` is
 ``python -m taskfair build`` and is not imported here.
 

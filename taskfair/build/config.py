@@ -24,23 +24,33 @@ Example (``configs/demo.yaml``)::
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
-import math
 import os
-import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from taskfair.build.config_checks import (
+    check_choice,
+    check_device,
+    check_int,
+    check_names,
+    check_number,
+    check_numbers,
+    controls_tuple,
+    fail,
+    groups_tuple,
+    known_fields,
+    parse_train_layers,
+    seeds_tuple,
+)
 from taskfair.compress.spec import CompressSpec
 from taskfair.errors import ConfigError
-from taskfair.names import name_problem, shown
 
 __all__ = [
     "DatasetConfig",
@@ -66,8 +76,6 @@ _NOT_HASHED = ("device", "eval_batch_size", "name", "controls")
 #: Fields :meth:`BuildConfig.to_dict` leaves out at these defaults.
 _LATER_FIELDS: dict[str, Any] = {"controls": [], "seed_draws": "order"}
 
-_TRAIN_LAYERS = re.compile(r"^(all|head|top-(\d+))$")
-
 #: Options that depart from the paper's method (docs/FINDINGS.md, "Variants"), with the
 #: paper's form as their default. A field at its default is left out of the config hash,
 #: so bundles built before the option existed keep their hash.
@@ -89,76 +97,6 @@ HEAD_INITS = ("seeded", "probe")
 CONTROLS = ("prior_only", "no_group")
 
 
-def _fail(field_name: str, problem: str, fix: str) -> ConfigError:
-    return ConfigError(f"config field {field_name!r}: {problem}. {fix}")
-
-
-# Upper bounds of the whole-number fields: far above any sensible build, low enough that
-# a typo (an extra digit, `1e20`) is refused instead of running for ever or overflowing.
-_INT_MAX: dict[str, int] = {
-    "epochs": 1000,
-    "group_epochs": 1000,
-    "lora.epochs": 1000,
-    "lora.r": 4096,
-    "max_length": 8192,
-    "batch_size": 65536,
-    "eval_batch_size": 65536,
-    "log_every": 1_000_000,
-    "image_size": 4096,
-    "min_group_rows": 10**9,
-    "train_rows": 10**9,
-    "group_train_rows": 10**9,
-    "eval_rows.val": 10**9,
-    "eval_rows.test": 10**9,
-}
-#: Seeds feed numpy and torch generators, which take 32-bit seeds.
-_SEED_MAX = 2**32 - 1
-
-
-def _int(value: Any, name: str, minimum: int | None = None, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(name, f"expected a whole number, got {value!r}", "Write e.g. `32`.")
-    if minimum is not None and value < minimum:
-        raise _fail(name, f"must be at least {minimum}, got {value}", f"Use a value >= {minimum}.")
-    maximum = _SEED_MAX if name.endswith("seed") or name == "seeds" else _INT_MAX.get(name)
-    if maximum is not None and value > maximum:
-        raise _fail(name, f"{value} is above the limit of {maximum}", f"Use a value <= {maximum}.")
-
-
-def _number(value: Any, name: str, low: float, high: float, open_low: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(name, f"expected a number, got {value!r}", "Write e.g. `5.0e-5`.")
-    if not math.isfinite(value):
-        # NaN compares false both ways, so the range check alone would let it through.
-        raise _fail(name, f"{value} is not a finite number", f"Pick a value in [{low}, {high}].")
-    bad = value <= low if open_low else value < low
-    if bad or value > high:
-        side = "(" if open_low else "["
-        raise _fail(name, f"{value} is outside {side}{low}, {high}]", "Pick a value in range.")
-
-
-def parse_train_layers(value: str) -> int | None:
-    """``"all"`` -> ``None`` (everything trains), ``"head"`` -> 0, ``"top-N"`` -> N.
-
-    ``N`` counts transformer blocks (or backbone stages) from the top; everything after
-    them (final norm, pooler, classification head) always trains, embeddings train only
-    with ``"all"``.
-    """
-    m = _TRAIN_LAYERS.match(str(value))
-    if not m:
-        raise _fail(
-            "train_layers",
-            f"{value!r} is not understood",
-            "Use 'all', 'head', or 'top-N' (e.g. 'top-2': the top 2 blocks, the head and "
-            "anything after the blocks train; embeddings and lower blocks stay frozen).",
-        )
-    if m.group(1) == "all":
-        return None
-    return 0 if m.group(1) == "head" else int(m.group(2))
-
-
 @dataclass(frozen=True)
 class DatasetConfig:
     """``name``: a built-in dataset (``hatexplain``, ``utkface``, ...) or a table path;
@@ -169,13 +107,13 @@ class DatasetConfig:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
-            raise _fail(
+            raise fail(
                 "dataset.name",
                 f"expected a dataset name or path, got {self.name!r}",
                 "Write e.g. `dataset: {name: hatexplain}`.",
             )
         if not isinstance(self.options, Mapping):
-            raise _fail(
+            raise fail(
                 "dataset.options",
                 f"expected a mapping, got {self.options!r}",
                 "Write e.g. `options: {label: toxic}`.",
@@ -199,11 +137,11 @@ class LoraConfig:
     epochs: int | None = None
 
     def __post_init__(self):
-        _int(self.r, "lora.r", 1)
-        _number(self.alpha, "lora.alpha", 0.0, 1e6, open_low=True)
-        _number(self.dropout, "lora.dropout", 0.0, 0.99)
-        _number(self.lr, "lora.lr", 0.0, 1.0, open_low=True)
-        _int(self.epochs, "lora.epochs", 1, allow_none=True)
+        check_int(self.r, "lora.r", 1)
+        check_number(self.alpha, "lora.alpha", 0.0, 1e6, open_low=True)
+        check_number(self.dropout, "lora.dropout", 0.0, 0.99)
+        check_number(self.lr, "lora.lr", 0.0, 1.0, open_low=True)
+        check_int(self.epochs, "lora.epochs", 1, allow_none=True)
         for name in ("target_modules", "modules_to_save"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -216,7 +154,7 @@ class LoraConfig:
             ):
                 value = tuple(value)
             else:
-                raise _fail(
+                raise fail(
                     f"lora.{name}",
                     f"expected 'auto' or a list of names, got {value!r}",
                     "Write e.g. `[query, value]` or `auto`.",
@@ -232,8 +170,8 @@ class EvalRows:
     test: int | None = 1000
 
     def __post_init__(self):
-        _int(self.val, "eval_rows.val", 1, allow_none=True)
-        _int(self.test, "eval_rows.test", 1, allow_none=True)
+        check_int(self.val, "eval_rows.val", 1, allow_none=True)
+        check_int(self.test, "eval_rows.test", 1, allow_none=True)
 
 
 @dataclass(frozen=True)
@@ -300,12 +238,32 @@ class BuildConfig:
     seed_draws: str = "order"
 
     def __post_init__(self):
+        self._coerce_sections()
+        check_names(self.model, self.attribute, self.name)
+        object.__setattr__(self, "seeds", seeds_tuple(self.seeds))
+        object.__setattr__(self, "groups", groups_tuple(self.groups))
+        check_numbers(self)
+        for name, allowed in (
+            ("group_sampling", GROUP_SAMPLINGS),
+            ("head_init", HEAD_INITS),
+            ("seed_draws", SEED_DRAWS),
+        ):
+            check_choice(name, getattr(self, name), allowed)
+        object.__setattr__(self, "controls", controls_tuple(self.controls, CONTROLS))
+        check_device(self.device)
+
+    def _coerce_sections(self) -> None:
+        """The nested sections given as mappings (from YAML) made their dataclasses."""
         if isinstance(self.dataset, Mapping):
             object.__setattr__(
-                self, "dataset", DatasetConfig(**_known(self.dataset, DatasetConfig, "dataset"))
+                self,
+                "dataset",
+                DatasetConfig(**known_fields(self.dataset, DatasetConfig, "dataset")),
             )
         if isinstance(self.lora, Mapping):
-            object.__setattr__(self, "lora", LoraConfig(**_known(self.lora, LoraConfig, "lora")))
+            object.__setattr__(
+                self, "lora", LoraConfig(**known_fields(self.lora, LoraConfig, "lora"))
+            )
         if isinstance(self.compress, (Mapping, str)):
             object.__setattr__(
                 self,
@@ -315,112 +273,20 @@ class BuildConfig:
                 ),
             )
         if self.compress is not None and not isinstance(self.compress, CompressSpec):
-            raise _fail(
+            raise fail(
                 "compress",
                 f"expected a mapping, got {self.compress!r}",
                 "Write e.g. `compress: {form: lowrank, rank: 16}`, or leave it out.",
             )
         if isinstance(self.eval_rows, Mapping):
             object.__setattr__(
-                self, "eval_rows", EvalRows(**_known(self.eval_rows, EvalRows, "eval_rows"))
+                self, "eval_rows", EvalRows(**known_fields(self.eval_rows, EvalRows, "eval_rows"))
             )
         if not isinstance(self.dataset, DatasetConfig):
-            raise _fail(
+            raise fail(
                 "dataset",
                 f"expected a mapping, got {self.dataset!r}",
                 "Write `dataset: {name: hatexplain, options: {label: toxic}}`.",
-            )
-        for name in ("model", "attribute"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise _fail(
-                    name,
-                    f"expected a non-empty string, got {value!r}",
-                    "See configs/demo.yaml for an example.",
-                )
-        if self.name is not None and not isinstance(self.name, str):
-            raise _fail("name", f"expected a string, got {self.name!r}", "Write e.g. `demo`.")
-        if self.name is not None and (problem := name_problem(self.name)) is not None:
-            raise _fail(
-                "name", f"{shown(self.name)} cannot name a bundle: {problem}", "Write e.g. `demo`."
-            )
-        if isinstance(self.seeds, int) and not isinstance(self.seeds, bool):
-            object.__setattr__(self, "seeds", (self.seeds,))
-        if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
-            raise _fail(
-                "seeds",
-                f"expected a non-empty list of integers, got {self.seeds!r}",
-                "Write e.g. `seeds: [0, 1, 2]`.",
-            )
-        for s in self.seeds:
-            _int(s, "seeds", 0)
-        if len(set(self.seeds)) != len(self.seeds):
-            raise _fail("seeds", f"{list(self.seeds)} repeats a seed", "List each seed once.")
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        if self.groups is not None:
-            if (
-                isinstance(self.groups, str)
-                or not isinstance(self.groups, (list, tuple))
-                or not (self.groups and all(isinstance(g, str) and g for g in self.groups))
-            ):
-                raise _fail(
-                    "groups",
-                    f"expected a list of group names, got {self.groups!r}",
-                    "Write e.g. `groups: [race, gender]`, or leave it out for all groups.",
-                )
-            object.__setattr__(self, "groups", tuple(self.groups))
-        for name, minimum in (
-            ("head_seed", 0),
-            ("data_seed", 0),
-            ("max_length", 8),
-            ("batch_size", 1),
-            ("eval_batch_size", 1),
-            ("epochs", 1),
-            ("min_group_rows", 1),
-            ("log_every", 1),
-            ("image_size", 8),
-        ):
-            _int(getattr(self, name), name, minimum)
-        _int(self.group_epochs, "group_epochs", 1, allow_none=True)
-        _int(self.train_rows, "train_rows", 2, allow_none=True)
-        _int(self.group_train_rows, "group_train_rows", 2, allow_none=True)
-        _number(self.lr, "lr", 0.0, 1.0, open_low=True)
-        _number(self.weight_decay, "weight_decay", 0.0, 1.0)
-        _number(self.warmup_ratio, "warmup_ratio", 0.0, 1.0)
-        _number(self.max_grad_norm, "max_grad_norm", 0.0, 1e6, open_low=True)
-        parse_train_layers(self.train_layers)
-        for name, allowed in (
-            ("group_sampling", GROUP_SAMPLINGS),
-            ("head_init", HEAD_INITS),
-            ("seed_draws", SEED_DRAWS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise _fail(
-                    name,
-                    f"{getattr(self, name)!r} is not one of {', '.join(allowed)}",
-                    f"Use {allowed[0]!r} (the paper's method) or a variant: "
-                    + ", ".join(repr(a) for a in allowed[1:])
-                    + " (docs/FINDINGS.md).",
-                )
-        controls = self.controls
-        if (
-            isinstance(controls, str)
-            or not isinstance(controls, (list, tuple))
-            or any(c not in CONTROLS for c in controls)
-        ):
-            raise _fail(
-                "controls",
-                f"{controls!r} is not a list of controls",
-                f"List some of {', '.join(CONTROLS)} (docs/FINDINGS.md), or leave it out.",
-            )
-        object.__setattr__(self, "controls", tuple(dict.fromkeys(controls)))
-        if not isinstance(self.device, str) or not re.match(
-            r"^(auto|cpu|mps|cuda(:\d+)?)$", self.device
-        ):
-            raise _fail(
-                "device",
-                f"{self.device!r} is not a device",
-                "Use auto (GPU when there is one), cpu, cuda, cuda:N or mps.",
             )
 
     # -- derived -------------------------------------------------------------------
@@ -477,7 +343,7 @@ class BuildConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> BuildConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"A build config is a mapping of fields, not {type(data).__name__}.")
-        return cls(**_known(data, cls, None))
+        return cls(**known_fields(data, cls, None))
 
 
 # `--tiny`: small enough to build in well under a minute on 2 CPU cores, large enough
@@ -494,35 +360,6 @@ TINY_OVERRIDES: dict[str, Any] = {
     "eval_rows": EvalRows(val=40, test=60),
     "lora": LoraConfig(r=4, alpha=8, dropout=0.1, lr=5e-4, epochs=1),
 }
-
-
-def _known(data: Mapping, cls, prefix: str | None) -> dict:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        hints = []
-        for k in unknown:
-            guess = difflib.get_close_matches(str(k), sorted(names), n=1, cutoff=0.6)
-            hints.append(f"{where}{k}" + (f" (did you mean {where}{guess[0]}?)" if guess else ""))
-        raise ConfigError(
-            f"unknown config field(s) {', '.join(hints)}. Valid fields"
-            f"{' of ' + prefix if prefix else ''}: {', '.join(sorted(names))}."
-        )
-    missing = [
-        f.name
-        for f in fields(cls)
-        if f.name not in data
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(
-            f"config field(s) {', '.join(where + m for m in missing)} missing: they have no "
-            "default. See configs/demo.yaml for an example."
-        )
-    return dict(data)
 
 
 def load_config(path: str | os.PathLike) -> BuildConfig:

@@ -121,18 +121,7 @@ def build_bundle(
     """
     t_start = time.perf_counter()
     root = Path(out)
-    problem = name_problem(root.resolve().name)
-    if problem is not None:
-        raise BuildError(
-            f"The --out folder's name {shown(root.resolve().name)} cannot name a bundle (the "
-            f"dashboard serves bundles by folder name): {problem}. Choose another --out."
-        )
-    try:
-        found, damaged = read_manifest(root), False
-    except BuildError:
-        if not replace:
-            raise
-        found, damaged = None, True
+    found, damaged = _found(root, replace)
     # An unfinished build that recorded nothing (it failed, or was killed, before its
     # first artifact) holds nothing to lose: another config may take the folder over.
     check_out(root, found, config, replace or _nothing_built(found))
@@ -141,13 +130,7 @@ def build_bundle(
     ds, groups = load_checked(config, dataset)
     echo(ds.summary())
     data = dataset_section(ds, config, groups)
-    # --replace discards only what this build could not resume: a damaged folder, or a
-    # bundle of another config, format or data. The same bundle is resumed as always.
-    stale = (replace and damaged) or (
-        (replace or _nothing_built(found)) and _foreign(found, config, data["fingerprint"])
-    )
-    if not stale:
-        check_same_data(root, found, data["fingerprint"])
+    stale = _stale(root, found, damaged, config, replace, data["fingerprint"])
     with _removed_if_nothing_built(root), folder_lock(root):
         result = BuildResult(root=root, manifest={})
         if stale:
@@ -161,8 +144,7 @@ def build_bundle(
             result.manifest, result.skipped = found, ["all"]
             if sweeps and not SweepStep.complete(root, found):  # an interrupted last step
                 writer = ManifestWriter(root, found, result.trained, t_start, on_artifact)
-                device = resolve_device(None if config.device == "auto" else config.device)
-                state = BuildState(config, root, ds, groups, writer, device, echo, progress)
+                state = _state(config, root, ds, groups, writer, echo, progress)
                 _run(state, SweepStep(sweep_progress))
             result.seconds = time.perf_counter() - t_start
             return result
@@ -171,8 +153,7 @@ def build_bundle(
         manifest = new_manifest(config, root, found, data, [v.entry() for v in vectors])
         writer = ManifestWriter(root, manifest, result.trained, t_start, on_artifact)
         writer.save()
-        device = resolve_device(None if config.device == "auto" else config.device)
-        state = BuildState(config, root, ds, groups, writer, device, echo, progress)
+        state = _state(config, root, ds, groups, writer, echo, progress)
         # -- base, eval, vectors, results
         _build(state, vectors, result, remote)
         # -- sweeps: the points every page reads, once the bundle is complete
@@ -183,6 +164,56 @@ def build_bundle(
         result.manifest = manifest
         result.seconds = time.perf_counter() - t_start
         return result
+
+
+def _found(root: Path, replace: bool) -> tuple[dict | None, bool]:
+    """The manifest in the --out folder (``None``: none) and whether it is damaged (a
+    damaged one is refused unless ``replace``); the folder's name is checked first."""
+    problem = name_problem(root.resolve().name)
+    if problem is not None:
+        raise BuildError(
+            f"The --out folder's name {shown(root.resolve().name)} cannot name a bundle (the "
+            f"dashboard serves bundles by folder name): {problem}. Choose another --out."
+        )
+    try:
+        return read_manifest(root), False
+    except BuildError:
+        if not replace:
+            raise
+        return None, True
+
+
+def _stale(
+    root: Path,
+    found: dict | None,
+    damaged: bool,
+    config: BuildConfig,
+    replace: bool,
+    fingerprint: str,
+) -> bool:
+    """Whether the folder's bundle is to be cleared; a kept one must hold the same data."""
+    # --replace discards only what this build could not resume: a damaged folder, or a
+    # bundle of another config, format or data. The same bundle is resumed as always.
+    stale = (replace and damaged) or (
+        (replace or _nothing_built(found)) and _foreign(found, config, fingerprint)
+    )
+    if not stale:
+        check_same_data(root, found, fingerprint)
+    return stale
+
+
+def _state(
+    config: BuildConfig,
+    root: Path,
+    ds: Dataset,
+    groups: list[str],
+    writer: ManifestWriter,
+    echo: Callable[[str], None],
+    progress: Progress | None,
+) -> BuildState:
+    """The state the steps share, on the config's device."""
+    device = resolve_device(None if config.device == "auto" else config.device)
+    return BuildState(config, root, ds, groups, writer, device, echo, progress)
 
 
 @contextlib.contextmanager

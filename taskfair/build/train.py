@@ -190,6 +190,24 @@ def _step(model, inputs: dict, y: torch.Tensor, optim, sched, params, max_grad_n
     return float(loss.detach())
 
 
+def _epoch_end(
+    model, val: Rows, select: Rows | None, hp: HParams, epoch: int, losses: list, t0: float
+) -> tuple[dict, dict]:
+    """An epoch's log entry (its validation and selection scores) and the selection
+    scores the kept epoch is chosen by (``select``'s, or ``val``'s without one)."""
+    val_m = evaluate_rows(model, val, hp.eval_batch_size)
+    sel_m = val_m if select is None else evaluate_rows(model, select, hp.eval_batch_size)
+    return {
+        "epoch": epoch,
+        "train_loss": float(np.mean(losses)),
+        "val_accuracy": val_m["accuracy"],
+        "val_loss": val_m["loss"],
+        "select_accuracy": sel_m["accuracy"],
+        "select_loss": sel_m["loss"],
+        "seconds": round(time.perf_counter() - t0, 3),
+    }, sel_m
+
+
 def _train_loop(
     model: torch.nn.Module,
     train: Rows,
@@ -244,19 +262,8 @@ def _train_loop(
                 total_rows,
                 f"{label} · epoch {epoch}/{epochs} · loss {value:.3f}",
             )
-        val_m = evaluate_rows(model, val, hp.eval_batch_size)
-        sel_m = val_m if select is None else evaluate_rows(model, select, hp.eval_batch_size)
-        epoch_logs.append(
-            {
-                "epoch": epoch,
-                "train_loss": float(np.mean(epoch_losses)),
-                "val_accuracy": val_m["accuracy"],
-                "val_loss": val_m["loss"],
-                "select_accuracy": sel_m["accuracy"],
-                "select_loss": sel_m["loss"],
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-        )
+        log, sel_m = _epoch_end(model, val, select, hp, epoch, epoch_losses, t0)
+        epoch_logs.append(log)
         best.offer(epoch, sel_m, last=epoch == epochs)
     best.restore()
     restore_bn()

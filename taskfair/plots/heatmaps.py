@@ -78,15 +78,7 @@ def group_heatmap(
             hovertemplate=f"{y_label}=%{{y}}<br>{x_label}=%{{x}}<br>"
             f"{METRIC_LABELS.get(value, value)}=%{{text}}%{{customdata[0]}}<br>"
             "%{customdata[1]}<br>%{customdata[2]}<extra></extra>",
-            meta={
-                "role": "heatmap",
-                "metric": value,
-                "degenerate": [bool(x) for x in notes],
-                "small": small.tolist(),
-                "n": [[None if np.isnan(k) else int(k) for k in row] for row in n],
-                "lo": [[None if np.isnan(k) else float(k) for k in row] for row in lo],
-                "hi": [[None if np.isnan(k) else float(k) for k in row] for row in hi],
-            },
+            meta=_trace_meta(value, notes, small, n, lo, hi),
         )
     )
     fig.update_layout(
@@ -108,6 +100,20 @@ def group_heatmap(
     )
     _mark_columns(fig, lams, notes, highlight, len(groups))
     return fig
+
+
+def _trace_meta(value: str, notes, small, n, lo, hi) -> dict:
+    """The trace's ``meta``: each column's degenerate flag, each cell's n, band and whether
+    it is too small to colour, for a reader of the figure that does not parse its text."""
+    return {
+        "role": "heatmap",
+        "metric": value,
+        "degenerate": [bool(x) for x in notes],
+        "small": small.tolist(),
+        "n": [[None if np.isnan(k) else int(k) for k in row] for row in n],
+        "lo": [[None if np.isnan(k) else float(k) for k in row] for row in lo],
+        "hi": [[None if np.isnan(k) else float(k) for k in row] for row in hi],
+    }
 
 
 def _cells(d: pd.DataFrame, value: str, groups: list[str], lams: list[float]):
