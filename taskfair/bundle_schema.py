@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from taskfair.errors import BundleError
-from taskfair.names import name_problem, shown
+from taskfair.names import label_problem, name_problem, shown
 
 __all__ = ["VECTOR_KINDS", "check_manifest", "path_problem"]
 
@@ -91,7 +91,11 @@ def check_manifest(manifest: Any, name: str) -> None:
     for g in groups:
         c.name_(g, "'dataset.groups'")
     if ds.get("label_name") is not None:  # shown on every page: a name, not Markdown
-        c.name_(ds["label_name"], "'dataset.label_name'")
+        problem = label_problem(ds["label_name"])
+        if problem is not None:
+            raise c.fail(
+                "'dataset.label_name'", f"{shown(ds['label_name'])} cannot be a name ({problem})"
+            )
     if ds.get("modality", "text") not in ("text", "image"):
         raise c.fail(
             "'dataset.modality'", f"must be 'text' or 'image', got {shown(ds['modality'])}"

@@ -96,3 +96,28 @@ def check_name(name: object, what: str = "name") -> str:
         f"The {what} {shown(name)} cannot name a file: {problem}. Use a short name of "
         f"letters, digits, spaces, '-' or '_' (at most {MAX_NAME_CHARS} characters)."
     )
+
+
+#: Punctuation a class label's name may hold besides letters, digits and spaces: enough
+#: for names such as "age>=30" or "toxic (hate, offensive)", none of Markdown's link and
+#: image syntax ("!", "[", "]", "/", "`", "*").
+LABEL_PUNCTUATION = frozenset("-_.,:;<>=+()'%≥≤")
+MAX_LABEL_CHARS = 60
+
+
+def label_problem(name: object) -> str | None:
+    """Why ``name`` cannot be the name of the positive class (shown on every page as
+    text), or None if it can. It names no file, so the file-name rules do not apply."""
+    if not isinstance(name, str):
+        return f"a label name is text, not {type(name).__name__}"
+    if not name.strip() or name.strip() != name:
+        return "it is empty or starts or ends with a space"
+    if len(name) > MAX_LABEL_CHARS:
+        return f"it is {len(name):,} characters long (at most {MAX_LABEL_CHARS})"
+    odd = sorted({c for c in name if not (c.isalnum() or c == " " or c in LABEL_PUNCTUATION)})
+    if odd:
+        return (
+            f"it contains {' '.join(repr(c) for c in odd[:5])}; a label name is letters, "
+            f"digits, spaces and {' '.join(sorted(LABEL_PUNCTUATION))}"
+        )
+    return None

@@ -106,7 +106,8 @@ def test_build_on_ray_is_the_local_build(ray_local, local_tiny, tiny_config, tmp
     build_bundle(
         tiny_config, out, remote=ray_runner(RayOptions(num_cpus=THREADS)), echo=lines.append
     )
-    assert any(line.startswith("ray: 6 run(s) as tasks of") for line in lines)
+    # FFT, LoRA, four subgroups, and the matched FFT and LoRA of the class-balanced variant
+    assert any(line.startswith("ray: 8 run(s) as tasks of") for line in lines)
     local, remote = Bundle.open(local_tiny), Bundle.open(out)
     assert remote.manifest["complete"]
     for e in local.vector_entries():

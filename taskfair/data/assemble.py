@@ -14,7 +14,7 @@ import pandas as pd
 from taskfair.data.dataset import NO_GROUP, RESERVED_COLUMNS, SPLITS, Dataset
 from taskfair.data.splits import assign_splits
 from taskfair.errors import DataError
-from taskfair.names import name_problem, shown
+from taskfair.names import label_problem, name_problem, shown
 
 __all__ = ["assemble"]
 
@@ -38,10 +38,10 @@ def assemble(
     """Build, validate, split and log a Dataset from aligned per-row arrays."""
     if len(content) == 0:
         raise DataError(f"{source}: no rows to load (the table is empty after filtering).")
-    if name_problem(label_name) is not None:  # shown on every page, as a name
+    if label_problem(label_name) is not None:  # shown on every page, as text
         raise DataError(
             f"{source}: the label name {shown(label_name)} cannot be a name "
-            f"({name_problem(label_name)}): give label_name a plain name such as 'toxic'."
+            f"({label_problem(label_name)}): give label_name a plain name such as 'toxic'."
         )
     content_col = "text" if modality == "text" else "image"
     frame = pd.DataFrame(
