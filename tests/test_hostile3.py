@@ -176,10 +176,12 @@ def test_sidecar_warnings_are_shown_as_text(point, monkeypatch):
 
 def test_a_degenerate_note_edited_in_the_cache_is_never_served(point, monkeypatch):
     """Before: an edited ``degenerate_note`` (checksums recomputed) was served and
-    rendered. Now the row's numbers and notes are recomputed from the logits: a miss."""
+    rendered. Now a cached point's degeneracy flags and notes are derived afresh from its
+    rates on every read (today's rule), and its numbers checked against its logits: the
+    forged note and flag are never served."""
     from taskfair.io import sha256_file
 
-    bundle, _, key = point
+    bundle, setting, key = point
     rows = pd.read_parquet(bundle / "sweeps" / f"{key}.parquet")
     rows.assign(degenerate=True, degenerate_note=IMAGE).to_parquet(
         bundle / "sweeps" / f"{key}.parquet", index=False
@@ -189,7 +191,17 @@ def test_a_degenerate_note_edited_in_the_cache_is_never_served(point, monkeypatc
     (bundle / "sweeps" / f"{key}.json").write_text(json.dumps(meta))
     at = _run(_at(bundle, monkeypatch, lam="0.3"))
     assert not any("evil.example" in t for t in _texts(at))
-    assert any("— *preview*" in m.value for m in at.markdown)  # not served as exact
+    from taskfair.bundle import Bundle
+    from taskfair.metrics import mark_degenerate
+    from taskfair.sweep import PointStore
+
+    assert pd.read_parquet(bundle / "sweeps" / f"{key}.parquet")["degenerate"].all()  # on disk
+    store = PointStore.for_bundle(Bundle.open(bundle), 0, None)  # reads, never evaluates
+    served = store.rows(setting, "test")  # its numbers are true: exact, with the rule's flags
+    assert served is not None and not served["degenerate_note"].str.contains("evil").any()
+    keys = ["method", "lam", "normalize", "coeffs", "split", "seed"]
+    rule = mark_degenerate(served.drop(columns=["degenerate", "degenerate_note"]), keys)
+    assert served["degenerate"].tolist() == rule["degenerate"].tolist()
 
 
 def test_a_label_name_that_is_markdown_is_refused(bundle, monkeypatch):

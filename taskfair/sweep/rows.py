@@ -65,6 +65,7 @@ __all__ = [
     "reference_rows",
     "rows_mismatch",
     "tidy_rows",
+    "rederive_degeneracy",
     "with_degeneracy",
     "with_ranking",
 ]
@@ -225,6 +226,13 @@ def with_degeneracy(rows: pd.DataFrame | None, positive_label: str | None = None
     if rows is None or ("degenerate" in rows.columns and not rows["degenerate"].isna().any()):
         return rows
     return mark_degenerate(rows, [k for k in POINT_KEYS if k in rows.columns], positive_label)
+
+
+def rederive_degeneracy(rows: pd.DataFrame, positive_label: str | None = None) -> pd.DataFrame:
+    """``rows`` with their degeneracy columns derived afresh from their selection rates by
+    today's rule, whatever they carried (cached under an earlier rule, or edited)."""
+    stale = [c for c in ("degenerate", "degenerate_kind", "degenerate_note") if c in rows]
+    return with_degeneracy(rows.drop(columns=stale), positive_label)
 
 
 def reference_rows(

@@ -45,9 +45,9 @@ from taskfair.sweep.point_lock import point_locks
 from taskfair.sweep.rows import (
     concat_rows,
     point_meta,
+    rederive_degeneracy,
     rows_mismatch,
     tidy_rows,
-    with_degeneracy,
     with_ranking,
 )
 from taskfair.sweep.settings import Setting
@@ -249,10 +249,14 @@ class PointStore(StoreCurves, StoreIntersections, StoreBands):
             return False  # not cached, or cached and refused already (warned once)
         sp = self.split(split)
         entry = self.cache.entry(k, len(sp.labels))
-        problem = None if entry is None else inconsistency(entry.rows, entry.logits, sp)
+        # The degeneracy flags are a function of the rows' own rates: derived afresh by
+        # today's rule (rows cached without them, or under an earlier rule, or with edited
+        # flags or notes never serve those), then every number is checked against the logits.
+        rows = None if entry is None else rederive_degeneracy(entry.rows, self.positive_label)
+        problem = None if entry is None else inconsistency(rows, entry.logits, sp)
         if entry is not None and problem is None:  # every fairness number, from the logits
             problem = rows_mismatch(
-                entry.rows, entry.logits, sp.labels, sp.groups, self.scorer(split),
+                rows, entry.logits, sp.labels, sp.groups, self.scorer(split),
                 self.positive_label,
             )  # fmt: skip
         if problem is not None:
@@ -265,9 +269,8 @@ class PointStore(StoreCurves, StoreIntersections, StoreBands):
         if entry is None or problem is not None:
             self._rejected[k] = stamp
             return False
-        # rows cached before the degeneracy columns existed get them derived here
-        rows = with_degeneracy(entry.rows, self.positive_label)
-        rows = with_ranking(rows, entry.logits, sp.labels, sp.groups)  # likewise, AUC / ECE
+        # rows cached before the ranking columns existed get them from the logits here
+        rows = with_ranking(rows, entry.logits, sp.labels, sp.groups)
         self._keep(k, rows, entry.logits, entry.meta)
         return True
 
