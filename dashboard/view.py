@@ -205,25 +205,7 @@ def frame() -> View:
     # Streamlit's default top padding hides half a figure on a laptop screen.
     st.html("<style>.block-container{padding-top:2.2rem}</style>")
     choices = ac.bundle_choices()
-    with st.sidebar:
-        raw = st.query_params.get("bundle")
-        if raw is not None and raw not in choices:
-            # A bound widget would silently drop an unknown value; say why instead.
-            st.error(say(ac.check_bundle_name(raw) or f"Unknown bundle {shown(raw)}."))
-        if not choices:
-            st.error(
-                "No bundle found. Build the demo with `make demo`, or build one with "
-                "`python -m taskfair build --config CONFIG --out models/NAME` and set "
-                "TASKFAIR_BUNDLE=models/NAME."
-            )
-            st.stop()
-        name = st.selectbox(
-            "Bundle",
-            list(choices),
-            key="bundle",
-            bind="query-params",
-            help="A built bundle: base model, task vectors, evaluation rows, cached sweeps.",
-        )
+    name = _bundle_name(choices)
     try:
         with st.spinner(f"Opening {say(name)} and checking its checksums…"):
             bundle = ac.open_bundle(choices[name])
@@ -239,24 +221,7 @@ def frame() -> View:
             bind="query-params",
             help="Each bundle is trained for one attribute; its subgroups define the vectors.",
         )
-        over = None
-        others = [a for a in bundle.attributes if a != bundle.attribute]
-        if others:
-            # Two attributes in the eval rows: metrics can be read over their
-            # intersections; the vectors stay those of the trained attribute.
-            options = [bundle.attribute] + [f"{bundle.attribute}{SEPARATOR}{a}" for a in others]
-            chosen = st.radio(
-                "Read groups over",
-                options,
-                key="over",
-                bind="query-params",
-                help="The per-group table, the heatmaps and the current point's DPD/EOD "
-                "over intersections (each cell's n shown; cells under "
-                f"{SMALL_CELL_ROWS} rows are marked, not coloured). Curves and the "
-                "recommendation stay on the trained attribute.",
-            )
-            if chosen != bundle.attribute:
-                over = tuple(chosen.split(SEPARATOR))
+        over = _read_over(bundle)
         seeds = bundle.seeds
         seed = (
             st.selectbox("Seed", seeds, key="seed", bind="query-params")
@@ -280,40 +245,96 @@ def frame() -> View:
             help="sum: θ₀ + λ Σ_g τ_g (the paper's code). mean: θ₀ + λ/G Σ_g τ_g (its theory).",
         )
         st.divider()
-        can = ac.can_evaluate(bundle)
-        if can:
-            # Defaults through session state (not value=), so a test or a callback can set
-            # them before the widget exists without Streamlit's double-default warning.
-            st.session_state.setdefault("auto_exact", True)
-            st.session_state.setdefault("refine", True)
-            st.toggle(
-                "Exact on release",
-                key="auto_exact",
-                help="Evaluate the merged model exactly as soon as a slider is released "
-                "(the preview is drawn first). Off: use the button.",
-            )
-            st.toggle(
-                "Refine in background",
-                key="refine",
-                help="Evaluate the rest of the λ grid point by point (coarse grid first); "
-                "every exact point is cached on disk.",
-            )
-            st.caption(
-                f"Device: **{ac.device_name()}** · mode: {'viewer' if ac.viewer_mode() else 'full'}"
-            )
-        elif not bundle.has_weights:
-            st.info(
-                "This bundle has no model weights: exact points come from its cached sweeps "
-                "and anything else is a preview."
-            )
-        else:
-            st.info(
-                "Read-only viewer: exact points are the bundle's shipped sweeps; anything "
-                "between them is a preview (hollow markers). Nothing is evaluated here."
-            )
+        can = _evaluation_controls(bundle)
     view = View(choices[name], bundle, int(seed), split, normalize, attribute, can, over)
     st.session_state[_VIEW] = view
     return view
+
+
+def _bundle_name(choices: dict) -> str:
+    """The sidebar's bundle selector; an unknown bundle in the link is said, and no
+    bundle at all stops the run with how to build one."""
+    with st.sidebar:
+        raw = st.query_params.get("bundle")
+        if raw is not None and raw not in choices:
+            # A bound widget would silently drop an unknown value; say why instead.
+            st.error(say(ac.check_bundle_name(raw) or f"Unknown bundle {shown(raw)}."))
+        if not choices:
+            st.error(
+                "No bundle found. Build the demo with `make demo`, or build one with "
+                "`python -m taskfair build --config CONFIG --out models/NAME` and set "
+                "TASKFAIR_BUNDLE=models/NAME."
+            )
+            st.stop()
+        name = st.selectbox(
+            "Bundle",
+            list(choices),
+            key="bundle",
+            bind="query-params",
+            help="A built bundle: base model, task vectors, evaluation rows, cached sweeps.",
+        )
+    return name
+
+
+def _read_over(bundle) -> tuple[str, ...] | None:
+    """The attributes whose intersections the groups are read over (the radio shown only
+    when the eval rows carry a second attribute), or None: the trained attribute."""
+    over = None
+    others = [a for a in bundle.attributes if a != bundle.attribute]
+    if others:
+        # Two attributes in the eval rows: metrics can be read over their
+        # intersections; the vectors stay those of the trained attribute.
+        options = [bundle.attribute] + [f"{bundle.attribute}{SEPARATOR}{a}" for a in others]
+        chosen = st.radio(
+            "Read groups over",
+            options,
+            key="over",
+            bind="query-params",
+            help="The per-group table, the heatmaps and the current point's DPD/EOD "
+            "over intersections (each cell's n shown; cells under "
+            f"{SMALL_CELL_ROWS} rows are marked, not coloured). Curves and the "
+            "recommendation stay on the trained attribute.",
+        )
+        if chosen != bundle.attribute:
+            over = tuple(chosen.split(SEPARATOR))
+    return over
+
+
+def _evaluation_controls(bundle) -> bool:
+    """Whether this server evaluates the bundle; when it does, the toggles for exact
+    evaluation and background refinement, else a note on where exact points come from."""
+    can = ac.can_evaluate(bundle)
+    if can:
+        # Defaults through session state (not value=), so a test or a callback can set
+        # them before the widget exists without Streamlit's double-default warning.
+        st.session_state.setdefault("auto_exact", True)
+        st.session_state.setdefault("refine", True)
+        st.toggle(
+            "Exact on release",
+            key="auto_exact",
+            help="Evaluate the merged model exactly as soon as a slider is released "
+            "(the preview is drawn first). Off: use the button.",
+        )
+        st.toggle(
+            "Refine in background",
+            key="refine",
+            help="Evaluate the rest of the λ grid point by point (coarse grid first); "
+            "every exact point is cached on disk.",
+        )
+        st.caption(
+            f"Device: **{ac.device_name()}** · mode: {'viewer' if ac.viewer_mode() else 'full'}"
+        )
+    elif not bundle.has_weights:
+        st.info(
+            "This bundle has no model weights: exact points come from its cached sweeps "
+            "and anything else is a preview."
+        )
+    else:
+        st.info(
+            "Read-only viewer: exact points are the bundle's shipped sweeps; anything "
+            "between them is a preview (hollow markers). Nothing is evaluated here."
+        )
+    return can
 
 
 def variant_banner(bundle) -> None:
