@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -109,115 +110,154 @@ def live(
         return
     auto = st.session_state.get("auto_exact", True) and not explicit
     refine = st.session_state.get("refine", True)
-    current_set = set(current)
-
-    def pending() -> list[Item]:
-        todo = view.missing(plan) if view.can_evaluate else []
-        # Off-grid current points only ever on the button: not in the background either.
-        return [p for p in todo if p not in current_set] if explicit else todo
-
-    todo = pending()
+    todo = _pending(view, plan, current, explicit)
     want_current = [p for p in current if p in set(todo)]
     background = [p for p in todo if p not in set(want_current)]
     run_every = (
         TICK if view.can_evaluate and ((refine and background) or (auto and want_current)) else None
     )
+    step = _Step(render, plan, view, tuple(current), explicit, auto, refine, run_every)
 
     @st.fragment(run_every=run_every)
     def body():
-        note = st.empty()  # the preview notice and its button (kept while refining)
-        status = st.empty()  # progress, then what is left
-        alert = st.empty()  # a cache that cannot be written
-        holder = st.empty()
-        with holder.container():
-            render(0)
-
-        def unwritten() -> None:  # shown on every run while the store cannot write
-            if view.store.write_error:
-                alert.warning(say(view.store.write_error), icon=":material/warning:")
-
-        unwritten()
-        todo_now = pending()
-        cur = [p for p in current if p in set(todo_now)]
-        if explicit and view.can_evaluate:
-            cur = view.missing(list(current))
-        go_current = bool(cur) and auto
-        if cur and explicit:
-            with note.container():
-                st.info(
-                    "This link asks for a point off the grid: it is shown as a **preview** "
-                    "(hollow marker). Evaluate it exactly with the button."
-                )
-                go_current = st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
-        elif cur and not auto:
-            with note.container():
-                st.info(
-                    "Showing a **preview** at the current setting (hollow marker). Evaluate it "
-                    "exactly with the button, or turn on *Exact on release*."
-                )
-                go_current = st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
-        items = cur if go_current else []
-        if refine:
-            items = items + [p for p in todo_now if p not in set(cur)]
-        if items:
-            with status.container():
-                bar = st.progress(0.0, text="Evaluating…")
-
-                def progress_for(i, n, item):
-                    setting, split = item[0], item[1]
-                    left = len(todo_now) - i
-
-                    def progress(done, total, message=""):
-                        if message == LOADING:
-                            bar.progress(
-                                0.0,
-                                text="Loading the model and its task vectors (once per server)…",
-                            )
-                            return
-                        bar.progress(
-                            min(done / max(total, 1), 1.0),
-                            text=f"Evaluating exactly: {setting.label()} on {split} — batch "
-                            f"{done}/{total} · {left} point{'s' if left != 1 else ''} to go",
-                        )
-
-                    return progress
-
-                with ac.admission().ticket(_session()) as admitted:
-                    if not admitted:
-                        n = 0
-                    else:
-                        try:
-                            n = work(view.store_of, items, refine_slice_s(), progress_for)
-                        except USER_ERRORS as exc:
-                            error(exc)
-                            return
-            if not admitted:  # the fragment's timer asks again; a button press must be repeated
-                status.caption(BUSY + (" This view retries by itself." if run_every else ""))
-                return
-            status.empty()
-            with holder.container():
-                render(1)
-            unwritten()
-            if len(todo_now) - n > 0 and refine:
-                status.caption(
-                    f"Refining: {len(todo_now) - n} point(s) left (exact points are cached)."
-                )
-            elif run_every is not None:
-                st.rerun()  # done: redeclare the fragment without its timer
-            else:
-                status.caption(DONE)
-        elif todo_now and not refine and not cur:
-            status.caption(
-                f"{len(todo_now)} point(s) not evaluated yet (background refinement is off)."
-            )
-        elif not view.can_evaluate:
-            status.caption(
-                "Exact points come from the bundle's cached sweeps; others are previews."
-            )
-        elif not todo_now:
-            status.caption(DONE)
+        _run(step)
 
     body()
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one run of :func:`live`'s fragment reads: the view, its plan and the settings
+    of the run that declared the fragment."""
+
+    render: Callable[[int], None]
+    plan: Sequence[Item]
+    view: View
+    current: tuple[Item, ...]
+    explicit: bool
+    auto: bool
+    refine: bool
+    run_every: str | None
+
+
+def _pending(view: View, plan: Sequence[Item], current: Sequence[Item], explicit: bool):
+    """The plan's points still to evaluate (none where this server cannot evaluate)."""
+    todo = view.missing(plan) if view.can_evaluate else []
+    # Off-grid current points only ever on the button: not in the background either.
+    return [p for p in todo if p not in set(current)] if explicit else todo
+
+
+def _run(s: _Step) -> None:
+    """One run of the fragment: draw, evaluate a slice of the missing points (the current
+    ones first, when released or on the button), redraw, and say what is left."""
+    view = s.view
+    note = st.empty()  # the preview notice and its button (kept while refining)
+    status = st.empty()  # progress, then what is left
+    alert = st.empty()  # a cache that cannot be written
+    holder = st.empty()
+    with holder.container():
+        s.render(0)
+
+    def unwritten() -> None:  # shown on every run while the store cannot write
+        if view.store.write_error:
+            alert.warning(say(view.store.write_error), icon=":material/warning:")
+
+    unwritten()
+    todo_now = _pending(view, s.plan, s.current, s.explicit)
+    cur = [p for p in s.current if p in set(todo_now)]
+    if s.explicit and view.can_evaluate:
+        cur = view.missing(list(s.current))
+    go_current = _offer_current(note, cur, s.explicit, s.auto)
+    items = cur if go_current else []
+    if s.refine:
+        items = items + [p for p in todo_now if p not in set(cur)]
+    if not items:
+        _idle_status(status, view, todo_now, s.refine, cur)
+        return
+    admitted, n = _evaluate(view, status, items, len(todo_now))
+    if n is None:  # a user-caused failure, said
+        return
+    if not admitted:  # the fragment's timer asks again; a button press must be repeated
+        status.caption(BUSY + (" This view retries by itself." if s.run_every else ""))
+        return
+    status.empty()
+    with holder.container():
+        s.render(1)
+    unwritten()
+    if len(todo_now) - n > 0 and s.refine:
+        status.caption(f"Refining: {len(todo_now) - n} point(s) left (exact points are cached).")
+    elif s.run_every is not None:
+        st.rerun()  # done: redeclare the fragment without its timer
+    else:
+        status.caption(DONE)
+
+
+def _offer_current(note, cur: list[Item], explicit: bool, auto: bool) -> bool:
+    """Whether to evaluate the current points now: on release (``auto``), else only on
+    the button, offered with a preview notice (a link's off-grid point: always)."""
+    go_current = bool(cur) and auto
+    if cur and explicit:
+        with note.container():
+            st.info(
+                "This link asks for a point off the grid: it is shown as a **preview** "
+                "(hollow marker). Evaluate it exactly with the button."
+            )
+            go_current = st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
+    elif cur and not auto:
+        with note.container():
+            st.info(
+                "Showing a **preview** at the current setting (hollow marker). Evaluate it "
+                "exactly with the button, or turn on *Exact on release*."
+            )
+            go_current = st.button("Evaluate exactly", type="primary", icon=":material/bolt:")
+    return go_current
+
+
+def _evaluate(view: View, status, items: list[Item], n_todo: int) -> tuple[bool, int | None]:
+    """Evaluate ``items`` for one slice under the admission bound, with a progress bar:
+    (admitted, points done); points done is None after a user-caused failure (said)."""
+    with status.container():
+        bar = st.progress(0.0, text="Evaluating…")
+
+        def progress_for(i, n, item):
+            setting, split = item[0], item[1]
+            left = n_todo - i
+
+            def progress(done, total, message=""):
+                if message == LOADING:
+                    bar.progress(
+                        0.0,
+                        text="Loading the model and its task vectors (once per server)…",
+                    )
+                    return
+                bar.progress(
+                    min(done / max(total, 1), 1.0),
+                    text=f"Evaluating exactly: {setting.label()} on {split} — batch "
+                    f"{done}/{total} · {left} point{'s' if left != 1 else ''} to go",
+                )
+
+            return progress
+
+        with ac.admission().ticket(_session()) as admitted:
+            if not admitted:
+                return False, 0
+            try:
+                return True, work(view.store_of, items, refine_slice_s(), progress_for)
+            except USER_ERRORS as exc:
+                error(exc)
+                return True, None
+
+
+def _idle_status(status, view: View, todo_now: list[Item], refine: bool, cur: list[Item]) -> None:
+    """What is left when nothing is evaluated in this run."""
+    if todo_now and not refine and not cur:
+        status.caption(
+            f"{len(todo_now)} point(s) not evaluated yet (background refinement is off)."
+        )
+    elif not view.can_evaluate:
+        status.caption("Exact points come from the bundle's cached sweeps; others are previews.")
+    elif not todo_now:
+        status.caption(DONE)
 
 
 def _held(render: Callable[[int], None], hold: tuple) -> None:
