@@ -1,4 +1,6 @@
-"""What every page shares: the sidebar, the view's URL state, the live evaluation loop.
+"""What every page shares: the sidebar, the view's URL state, and (re-exported) the
+widget controls (:mod:`dashboard.controls`), the live evaluation loop
+(:mod:`dashboard.live`) and the captions and tables (:mod:`dashboard.readings`).
 
 Not a page (``app.py`` lists the pages); imported by them. The view's state lives in
 the URL: widgets are bound to query parameters (``bind="query-params"``), so a copied
