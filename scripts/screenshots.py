@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from real_browser import CHROMIUM, NO_CHROMIUM, browser_page, free_port  # noqa: E402
 
-#: dashboard/view.py's line once every point of a view is exact.
+#: dashboard/live.py's line once every point of a view is exact.
 DONE = "Every point of this view is exact and cached."
 
 

@@ -98,6 +98,31 @@ def exact_rows(settings, split) -> pd.DataFrame:
     return concat_rows([store.with_bands(s, split) for s in settings])
 
 
+def report_notes(frame, stamp: str) -> list[str]:
+    """The HTML report's notes: what the view is, how its bands read, and its degenerate
+    points."""
+    notes = [
+        f"Bundle {view.bundle.name} (model {view.bundle.model_spec.get('name')}, attribute "
+        f"{view.attribute}, groups {', '.join(store.groups)}), seed {view.seed}.",
+        f"Normalisation: {view.normalize}. Split shown: {view.split}. Current λ = {lam:g}. "
+        "λ is recommended on the validation split and shown on the split above.",
+        f"Generated {stamp} by taskfair from exactly evaluated points only.",
+        "Shaded bands and error bars: 95% intervals (Wilson for rates; simultaneous group "
+        "gaps projected onto max − min for DPD and EOD). Thin grey lines / hollow markers: reference predictors (constant "
+        "all-positive / all-negative, label oracle).",
+    ]
+    top = frame[(frame["group"] == "__overall__") & frame["degenerate"].astype(bool)]
+    for lam_d, note in zip(top["lam"], top["degenerate_note"], strict=True):
+        notes.append(f"Degenerate point λ = {lam_d:g}: {note}.")
+    if not top.empty:
+        notes.append(
+            "Degenerate points are "
+            + ("included in" if with_degenerate else "left out of")
+            + " the Pareto front and the recommendation."
+        )
+    return notes
+
+
 def render(k):
     frame = exact_rows(curve, view.split)
     base = store.known_rows(refs, view.split)
@@ -146,25 +171,7 @@ def render(k):
             "(one row per group), with the degeneracy flag and the bootstrap bands.",
         )
     with d3:
-        notes = [
-            f"Bundle {view.bundle.name} (model {view.bundle.model_spec.get('name')}, attribute "
-            f"{view.attribute}, groups {', '.join(store.groups)}), seed {view.seed}.",
-            f"Normalisation: {view.normalize}. Split shown: {view.split}. Current λ = {lam:g}. "
-            "λ is recommended on the validation split and shown on the split above.",
-            f"Generated {stamp} by taskfair from exactly evaluated points only.",
-            "Shaded bands and error bars: 95% intervals (Wilson for rates; simultaneous group "
-            "gaps projected onto max − min for DPD and EOD). Thin grey lines / hollow markers: reference predictors (constant "
-            "all-positive / all-negative, label oracle).",
-        ]
-        top = frame[(frame["group"] == "__overall__") & frame["degenerate"].astype(bool)]
-        for lam_d, note in zip(top["lam"], top["degenerate_note"], strict=True):
-            notes.append(f"Degenerate point λ = {lam_d:g}: {note}.")
-        if not top.empty:
-            notes.append(
-                "Degenerate points are "
-                + ("included in" if with_degenerate else "left out of")
-                + " the Pareto front and the recommendation."
-            )
+        notes = report_notes(frame, stamp)
 
         def html():  # built on click only: plotly.js inlined makes it megabytes
             return plots.html_report(

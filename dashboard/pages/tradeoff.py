@@ -148,23 +148,7 @@ def render(k):
         for note in said.warnings:
             st.caption(v.say(note))
         if view.over:
-            crossed = store.intersection_rows(current, view.split, view.over)
-            name = v.say(" × ".join(view.over))
-            if crossed is None:
-                st.caption(f"Over {name}: shown once the current point is exact.")
-            else:
-                top = overall(crossed)
-                st.markdown(
-                    f"**Over {name}** — DPD {v.fmt(top.get('dpd'))}, EOD {v.fmt(top.get('eod'))} "
-                    f"across {int((crossed['group'] != OVERALL).sum())} cells"
-                )
-                st.dataframe(
-                    v.group_table(crossed),
-                    column_config=v.TABLE_CONFIG,
-                    width="stretch",
-                    key=f"crossed-{k}",
-                )
-                v.worst_caption(crossed)
+            intersections(k)
     st.subheader("Pareto view")
     rec, shown = model.recommendation()
     fig = model.pareto_figure(frame, cur, base, shown, references)
@@ -180,6 +164,28 @@ def render(k):
             st.warning(text, icon=":material/warning:")
         else:
             st.markdown(text)
+
+
+def intersections(k):
+    """The current point read over the intersections of the chosen attributes: its
+    DPD and EOD, the cells' table and the worst cell named."""
+    crossed = store.intersection_rows(current, view.split, view.over)
+    name = v.say(" × ".join(view.over))
+    if crossed is None:
+        st.caption(f"Over {name}: shown once the current point is exact.")
+    else:
+        top = overall(crossed)
+        st.markdown(
+            f"**Over {name}** — DPD {v.fmt(top.get('dpd'))}, EOD {v.fmt(top.get('eod'))} "
+            f"across {int((crossed['group'] != OVERALL).sum())} cells"
+        )
+        st.dataframe(
+            v.group_table(crossed),
+            column_config=v.TABLE_CONFIG,
+            width="stretch",
+            key=f"crossed-{k}",
+        )
+        v.worst_caption(crossed)
 
 
 def shipped() -> str:
