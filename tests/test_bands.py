@@ -19,6 +19,7 @@ from taskfair.sweep.bands import (
     difference_text,
     with_bands,
 )
+from taskfair.sweep.rows import RANKING_COLUMNS
 from taskfair.views.readings import seed_curve_frame
 
 _rng = np.random.default_rng(5)
@@ -106,11 +107,20 @@ def test_curve_frame_carries_bands_at_exact_points_only(tmp_path):
     assert np.isnan(top.loc[0.5, "dpd_lo"]) and not np.isnan(top.loc[1.0, "dpd_lo"])
 
 
-def test_old_cached_rows_get_the_degeneracy_columns_on_read(tmp_path):
+@pytest.mark.parametrize(
+    "drop",
+    [
+        ("degenerate", "degenerate_note"),  # cached before the degeneracy columns
+        RANKING_COLUMNS,  # cached before the ranking columns (the demo's points)
+        ("degenerate", "degenerate_note", *RANKING_COLUMNS),  # before both
+    ],
+)
+def test_old_cached_rows_get_the_degeneracy_columns_on_read(tmp_path, drop):
     store = _store(tmp_path)
     constant = np.tile(np.array([[0.0, 1.0]], dtype=np.float32), (N, 1))
-    _put(store, TA, constant, drop=("degenerate", "degenerate_note"))
-    assert "degenerate" not in pd.read_parquet(tmp_path / f"{store.key(TA, 'test')}.parquet")
+    _put(store, TA, constant, drop=drop)
+    cached = pd.read_parquet(tmp_path / f"{store.key(TA, 'test')}.parquet")
+    assert not set(drop) & set(cached.columns)
     rows = _store(tmp_path).rows(TA, "test")
     assert rows["degenerate"].all() and (rows["degenerate_kind"] == "predictor").all()
     assert rows["degenerate_note"].iloc[0].startswith("predicts 'toxic' for 100% of rows")

@@ -127,8 +127,11 @@ class SweepCache:
         except Exception:  # a damaged file is a cache miss, never an error
             self._miss(key, "its rows are not a readable parquet file")
             return None
-        legacy = [c for c in COLUMNS if c not in DERIVED_COLUMNS]  # derived on read
-        if list(rows.columns) not in (list(COLUMNS), legacy):
+        # The sweep's columns in order; the derived ones (degeneracy, ranking) may be absent
+        # in rows cached before they existed: they are derived on read.
+        have = list(rows.columns)
+        expected = [c for c in COLUMNS if c in have or c not in DERIVED_COLUMNS]
+        if have != expected:
             self._miss(key, f"its rows have the columns {list(rows.columns)[:6]}…, not the sweep's")
             return None
         return rows
