@@ -159,6 +159,38 @@ def export_viewer(
 
     # 1. Every point the pages read, cached in the source bundle (resumable, as any sweep).
     wanted = {seed: viewer_settings(bundle, seed) for seed in bundle.seeds}
+    _sweep_wanted(bundle, wanted, splits, sweep=sweep, device=device, progress=progress, say=say)
+
+    # 2. The copy, assembled beside ``out`` and renamed into place at the end.
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        n_points = _assemble(bundle, tmp, weights, say)
+        _check_copy(tmp, wanted, splits, weights=weights, sweep=sweep)
+        if out.is_dir():
+            out.rmdir()  # empty (checked above): the rename needs it gone
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    say(
+        f"viewer copy of {bundle.name} in {out}: {n_points} cached points, "
+        f"{'with' if weights else 'without'} weights"
+    )
+    return out
+
+
+def _sweep_wanted(
+    bundle: Bundle,
+    wanted: dict,
+    splits: Sequence[str],
+    *,
+    sweep: bool,
+    device,
+    progress: Progress | None,
+    say: Callable[[str], None],
+) -> None:
+    """Cache every wanted point in the source bundle (unless ``sweep`` is off) and its bands."""
     for seed, settings in wanted.items():
         todo = _missing(bundle, seed, settings, splits)
         say(f"seed {seed}: {len(settings) - len(todo)} of {len(settings)} settings cached")
@@ -177,63 +209,59 @@ def export_viewer(
             for split in splits:
                 cached.bands(setting, split)
 
-    # 2. The copy, assembled beside ``out`` and renamed into place at the end.
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        artifacts = dict(bundle.manifest.get("artifacts", {}))
-        held = _weight_files(bundle) if not weights else set()
-        for rel in sorted(set(artifacts) - held):
-            src = safe_child(bundle.root, rel)
-            why = _regular_inside(src, bundle.root)
-            if why is not None:
-                raise BundleError(
-                    f"{bundle.name}: the artifact {rel} cannot be shipped: {why}. Rebuild the "
-                    "bundle, or replace the link by the file itself."
-                )
-            _copy(src, tmp / rel)
-        n_points = _copy_sweeps(bundle, tmp, say)
-        pixels = bundle.root / PIXELS_FILE
-        if weights and pixels.exists():  # decoded eval images: a cache
-            why = _regular_inside(pixels, bundle.root)
-            if why is None:
-                _copy(pixels, tmp / PIXELS_FILE)
-            else:
-                say(f"skipped {PIXELS_FILE}: {why}")
-        m = copy.deepcopy(bundle.manifest)
-        m["artifacts"] = {rel: d for rel, d in artifacts.items() if rel not in held}
-        m["withheld"] = {rel: artifacts[rel] for rel in sorted(held)}
-        m["weights"] = bool(weights)
-        m["viewer"] = {
-            "source": bundle.name,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "cached_points": n_points,
-        }
-        atomic_write_json(tmp / MANIFEST, m)
-        # Builds write private files (0600); a hosted copy is read by another user (the
-        # image's non-root user reading a mount): make it readable by all.
-        for p in [tmp, *tmp.rglob("*")]:
-            p.chmod(0o755 if p.is_dir() else 0o644)
-        # The copy must open (checksums) and find every point without a model.
-        copy_ = Bundle.open(tmp, verify=True)
-        if copy_.has_weights != bool(weights):  # pragma: no cover - a layout change
-            raise RuntimeError("The viewer copy's weights flag is wrong: report a bug.")
-        for seed, settings in wanted.items():
-            if sweep and _missing(copy_, seed, settings, splits):  # pragma: no cover
-                raise RuntimeError("The viewer copy misses cached points: report a bug.")
-        if sweep:  # the views a first visitor opens, packed once here, not by each server
-            write_payloads(copy_)
-        if out.is_dir():
-            out.rmdir()  # empty (checked above): the rename needs it gone
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    say(
-        f"viewer copy of {bundle.name} in {out}: {n_points} cached points, "
-        f"{'with' if weights else 'without'} weights"
-    )
-    return out
+
+def _assemble(bundle: Bundle, tmp: Path, weights: bool, say: Callable[[str], None]) -> int:
+    """Copy the shipped artifacts, sweeps and images into ``tmp`` and write its manifest;
+    return the number of cached points copied."""
+    artifacts = dict(bundle.manifest.get("artifacts", {}))
+    held = _weight_files(bundle) if not weights else set()
+    for rel in sorted(set(artifacts) - held):
+        src = safe_child(bundle.root, rel)
+        why = _regular_inside(src, bundle.root)
+        if why is not None:
+            raise BundleError(
+                f"{bundle.name}: the artifact {rel} cannot be shipped: {why}. Rebuild the "
+                "bundle, or replace the link by the file itself."
+            )
+        _copy(src, tmp / rel)
+    n_points = _copy_sweeps(bundle, tmp, say)
+    pixels = bundle.root / PIXELS_FILE
+    if weights and pixels.exists():  # decoded eval images: a cache
+        why = _regular_inside(pixels, bundle.root)
+        if why is None:
+            _copy(pixels, tmp / PIXELS_FILE)
+        else:
+            say(f"skipped {PIXELS_FILE}: {why}")
+    m = copy.deepcopy(bundle.manifest)
+    m["artifacts"] = {rel: d for rel, d in artifacts.items() if rel not in held}
+    m["withheld"] = {rel: artifacts[rel] for rel in sorted(held)}
+    m["weights"] = bool(weights)
+    m["viewer"] = {
+        "source": bundle.name,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cached_points": n_points,
+    }
+    atomic_write_json(tmp / MANIFEST, m)
+    # Builds write private files (0600); a hosted copy is read by another user (the
+    # image's non-root user reading a mount): make it readable by all.
+    for p in [tmp, *tmp.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return n_points
+
+
+def _check_copy(
+    tmp: Path, wanted: dict, splits: Sequence[str], *, weights: bool, sweep: bool
+) -> None:
+    """Check the assembled copy, then pack the views a first visitor opens."""
+    # The copy must open (checksums) and find every point without a model.
+    copy_ = Bundle.open(tmp, verify=True)
+    if copy_.has_weights != bool(weights):  # pragma: no cover - a layout change
+        raise RuntimeError("The viewer copy's weights flag is wrong: report a bug.")
+    for seed, settings in wanted.items():
+        if sweep and _missing(copy_, seed, settings, splits):  # pragma: no cover
+            raise RuntimeError("The viewer copy misses cached points: report a bug.")
+    if sweep:  # the views a first visitor opens, packed once here, not by each server
+        write_payloads(copy_)
 
 
 # ----------------------------------------------------------------------------- CLI

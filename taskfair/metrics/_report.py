@@ -20,30 +20,24 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    MetricFrame,
-    demographic_parity_difference,
-    equalized_odds_difference,
-    selection_rate,
-)
+from fairlearn.metrics import MetricFrame, selection_rate
 from sklearn.metrics import accuracy_score
 
 from taskfair.metrics._degenerate import degeneracy
-from taskfair.metrics._inputs import (
-    as_groups,
-    as_labels,
-    cond_rate,
-    json_float,
-    label_counts,
-    quiet,
-)
+from taskfair.metrics._inputs import as_groups, as_labels, cond_rate, label_counts, quiet
 from taskfair.metrics._intervals import fairness_intervals
+from taskfair.metrics._report_type import (
+    CI_METRICS,
+    OVERALL,
+    REPORT_COLUMNS,
+    FairnessReport,
+    FairnessWarning,
+    overall_rows,
+)
+from taskfair.metrics._vs_rest import group_vs_rest
 
 __all__ = [
     "CI_METRICS",
@@ -57,165 +51,10 @@ __all__ = [
     "overall_rows",
 ]
 
-#: Per-group metrics that get ``<metric>_lo`` / ``<metric>_hi`` columns with intervals.
-CI_METRICS: tuple[str, ...] = ("accuracy", "selection_rate", "tpr", "fpr")
-
-#: Per-group columns of :attr:`FairnessReport.by_group`, in order.
-REPORT_COLUMNS: tuple[str, ...] = (
-    "n",
-    "n_pos",
-    "n_neg",
-    "accuracy",
-    "selection_rate",
-    "tpr",
-    "fpr",
-    "vs_rest_dpd",
-    "vs_rest_eod",
-)
-#: The ``group`` value of the whole-data row in :meth:`FairnessReport.to_frame`.
-OVERALL = "__overall__"
-
 # Codes of the stacked layout built by _cells(): block _ALL compares all groups with
 # each other; block k >= 0 compares group k with every other grouped row (member _REST).
 _ALL = -1
 _REST = -1
-
-
-class FairnessWarning(UserWarning):
-    """A fairness metric is undefined or unreliable (missing, tiny or one-class groups)."""
-
-
-@dataclass(frozen=True, eq=False)
-class FairnessReport:
-    """Fairness of one set of binary predictions with respect to one sensitive attribute.
-
-    Attributes
-    ----------
-    accuracy : float
-        Accuracy over all ``n`` rows, grouped or not.
-    macro_accuracy, worst_group_accuracy : float
-        Mean and minimum of the group accuracies (groups with at least one row).
-    dpd : float
-        Demographic parity difference, max - min selection rate over the groups; NaN with
-        fewer than two groups.
-    eod : float
-        Equalized odds difference (worst case of the TPR gap and the FPR gap); NaN with
-        fewer than two groups or when any group lacks positives or negatives.
-    by_group : pandas.DataFrame
-        Indexed by group name (index name ``"group"``), columns :data:`REPORT_COLUMNS`,
-        plus ``<m>_lo`` / ``<m>_hi`` for ``m`` in :data:`CI_METRICS` when bootstrapped.
-        ``vs_rest_*`` compare the group with all other grouped rows (g vs not-g).
-    n, n_grouped : int
-        Rows in total, and rows that belong to a group.
-    warnings : tuple[str, ...]
-        Human-readable reasons why a number is NaN or fragile.
-    ci : Mapping[str, tuple[float, float]]
-        ``{"accuracy": (lo, hi), "dpd": (lo, hi), "eod": (lo, hi)}`` when bootstrapped,
-        else empty.
-    n_boot : int
-        Bootstrap resamples behind ``ci`` (0: none).
-    ci_level : float
-        Central coverage of the intervals, e.g. 0.95.
-    n_pos, n_neg : int or None
-        Positives and negatives (``y_true``) over all ``n`` rows; None if unknown.
-    degenerate : bool
-        The predictions are (nearly) constant overall or in some group (selection rate
-        at most :data:`~taskfair.metrics.DEGENERATE_LOW` or at least
-        :data:`~taskfair.metrics.DEGENERATE_HIGH`): DPD and EOD near 0 are then no
-        evidence of fairness.
-    degenerate_note : str
-        Why, in words ("predicts 'toxic' for 100% of rows: ..."); empty when not.
-
-    Equality is identity (``eq=False``): the ``by_group`` frame has no useful ``==``.
-    """
-
-    accuracy: float
-    macro_accuracy: float
-    worst_group_accuracy: float
-    dpd: float
-    eod: float
-    by_group: pd.DataFrame
-    n: int
-    n_grouped: int
-    warnings: tuple[str, ...] = ()
-    ci: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    n_boot: int = 0
-    ci_level: float = 0.95
-    n_pos: int | None = None
-    n_neg: int | None = None
-    degenerate: bool = False
-    degenerate_note: str = ""
-
-    @property
-    def groups(self) -> tuple[Any, ...]:
-        """Group names, in ``by_group`` order."""
-        return tuple(self.by_group.index)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A flat, JSON-able dict: scalars, ``ci.<metric>.lo|hi`` and ``group.<name>.<col>``.
-
-        NaN becomes ``None`` so that ``json.dumps(..., allow_nan=False)`` succeeds.
-        """
-        out: dict[str, Any] = {
-            "n": int(self.n),
-            "n_grouped": int(self.n_grouped),
-            "accuracy": json_float(self.accuracy),
-            "macro_accuracy": json_float(self.macro_accuracy),
-            "worst_group_accuracy": json_float(self.worst_group_accuracy),
-            "dpd": json_float(self.dpd),
-            "eod": json_float(self.eod),
-            "n_boot": int(self.n_boot),
-            "ci_level": float(self.ci_level),
-            "n_pos": None if self.n_pos is None else int(self.n_pos),
-            "n_neg": None if self.n_neg is None else int(self.n_neg),
-            "warnings": list(self.warnings),
-            "degenerate": bool(self.degenerate),
-            "degenerate_note": self.degenerate_note,
-        }
-        for metric, (lo, hi) in self.ci.items():
-            out[f"ci.{metric}.lo"] = json_float(lo)
-            out[f"ci.{metric}.hi"] = json_float(hi)
-        for name, row in self.by_group.iterrows():
-            for col, value in row.items():
-                key = f"group.{name}.{col}"
-                out[key] = int(value) if col in ("n", "n_pos", "n_neg") else json_float(value)
-        return out
-
-    def to_frame(self, overall: bool = True) -> pd.DataFrame:
-        """A tidy frame, one row per group (column ``group``) and the report-level scalars.
-
-        With ``overall=True`` a first row ``group == OVERALL`` holds the whole-data
-        accuracy (and its CI), ``n``, ``n_pos`` and ``n_neg``; its per-group-only columns
-        are NaN. ``macro_accuracy``, ``worst_group_accuracy``, ``dpd`` and ``eod`` are
-        repeated on every row so that any filtered slice still carries them.
-        """
-        frame = self.by_group.reset_index()
-        if overall:
-            row: dict[str, Any] = {"group": OVERALL, "n": self.n, "accuracy": self.accuracy}
-            # Like n and accuracy, the overall label counts include ungrouped rows; a
-            # report built by hand without them falls back to the grouped rows.
-            grouped = self.by_group[["n_pos", "n_neg"]].sum()
-            row["n_pos"] = self.n_pos if self.n_pos is not None else int(grouped["n_pos"])
-            row["n_neg"] = self.n_neg if self.n_neg is not None else int(grouped["n_neg"])
-            if "accuracy" in self.ci:
-                row["accuracy_lo"], row["accuracy_hi"] = self.ci["accuracy"]
-            frame = pd.concat([pd.DataFrame([row]), frame], ignore_index=True)
-            frame = frame[["group", *self.by_group.columns]]
-        for name in ("macro_accuracy", "worst_group_accuracy", "dpd", "eod"):
-            frame[name] = float(getattr(self, name))
-        for col in ("n", "n_pos", "n_neg"):
-            frame[col] = frame[col].astype("int64")
-        return frame
-
-
-def overall_rows(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """The whole-data rows (``group == OVERALL``) of a tidy frame: one per point.
-
-    None or an empty frame gives an empty frame (with the columns, if any).
-    """
-    if frame is None or frame.empty:
-        return pd.DataFrame(columns=[] if frame is None else frame.columns)
-    return frame[frame["group"] == OVERALL]
 
 
 def fairness_report(
@@ -274,6 +113,32 @@ def fairness_report(
     Warnings are also emitted as :class:`FairnessWarning`; fairlearn's and scikit-learn's
     own zero-division warnings are silenced inside this call only.
     """
+    y, yhat, codes, names = _checked(y_true, y_pred, sensitive_features, n_boot, ci)
+    by_group, dpd, eod, accuracy, intervals = _estimates(
+        y, yhat, codes, names, sensitive_features, n_boot, ci, random_state
+    )
+    notes = _degeneracy_notes(by_group, len(y), min_group_size)
+    constant = degenerate_of(by_group, float(yhat.mean()) if len(y) else math.nan, positive_label)
+    for note in notes:
+        warnings.warn(note, FairnessWarning, stacklevel=2)
+    return FairnessReport(
+        accuracy=accuracy,
+        dpd=dpd,
+        eod=eod,
+        by_group=by_group,
+        warnings=tuple(notes),
+        ci=intervals,
+        n_boot=int(n_boot),
+        ci_level=float(ci),
+        degenerate=constant.degenerate,
+        degenerate_note=constant.note,
+        **_group_accuracy(by_group),
+        **_row_counts(y, codes),
+    )
+
+
+def _checked(y_true, y_pred, sensitive_features, n_boot, ci):
+    """``(y, yhat, codes, names)`` of :func:`fairness_report`'s inputs, or a ValueError."""
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0.0 < float(ci) < 1.0:
@@ -282,40 +147,39 @@ def fairness_report(
     if len(y) != len(yhat):
         raise ValueError(f"y_true has {len(y)} rows but y_pred has {len(yhat)}")
     codes, names = as_groups(sensitive_features, len(y))
+    return y, yhat, codes, names
 
-    notes: list[str] = []
+
+def _estimates(y, yhat, codes, names, groups, n_boot, ci, random_state):
+    """The per-group table, DPD, EOD, accuracy and intervals; library warnings silenced."""
     with quiet():
         by_group, dpd, eod = _point_estimates(y, yhat, codes, names)
-        grouped = by_group[by_group["n"] > 0]
         accuracy = float(accuracy_score(y, yhat)) if len(y) else math.nan
         intervals: dict[str, tuple[float, float]] = {}
         if n_boot:
             intervals = _fill_intervals(
-                y, yhat, sensitive_features, by_group, int(n_boot), float(ci), random_state
+                y, yhat, groups, by_group, int(n_boot), float(ci), random_state
             )
-    notes = _degeneracy_notes(by_group, len(y), min_group_size) + notes
-    constant = degenerate_of(by_group, float(yhat.mean()) if len(y) else math.nan, positive_label)
-    for note in notes:
-        warnings.warn(note, FairnessWarning, stacklevel=2)
+    return by_group, dpd, eod, accuracy, intervals
 
-    return FairnessReport(
-        accuracy=accuracy,
-        macro_accuracy=float(grouped["accuracy"].mean()) if len(grouped) else math.nan,
-        worst_group_accuracy=float(grouped["accuracy"].min()) if len(grouped) else math.nan,
-        dpd=dpd,
-        eod=eod,
-        by_group=by_group,
-        n=len(y),
-        n_grouped=int((codes >= 0).sum()),
-        warnings=tuple(notes),
-        ci=intervals,
-        n_boot=int(n_boot),
-        ci_level=float(ci),
-        n_pos=int(y.sum()),
-        n_neg=int(len(y) - y.sum()),
-        degenerate=constant.degenerate,
-        degenerate_note=constant.note,
-    )
+
+def _group_accuracy(by_group: pd.DataFrame) -> dict[str, float]:
+    """Mean and minimum of the accuracies of the groups with rows (NaN without any)."""
+    grouped = by_group[by_group["n"] > 0]
+    return {
+        "macro_accuracy": float(grouped["accuracy"].mean()) if len(grouped) else math.nan,
+        "worst_group_accuracy": float(grouped["accuracy"].min()) if len(grouped) else math.nan,
+    }
+
+
+def _row_counts(y: np.ndarray, codes: np.ndarray) -> dict[str, int]:
+    """``n``, ``n_grouped``, ``n_pos`` and ``n_neg`` of a report."""
+    return {
+        "n": len(y),
+        "n_grouped": int((codes >= 0).sum()),
+        "n_pos": int(y.sum()),
+        "n_neg": int(len(y) - y.sum()),
+    }
 
 
 def degenerate_of(by_group: pd.DataFrame, overall_rate: float, positive_label: str | None):
@@ -325,49 +189,6 @@ def degenerate_of(by_group: pd.DataFrame, overall_rate: float, positive_label: s
         for g, r, n in zip(by_group.index, by_group["selection_rate"], by_group["n"], strict=True)
     }
     return degeneracy(overall_rate, rates, positive_label)
-
-
-def group_vs_rest(y_true, y_pred, sensitive_features, group) -> tuple[float, float]:
-    """``(dpd, eod)`` of ``group`` against all other grouped rows (g vs not-g).
-
-    fairlearn's ``demographic_parity_difference`` and ``equalized_odds_difference`` on a
-    binary in-group feature, over the rows that have a group. NaN (with a
-    :class:`FairnessWarning`) when either side is empty, and an EOD of NaN when either
-    side lacks positives or negatives.
-    """
-    y, yhat = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
-    if len(y) != len(yhat):
-        raise ValueError(f"y_true has {len(y)} rows but y_pred has {len(yhat)}")
-    codes, names = as_groups(sensitive_features, len(y))
-    rows = codes >= 0
-    member = np.zeros(len(y), dtype=bool)
-    for k, name in enumerate(names):
-        if name == group:
-            member = codes == k
-    y, yhat, member = y[rows], yhat[rows], member[rows]
-    inside, outside = member, ~member
-    if not inside.any() or not outside.any():
-        side = f"group {group!r}" if not inside.any() else "the rest"
-        warnings.warn(f"{side} has no rows: DPD and EOD vs rest are NaN", FairnessWarning, 2)
-        return math.nan, math.nan
-    with quiet():
-        dpd = float(demographic_parity_difference(y, yhat, sensitive_features=member))
-        one_class = [
-            side
-            for side, mask in ((f"group {group!r}", inside), ("the rest", outside))
-            if y[mask].all() or not y[mask].any()
-        ]
-        if one_class:
-            eod = math.nan
-        else:
-            eod = float(equalized_odds_difference(y, yhat, sensitive_features=member))
-    if one_class:
-        warnings.warn(
-            f"{' and '.join(one_class)} lack positives or negatives: EOD vs rest is NaN",
-            FairnessWarning,
-            2,
-        )
-    return dpd, eod
 
 
 # --------------------------------------------------------------- point estimates

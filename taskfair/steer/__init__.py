@@ -6,7 +6,9 @@ question), :mod:`~taskfair.steer.certify` (metrics from count tables, the paired
 bootstrap, degeneracy), :mod:`~taskfair.steer.score` (the number a search minimises, and
 acceptance), :mod:`~taskfair.steer.surrogate` (previews of mixes), :mod:`~taskfair.steer.search`
 (strategies), :mod:`~taskfair.steer.state` (the resumable state on disk),
-:mod:`~taskfair.steer.driver` (the loop, :func:`steer`), :mod:`~taskfair.steer.influence`
+:mod:`~taskfair.steer.driver` (the loop, :func:`steer`), :mod:`~taskfair.steer.bounds` (what a
+search is refused), :mod:`~taskfair.steer.result` (what it found), :mod:`~taskfair.steer.resume`
+(a resumed state checked), :mod:`~taskfair.steer.influence`
 (which vector moves which group), :mod:`~taskfair.steer.card` (the merge card and the
 rebuild script) and :mod:`~taskfair.steer.command` (the ``steer`` CLI command).
 """

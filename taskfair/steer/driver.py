@@ -22,23 +22,28 @@
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from taskfair.analysis import gram_matrix
-from taskfair.analysis.selection import pareto_indices
-from taskfair.errors import BundleError, ConfigError
+from taskfair.errors import BundleError
 from taskfair.grid import LAMBDA_GRID
 from taskfair.progress import Progress, report
-from taskfair.steer.certify import Interval, RowBootstrap, degeneracy, interval_record
-from taskfair.steer.influence import influence_matrix
+from taskfair.steer.bounds import MAX_COMBINATIONS, MAX_N_BOOT, check_bounds
+from taskfair.steer.certify import RowBootstrap, degeneracy, interval_record
 from taskfair.steer.problem import Problem
+from taskfair.steer.result import (
+    MAX_TEST_PARETO,
+    SteerResult,
+    best_of,
+    pareto_of,
+    report_on_test,
+    result_of,
+)
+from taskfair.steer.resume import check_state, summary_from_record
 from taskfair.steer.score import acceptance, exact_score, preview_scores
 from taskfair.steer.search import STRATEGIES, make
 from taskfair.steer.state import SearchState
@@ -54,101 +59,6 @@ __all__ = [
     "check_bounds",
     "steer",
 ]
-
-#: Pareto points reported on test besides the recommendation (evenly spaced if more).
-MAX_TEST_PARETO = 5
-#: Bootstrap resamples at most: each holds one index per validation row (10,000 on
-#: 1,600 rows: 128 MB of indices); intervals stop changing long before.
-MAX_N_BOOT = 10_000
-#: Parameter combinations one search may pool (each has a search and a state of its own).
-MAX_COMBINATIONS = 16
-
-
-def check_bounds(problem: Problem, groups: Sequence[str], names: Sequence[str]) -> None:
-    """Refuse, before anything is evaluated, what no search can do within its bounds: too
-    many resamples, a λ range for a vector the bundle lacks, parameter values with more
-    combinations than :data:`MAX_COMBINATIONS` or than the budget can start (each
-    combination's search first evaluates the references and the λ grid)."""
-    if int(problem.n_boot) > MAX_N_BOOT:
-        raise ConfigError(
-            f"n_boot {problem.n_boot:,} is more resamples than the assistant draws (at most "
-            f"{MAX_N_BOOT:,}; 1,000 is the default): give a smaller --n-boot."
-        )
-    problem.constraints.bounds(groups)  # unknown vectors in --range: ConfigError
-    if not problem.param_values:
-        return
-    n = math.prod(len(v) for v in problem.param_values.values())
-    if n > MAX_COMBINATIONS:
-        raise ConfigError(
-            f"--param-values gives {n:,} combinations; the assistant pools at most "
-            f"{MAX_COMBINATIONS}: give fewer values."
-        )
-    start = sum(r in names for r in ("fft", "lora")) + len(LAMBDA_GRID)
-    if problem.budget // n < start + 1:
-        raise ConfigError(
-            f"--param-values gives {n} combinations, so each search gets "
-            f"{problem.budget // n} of the budget's {problem.budget} exact evaluations, fewer "
-            f"than the {start + 1} one needs (its starting grid of {start} points and one "
-            f"search step): raise --budget to at least {n * (start + 1)} or give fewer values."
-        )
-
-
-@dataclass
-class SteerResult:
-    """What a search found. ``candidates``: every exact validation point (records with
-    ``label``, ``x``, ``setting``, ``val`` intervals, ``degenerate``, ``accepted``,
-    ``reasons``, ``score``, ``source``); ``pareto``: indices into it; ``recommendation``
-    and ``best_global``: indices or None; ``test``: ``{label: summary}`` on test;
-    ``differences``: ``{split: {metric: interval}}`` of recommendation − best global λ;
-    ``influence``: the influence matrix at ``anchor`` (JVPs there); ``n_exact``: exact
-    validation points used (the budget's unit), ``n_new`` of them evaluated by this run;
-    ``search_s`` the seconds of this run's search (validation, JVPs included), ``wall_s``
-    with the test report."""
-
-    problem: Problem
-    groups: list[str]
-    floor: float
-    candidates: list[dict]
-    pareto: list[int]
-    recommendation: int | None
-    best_global: int | None
-    references: dict[str, int]
-    test: dict[str, dict] = field(default_factory=dict)
-    differences: dict[str, dict] = field(default_factory=dict)
-    influence: pd.DataFrame | None = None
-    anchor: dict | None = None
-    n_exact: int = 0
-    n_new: int = 0
-    n_test: int = 0
-    wall_s: float = 0.0
-    search_s: float = 0.0
-    stopped: bool = False
-    converged: bool = False
-    state_id: str = ""
-    #: why a stored state was started afresh (malformed, or its numbers not its points')
-    notice: str | None = None
-
-    def candidate(self, i: int | None) -> dict | None:
-        return None if i is None else self.candidates[i]
-
-    def setting(self, i: int) -> Setting:
-        return Setting(**self.candidates[i]["setting"])
-
-    def table(self) -> pd.DataFrame:
-        """One row per exact validation point: λ_g, the metrics with intervals, flags."""
-        rows = []
-        for i, c in enumerate(self.candidates):
-            v = c["val"]
-            row = {"label": c["label"], "source": c["source"]}
-            row.update({f"λ {g}": x for g, x in zip(self.groups, c["x"] or [], strict=False)})
-            for m in ("objective", "accuracy", "dpd", "eod", "worst_group_error"):
-                row[m], row[f"{m}_lo"], row[f"{m}_hi"] = (
-                    v[m]["value"], v[m]["lo"], v[m]["hi"]
-                )  # fmt: skip
-            row["accepted"], row["degenerate"] = c["accepted"], bool(c["degenerate"])
-            row["pareto"], row["recommended"] = i in self.pareto, i == self.recommendation
-            rows.append(row)
-        return pd.DataFrame(rows)
 
 
 def _record_of(setting: Setting) -> dict:
@@ -229,7 +139,7 @@ class _Run:
         return len(self.candidates) - 1, logits
 
     def _judge(self, record: dict) -> None:
-        summary = record.get("_summary") or _summary_from_record(record["val"])
+        summary = record.get("_summary") or summary_from_record(record["val"])
         floor = self.state.data["floor"]
         ok, reasons = acceptance(summary, self.problem, floor, record["degenerate"])
         record["accepted"], record["reasons"] = ok, reasons
@@ -241,20 +151,6 @@ class _Run:
         saved, self.state.data = self.state.data, data
         self.state.save()
         self.state.data = saved
-
-
-def _summary_from_record(val: dict) -> dict:
-    """The Interval view of a stored summary (for judging a resumed candidate)."""
-
-    def iv(d):
-        return Interval(*(math.nan if d[k] is None else d[k] for k in ("value", "lo", "hi")))
-
-    out = {k: iv(v) for k, v in val.items() if isinstance(v, dict) and "value" in v}
-    out["groups"] = {
-        g: {m: (iv(x) if isinstance(x, dict) else x) for m, x in d.items()}
-        for g, d in val["groups"].items()
-    }
-    return out
 
 
 def steer(
@@ -304,7 +200,7 @@ def steer(
     }
     state = SearchState.open(state_dir, identity)
     run = _Run(problem, store, evaluator, progress, stop, state)
-    _check_state(run)  # nothing stored is trusted: certificates recomputed first
+    check_state(run)  # nothing stored is trusted: certificates recomputed first
     if not run_search and (state.data["floor"] is None or not state.data["candidates"]):
         return None
     t0 = time.perf_counter()
@@ -313,46 +209,14 @@ def steer(
     state.data["wall_s"] = float(state.data.get("wall_s", 0.0)) + search_s
     state.data["new_evaluations"] = int(state.data.get("new_evaluations", 0)) + run.n_new
     run._save()
-    result = _result(run, groups, stopped)
+    result = result_of(run, groups, stopped)
     result.notice = state.notice
     if report_test and "test" in store.splits and not stopped:
-        _report_test(run, result)
+        report_on_test(run, result)
     result.n_new, result.n_test = run.n_new, run.n_test
     result.wall_s = time.perf_counter() - t0
     result.search_s = search_s
     return result
-
-
-def _check_state(run: _Run) -> None:
-    """A resumed state's certificates recomputed from the cached logits (a malformed or
-    forged state is started afresh), then every candidate judged again."""
-
-    def recompute(c: dict) -> dict | str:
-        try:
-            setting = Setting(**c["setting"])
-        except (TypeError, ValueError) as exc:
-            return f"its setting is not one ({exc})"
-        logits = run.store.logits(setting, "val")
-        if logits is None:
-            return "its point is not in the cache"
-        preds = logits.argmax(axis=1)
-        summary = run.bootstrap("val").summary(preds, run.problem.objective)
-        notes = degeneracy(preds, run.store.split("val").groups)
-        return {"val": interval_record(summary), "degenerate": notes}
-
-    state = run.state
-    if not state.verify(recompute) or state.data["floor"] is None:
-        return
-    fft = next((c for c in run.candidates if c["label"] == "FFT"), None)
-    try:
-        state.data["floor"] = run.problem.constraints.resolve_floor(
-            fft["val"]["accuracy"]["value"] if fft else None
-        )
-    except ConfigError as exc:
-        state._afresh(str(exc))
-        return
-    for c in run.candidates:
-        run._judge(c)
 
 
 def _start(run: _Run, groups: list[str]) -> None:
@@ -455,99 +319,6 @@ def _surrogate(run: _Run, groups: list[str], start: dict) -> Surrogate:
     return surrogate
 
 
-def _pareto(candidates: Sequence[dict], allow_degenerate: bool = False) -> list[int]:
-    kept = [
-        i
-        for i, c in enumerate(candidates)
-        if c["x"] is not None
-        and (allow_degenerate or not c["degenerate"])
-        and c["val"]["objective"]["value"] is not None
-    ]
-    points = [
-        (candidates[i]["val"]["objective"]["value"], candidates[i]["val"]["accuracy"]["value"])
-        for i in kept
-    ]
-    return [kept[j] for j in pareto_indices(points)]
-
-
-def _best(candidates: Sequence[dict], sources: Sequence[str]) -> int | None:
-    ok = [i for i, c in enumerate(candidates) if c["source"] in sources and c.get("accepted")]
-    if not ok:
-        return None
-    return min(
-        ok,
-        key=lambda i: (
-            candidates[i]["val"]["objective"]["value"],
-            -candidates[i]["val"]["accuracy"]["value"],
-        ),
-    )
-
-
-def _result(run: _Run, groups: list[str], stopped: bool) -> SteerResult:
-    cands = [{k: v for k, v in c.items() if k != "_summary"} for c in run.candidates]
-    refs = {c["label"].lower(): i for i, c in enumerate(cands) if c["source"] == "reference"}
-    result = SteerResult(
-        problem=run.problem,
-        groups=groups,
-        floor=float(run.state.data["floor"]),
-        candidates=cands,
-        pareto=_pareto(cands, run.problem.allow_degenerate),
-        recommendation=_best(cands, ("grid", "search")),
-        best_global=_best(cands, ("grid",)),
-        references=refs,
-        anchor=run.state.data.get("anchor"),
-        n_exact=len(cands),
-        stopped=stopped,
-        converged=bool(run.state.data["done"]),
-        state_id=run.state.id,
-    )
-    jvps = run.state.jvps()
-    if jvps is not None and result.anchor is not None:
-        anchor = Setting(**result.anchor)
-        sp = run.store.split("val")
-        scale = 1.0 / len(groups) if anchor.normalize == "mean" else 1.0
-        result.influence = influence_matrix(
-            run.logits(anchor, "val"), {g: jvps[g] for g in groups}, sp.labels, sp.groups,
-            groups, scale,
-        )  # fmt: skip
-    return result
-
-
-def _report_test(run: _Run, result: SteerResult) -> None:
-    """The chosen points on test (and the paired differences on both splits)."""
-    picks: dict[str, int] = {}
-    if result.recommendation is not None:
-        picks["recommendation"] = result.recommendation
-    if result.best_global is not None:
-        picks["best global λ"] = result.best_global
-    for name, i in result.references.items():
-        picks[name.upper()] = i
-    front = [i for i in result.pareto if i not in picks.values()]
-    if len(front) > MAX_TEST_PARETO:
-        front = [front[int(j)] for j in np.linspace(0, len(front) - 1, MAX_TEST_PARETO)]
-    for i in front:
-        picks[f"pareto: {result.candidates[i]['label']}"] = i
-    preds = {}
-    for label, i in picks.items():
-        summary, degenerate, logits = run.summary(result.setting(i), "test")
-        record = interval_record(summary)
-        record["degenerate"] = degenerate
-        record["index"] = i
-        result.test[label] = record
-        preds[i] = logits.argmax(axis=1)
-    if result.recommendation is None or result.best_global is None:
-        return
-    a, b = result.recommendation, result.best_global
-    for split in ("val", "test"):
-        pa = run.logits(result.setting(a), split).argmax(axis=1)
-        pb = run.logits(result.setting(b), split).argmax(axis=1)
-        boot = run.bootstrap(split)
-        result.differences[split] = {
-            m: boot.difference(pa, pb, m).record()
-            for m in ("accuracy", "dpd", "eod", "worst_group_error")
-        }
-
-
 def _pooled(problem, store, evaluator, progress, stop, state_dir, report_test, run_search):
     """One search per combination of the method's parameter values, pooled into one result
     (the references once; labels name the parameters; choices made over the pool)."""
@@ -579,9 +350,9 @@ def _pooled(problem, store, evaluator, progress, stop, state_dir, report_test, r
         groups=first.groups,
         floor=first.floor,
         candidates=cands,
-        pareto=_pareto(cands, problem.allow_degenerate),
-        recommendation=_best(cands, ("grid", "search")),
-        best_global=_best(cands, ("grid",)),
+        pareto=pareto_of(cands, problem.allow_degenerate),
+        recommendation=best_of(cands, ("grid", "search")),
+        best_global=best_of(cands, ("grid",)),
         references=refs,
         n_exact=len(cands),
         n_new=sum(g.n_new for _, g in parts),
@@ -596,7 +367,7 @@ def _pooled(problem, store, evaluator, progress, stop, state_dir, report_test, r
     result.search_s = time.perf_counter() - t0
     if report_test and "test" in store.splits and not result.stopped:
         run = _Run(problem, store, evaluator, progress, stop, SearchState(None, {}))
-        _report_test(run, result)
+        report_on_test(run, result)
         result.n_test = run.n_test
     result.wall_s = time.perf_counter() - t0
     return result
