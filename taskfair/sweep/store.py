@@ -249,9 +249,8 @@ class PointStore(StoreCurves, StoreIntersections, StoreBands):
             return False  # not cached, or cached and refused already (warned once)
         sp = self.split(split)
         entry = self.cache.entry(k, len(sp.labels))
-        # The degeneracy flags are a function of the rows' own rates: derived afresh by
-        # today's rule (rows cached without them, or under an earlier rule, or with edited
-        # flags or notes never serve those), then every number is checked against the logits.
+        # Degeneracy flags derived afresh from the rates (old rules or edits never served);
+        # then every number is checked against the logits.
         rows = None if entry is None else rederive_degeneracy(entry.rows, self.positive_label)
         problem = None if entry is None else inconsistency(rows, entry.logits, sp)
         if entry is not None and problem is None:  # every fairness number, from the logits
