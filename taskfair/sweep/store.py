@@ -17,9 +17,8 @@ points' cached logits.
 Memory is bounded: at most :data:`MAX_POINTS` points (rows, logits, sidecar) and
 :data:`MAX_PREVIEWS` previews per store, least recently used dropped first (a dropped
 point is read from disk again when asked for, or evaluated again where it was never
-written). Points read from disk are verified first (:meth:`SweepCache.entry`, and their
-rows against their own logits and labels: :func:`~taskfair.sweep.split_rows.inconsistency`);
-a point that fails is a cache miss.
+written). Points read from disk are verified first (:meth:`SweepCache.entry`, then every
+number of their rows against their logits: ``rows_mismatch``); a failure is a miss.
 """
 
 from __future__ import annotations
