@@ -8,11 +8,9 @@ thread lock, and a lock file across processes: :mod:`~taskfair.sweep.point_lock`
 concurrent requests for one point evaluate it once. Everything it holds is immutable
 once stored, so one store can serve every session of a server.
 
-This module holds the lookups and the evaluation; the store's other rooms are
-:mod:`~taskfair.sweep.store_curves` (previews, curves, refinement, reference
-predictors), :mod:`~taskfair.sweep.store_intersections` and
-:mod:`~taskfair.sweep.store_bands` (bands, paired differences), all read from the
-points' cached logits.
+This module holds the lookups and the evaluation; the other rooms, all read from the
+points' cached logits: :mod:`~taskfair.sweep.store_curves` (previews, curves, refinement,
+references), :mod:`~taskfair.sweep.store_intersections`, :mod:`~taskfair.sweep.store_bands`.
 
 Memory is bounded: at most :data:`MAX_POINTS` points (rows, logits, sidecar) and
 :data:`MAX_PREVIEWS` previews per store, least recently used dropped first (a dropped
