@@ -77,6 +77,9 @@ NEUTRAL: frozenset[str] = frozenset(
         "max_length", "batch_size", "eval_batch_size", "lr", "weight_decay", "warmup_ratio",
         "max_grad_norm", "epochs", "train_rows", "group_train_rows", "group_epochs", "lora",
         "eval_rows", "min_group_rows", "log_every", "image_size", "device",
+        # control vectors are trained apart (controls/), never merged on a page or in a
+        # claim; what a seed varies is the study's design, not the method
+        "controls", "seed_draws",
     }
 )  # fmt: skip
 

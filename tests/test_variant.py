@@ -127,3 +127,15 @@ def test_the_merge_card_names_the_variant():
     text = card_markdown(card)
     assert f"**{line}**" in text.splitlines()[:4]
     assert "Variant" not in card_markdown({**card, "variant": ""})
+
+
+def test_controls_and_seed_draws_are_no_departure():
+    """The control vectors live apart from the bundle's (no page or claim merges them) and
+    what a seed varies is the study's design: neither is named as a variant of the method."""
+    from taskfair.variant import departures
+
+    config = {"group_sampling": "stratified", "controls": ["prior_only"], "seed_draws": "rows"}
+    assert departures(config) == []
+    assert [d.key for d in departures({**config, "group_sampling": "balanced"})] == [
+        "group_sampling"
+    ]
