@@ -32,9 +32,9 @@ def test_each_departure_is_named_with_what_it_changes():
 
 def test_a_setting_unknown_here_is_disclosed_when_switched_on():
     """A new option (e.g. a matched baseline) is named before anyone describes it."""
-    assert departures({**PAPER, "matched_baselines": False, "controls": []}) == []
-    deps = departures({**PAPER, "matched_baselines": True, "controls": ["shuffled"]})
-    assert [d.key for d in deps] == ["matched_baselines", "controls"]
+    assert departures({**PAPER, "matched_baselines": False, "reweighting": []}) == []
+    deps = departures({**PAPER, "matched_baselines": True, "reweighting": ["inverse"]})
+    assert [d.key for d in deps] == ["matched_baselines", "reweighting"]
     assert all("not part of the paper's method" in d.what for d in deps)
 
 
