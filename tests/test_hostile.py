@@ -934,7 +934,7 @@ def test_build_killed_mid_write_resumes_with_no_torn_file(bundle, tmp_path):
     ).replace("\n", "\n        ")
     res = _killed(
         tmp_path,
-        "taskfair.vectors",
+        "taskfair.vectors.files",  # where a vector's file is written
         "save_file",
         1,
         write,
@@ -979,7 +979,8 @@ def test_sweep_killed_mid_write_resumes_with_no_torn_file(bundle, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     cache = SweepCache(folder)
     keys = [p.name.split(".")[0] for p in folder.glob("*.parquet")]
-    assert len(keys) == 3
+    # FFT, LoRA and the base, and the matched FFT and LoRA of the class-balanced variant
+    assert len(keys) == 5
     n = len(Bundle.open(bundle).eval_frame.query("split == 'test'"))
     for key in keys:  # every point whole: its files match the checksums in its sidecar
         entry = cache.entry(key, n)
