@@ -232,7 +232,10 @@ def rederive_degeneracy(rows: pd.DataFrame, positive_label: str | None = None) -
     """``rows`` with their degeneracy columns derived afresh from their selection rates by
     today's rule, whatever they carried (cached under an earlier rule, or edited)."""
     stale = [c for c in ("degenerate", "degenerate_kind", "degenerate_note") if c in rows]
-    return with_degeneracy(rows.drop(columns=stale), positive_label)
+    out = with_degeneracy(rows.drop(columns=stale), positive_label)
+    if "degenerate" in rows.columns:  # the columns it had, in their order (a fresh point's)
+        out = out[list(rows.columns)]
+    return out
 
 
 def reference_rows(
