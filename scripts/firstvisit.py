@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadtest import CHROME_ARGS, CHROMIUM, app_server, cpu_seconds  # noqa: E402
+from real_browser import free_port  # noqa: E402
 
 DONE = "Every point of this view is exact and cached."  # dashboard.view.DONE, without the tick
 SCRUB_FRAME = "iframe[title*=scrub]"
@@ -93,10 +94,9 @@ def share_visits(site: Path, chromium: str, opens: int = 3, moves: int = 24) -> 
     """Open every page of a share from file:// and from a static server; time moves."""
     import subprocess
 
-    from loadtest import _free_port
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
          str(site)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

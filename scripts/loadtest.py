@@ -48,18 +48,18 @@ import json
 import math
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import real_browser  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 MAX_CLIENTS = 64
 SLIDER = "λ (task addition)"
@@ -190,12 +190,6 @@ class Barrier:
 # ----------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_kb(pid: int, field_name: str) -> int:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -215,43 +209,9 @@ def cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def app_server(bundle: Path, mode: str, scrub: str, log_path: Path, start_timeout: float):
     """The app on a free loopback port; yields (url, pid); terminated (then killed) on exit."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    env.update(
-        TASKFAIR_BUNDLE=str(bundle),
-        TASKFAIR_MODE=mode if mode == "viewer" else "",
-        TASKFAIR_SCRUB=scrub,
-    )
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + start_timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the server exited: {log_path.read_text()[-2000:]}")
-                with (
-                    contextlib.suppress(OSError),
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
-                ):
-                    if r.status == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"no health answer within {start_timeout:.0f} s")
-                time.sleep(0.3)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+    env = {"TASKFAIR_MODE": mode if mode == "viewer" else "", "TASKFAIR_SCRUB": scrub}
+    with real_browser.app_server(bundle, log_path, env=env, start_timeout=start_timeout) as up:
+        yield up
 
 
 # ----------------------------------------------------------------------------- clients

@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from real_browser import CHROMIUM, NO_CHROMIUM, browser_page, free_port  # noqa: E402
+import real_browser  # noqa: E402
+from real_browser import CHROMIUM, NO_CHROMIUM, browser_page  # noqa: E402
 
 #: dashboard/live.py's line once every point of a view is exact.
 DONE = "Every point of this view is exact and cached."
@@ -91,36 +89,12 @@ SHOTS: tuple[Shot, ...] = (
 @contextlib.contextmanager
 def app_server(bundle: Path, mode: str, log: Path):
     """The dashboard on a free loopback port, serving ``bundle`` in ``mode``."""
-    port = free_port()
-    env = dict(os.environ, TASKFAIR_BUNDLE=str(bundle))
-    env.pop("TASKFAIR_MODE", None)
-    if mode == "viewer":
-        env["TASKFAIR_MODE"] = "viewer"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"streamlit exited with {proc.returncode}: see {log}")
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"streamlit did not open its port within 120 s: see {log}")
-                time.sleep(0.3)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    env = {"TASKFAIR_MODE": "viewer" if mode == "viewer" else ""}
+    try:
+        with real_browser.app_server(bundle, log, env=env) as (url, _pid):
+            yield url
+    except real_browser.ServerError as e:
+        raise SystemExit(str(e)) from None
 
 
 def wait_quiet(page, evaluates: bool, timeout_s: float, quiet_s: float = 3.0) -> None:

@@ -2,15 +2,23 @@
 
 Playwright never downloads a browser here: it launches ``/usr/bin/chromium`` with the
 flags that keep it off the network. Used by ``test_browser.py`` (the app as a process)
-and ``test_container.py`` (the app in the image).
+and ``test_container.py`` (the app in the image); :func:`app_server` also starts the app
+for ``scripts/screenshots.py``, ``scripts/loadtest.py`` and ``scripts/firstvisit.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SLIDER = "λ (task addition)"
@@ -24,6 +32,57 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class ServerError(RuntimeError):
+    """The app's server exited, or did not answer its health check in time."""
+
+
+@contextlib.contextmanager
+def app_server(bundle: Path, log: Path, *, env: dict | None = None, start_timeout: float = 120):
+    """``streamlit run app.py`` serving ``bundle`` on a free loopback port, its output in
+    ``log``; yields ``(url, pid)`` once ``/_stcore/health`` answers, and terminates (then
+    kills) the server on exit. ``env`` adds variables (``TASKFAIR_MODE``, ...); the
+    caller's ``STREAMLIT_*`` variables are dropped so the flags below decide."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    full_env.update(TASKFAIR_BUNDLE=str(bundle), **(env or {}))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(proc, url, log, start_timeout)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise ServerError(f"streamlit exited with {proc.returncode}: {tail}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
+        ):
+            if r.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise ServerError(f"streamlit gave no health answer within {timeout:.0f} s: see {log}")
+        time.sleep(0.3)
 
 
 @contextlib.contextmanager

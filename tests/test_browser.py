@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,10 +21,10 @@ from real_browser import (
     CHROMIUM,
     NO_CHROMIUM,
     SLIDER,
+    app_server,
     browser_page,
     card,
     exact_at,
-    free_port,
     metric,
     press_slider_to,
     scrub_frame,
@@ -46,36 +43,8 @@ pytestmark = [
 @contextlib.contextmanager
 def _server(bundle: Path, log: Path):
     """The app on a free loopback port; terminated (then killed) on exit."""
-    port = free_port()
-    env = dict(os.environ, TASKFAIR_BUNDLE=str(bundle))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    pytest.fail(
-                        f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}"
-                    )
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                    break
-                time.sleep(0.3)
-            else:
-                pytest.fail("streamlit did not open its port within 90 s")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    with app_server(bundle, log, start_timeout=90) as (url, _pid):
+        yield url
 
 
 def _wait_idle(page, timeout_s: float = 240.0, quiet_s: float = 2.0, done: bool = True) -> None:
