@@ -89,3 +89,36 @@ def tiny_image_bundle(tmp_path_factory, utkface_dir) -> Path:
     out = tmp_path_factory.mktemp("tiny_image_bundle") / "tiny-vision"
     build_bundle(cfg, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, minilm_tokenizer) -> Path:
+    """A 2-layer random BERT with the MiniLM vocabulary, saved as a local HF folder: a
+    model that loads offline and trains in a fraction of a second."""
+    import tiny_models
+
+    folder = tmp_path_factory.mktemp("tinybert") / "model"
+    tiny_models.tiny_bert(vocab_size=minilm_tokenizer.vocab_size).save_pretrained(folder)
+    minilm_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fast_config(tiny_bert_dir, hatexplain_csv):
+    """A build config of :func:`tiny_bert_dir` on HateXplain: a whole bundle in seconds."""
+    from taskfair.build import BuildConfig, DatasetConfig
+
+    return BuildConfig(
+        dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
+        attribute="target",
+        model=str(tiny_bert_dir),
+        max_length=16,
+        batch_size=8,
+        lr=1e-3,
+        train_rows=24,
+        group_train_rows=8,
+        min_group_rows=8,
+        eval_rows={"val": 30, "test": 30},
+        lora={"r": 2, "alpha": 4},
+        device="cpu",
+    )

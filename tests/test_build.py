@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tiny_models
 import yaml
 
 from taskfair import cli
@@ -33,34 +32,6 @@ GROUPS = ["gender", "minority", "race", "religion"]
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def tiny_bert_dir(tmp_path_factory, minilm_tokenizer) -> Path:
-    """A 2-layer random BERT with the MiniLM vocabulary, saved as a local HF folder: a
-    model that loads offline and trains in a fraction of a second."""
-    folder = tmp_path_factory.mktemp("tinybert") / "model"
-    tiny_models.tiny_bert(vocab_size=minilm_tokenizer.vocab_size).save_pretrained(folder)
-    minilm_tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def fast_config(tiny_bert_dir, hatexplain_csv) -> BuildConfig:
-    return BuildConfig(
-        dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
-        attribute="target",
-        model=str(tiny_bert_dir),
-        max_length=16,
-        batch_size=8,
-        lr=1e-3,
-        train_rows=24,
-        group_train_rows=8,
-        min_group_rows=8,
-        eval_rows={"val": 30, "test": 30},
-        lora={"r": 2, "alpha": 4},
-        device="cpu",
-    )
 
 
 @pytest.fixture(scope="module")

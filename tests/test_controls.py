@@ -7,35 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import tiny_models
 
-from taskfair.build import BuildConfig, DatasetConfig, build_bundle
+from taskfair.build import build_bundle
 from taskfair.build.controls import NO_GROUP, shuffled_labels
 from taskfair.bundle import Bundle
 from taskfair.errors import ConfigError
 
 GROUPS = ["gender", "minority", "race", "religion"]
-
-
-@pytest.fixture(scope="module")
-def fast_config(tmp_path_factory, minilm_tokenizer, hatexplain_csv) -> BuildConfig:
-    folder = tmp_path_factory.mktemp("tinybert") / "model"
-    tiny_models.tiny_bert(vocab_size=minilm_tokenizer.vocab_size).save_pretrained(folder)
-    minilm_tokenizer.save_pretrained(folder)
-    return BuildConfig(
-        dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
-        attribute="target",
-        model=str(folder),
-        max_length=16,
-        batch_size=8,
-        lr=1e-3,
-        train_rows=24,
-        group_train_rows=8,
-        min_group_rows=8,
-        eval_rows={"val": 30, "test": 30},
-        lora={"r": 2, "alpha": 4},
-        device="cpu",
-    )
 
 
 def test_shuffled_labels_keep_the_class_counts_and_cut_the_link():

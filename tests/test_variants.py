@@ -101,15 +101,12 @@ def test_probe_head_is_the_logistic_regression_of_the_frozen_features():
 
 
 def test_a_build_with_both_variants_records_the_probe_and_balances_each_group(
-    minilm_tokenizer, hatexplain_csv, tmp_path
+    tiny_bert_dir, hatexplain_csv, tmp_path
 ):
-    model_dir = tmp_path / "model"
-    tiny_models.tiny_bert(vocab_size=minilm_tokenizer.vocab_size).save_pretrained(model_dir)
-    minilm_tokenizer.save_pretrained(model_dir)
     cfg = BuildConfig(
         dataset=DatasetConfig("hatexplain", {"path": str(hatexplain_csv)}),
         attribute="target",
-        model=str(model_dir),
+        model=str(tiny_bert_dir),
         max_length=16,
         batch_size=8,
         train_rows=24,
