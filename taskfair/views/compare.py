@@ -22,7 +22,7 @@ from taskfair.sweep import PointStore, Setting, compare_plan, reference_settings
 from taskfair.sweep import task_addition_settings as _addition
 from taskfair.views import notes
 from taskfair.views.ship import Position, ship_view
-from taskfair.views.slider import DEFAULT_LAM, LAM_DECIMALS, LAM_LABEL
+from taskfair.views.slider import lam_slider
 
 __all__ = ["GROUP_METRICS", "CompareModel"]
 
@@ -134,10 +134,7 @@ class CompareModel:
         return ship_view(
             positions,
             figures,
-            param="lam",
-            label=LAM_LABEL,
-            default=DEFAULT_LAM,
-            decimals=LAM_DECIMALS,
+            **lam_slider(),
             blocks=[
                 [(3, ["slider"]), (2, [])],
                 [(3, ["figure:0"]), (2, ["title", "cards", "notes"])],

@@ -30,7 +30,7 @@ from taskfair.sweep import (
 )
 from taskfair.views import notes
 from taskfair.views.ship import Position, ship_view
-from taskfair.views.slider import DEFAULT_LAM, LAM_DECIMALS
+from taskfair.views.slider import lam_slider
 
 __all__ = ["METRICS", "HeatmapsModel"]
 
@@ -137,10 +137,7 @@ class HeatmapsModel:
         return ship_view(
             positions,
             figures,
-            param="lam",
-            label="λ (highlighted column)",
-            default=DEFAULT_LAM,
-            decimals=LAM_DECIMALS,
+            **lam_slider(label="λ (highlighted column)"),
             blocks=[
                 [(3, ["slider"]), (2, [])],
                 [(2, side), (3, ["table", "notes"])],

@@ -22,7 +22,7 @@ from taskfair.sweep import PointStore, Setting, injection_plan, mix_setting, ove
 from taskfair.sweep import reference_settings as _reference_settings
 from taskfair.views import notes
 from taskfair.views.ship import Position, ship_view
-from taskfair.views.slider import LAM_DECIMALS
+from taskfair.views.slider import lam_slider
 
 __all__ = ["LAM_DEFAULT", "InjectionModel"]
 
@@ -171,10 +171,7 @@ class InjectionModel:
         return ship_view(
             positions,
             figures,
-            param=f"lam_{self.along}",
-            label=f"λ_{self.along}",
-            default=LAM_DEFAULT,
-            decimals=LAM_DECIMALS,
+            **lam_slider(f"lam_{self.along}", f"λ_{self.along}", LAM_DEFAULT),
             blocks=[
                 [(1, ["slider"]), (1, [])],
                 [(1, ["title", "cards"])],

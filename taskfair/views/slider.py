@@ -10,7 +10,7 @@ import math
 
 from taskfair import grid
 
-__all__ = ["DEFAULT_LAM", "LAM_DECIMALS", "LAM_FORMAT", "LAM_LABEL"]
+__all__ = ["DEFAULT_LAM", "LAM_DECIMALS", "LAM_FORMAT", "LAM_LABEL", "lam_slider"]
 
 #: The global λ a view opens at (a link without ``lam``).
 DEFAULT_LAM = 0.3
@@ -18,3 +18,9 @@ DEFAULT_LAM = 0.3
 LAM_DECIMALS = max(0, -math.floor(math.log10(grid.LAMBDA_STEP) + 1e-9))
 LAM_FORMAT = f"%.{LAM_DECIMALS}f"
 LAM_LABEL = "λ (task addition)"
+
+
+def lam_slider(param: str = "lam", label: str = LAM_LABEL, default: float = DEFAULT_LAM) -> dict:
+    """A shipped view's λ slider (:func:`taskfair.views.ship.ship_view`'s ``param``,
+    ``label``, ``default`` and ``decimals``): the global λ unless told otherwise."""
+    return {"param": param, "label": label, "default": default, "decimals": LAM_DECIMALS}

@@ -34,7 +34,7 @@ from taskfair.sweep.settings import drawn_baselines, matched_variant
 from taskfair.views import notes
 from taskfair.views.readings import front, recommend, seed_curve_frame
 from taskfair.views.ship import Position, ship_view
-from taskfair.views.slider import DEFAULT_LAM, LAM_DECIMALS, LAM_LABEL
+from taskfair.views.slider import lam_slider
 
 __all__ = ["Readings", "TradeoffModel"]
 
@@ -259,10 +259,7 @@ class TradeoffModel:
         return ship_view(
             positions,
             figures,
-            param="lam",
-            label=LAM_LABEL,
-            default=DEFAULT_LAM,
-            decimals=LAM_DECIMALS,
+            **lam_slider(),
             blocks=[
                 [(3, ["slider"]), (2, [])],
                 [(3, ["figure:0", *_texts(under)]), (2, ["title", "cards", "table", "notes"])],
