@@ -47,8 +47,10 @@ demo-vision: build-demo-vision
 		--server.headless true --browser.gatherUsageStats false
 
 # Resumable like build-demo; the report (not the weights) goes to docs/claims/<config name>/.
+# --no-sweeps: the report evaluates only the points the claims need (the dashboard
+# evaluates the rest on first visit; `python -m taskfair build` without it caches them all).
 reproduce: data
-	$(BIN)/python -m taskfair build --config $(CONFIG) --out $(REPRO_OUT)
+	$(BIN)/python -m taskfair build --config $(CONFIG) --out $(REPRO_OUT) --no-sweeps
 	$(BIN)/python -m taskfair reproduce --bundle $(REPRO_OUT) --out docs/claims/$(REPRO_NAME)
 
 lint: install
