@@ -9,9 +9,10 @@ PORT ?= 8501
 DEMO ?= models/demo
 VISION ?= models/demo-vision
 # `make reproduce`: a three-seed build and its claims report. The full HateXplain config
-# takes about 1 hour on 2 idle CPU cores (4-6 hours on a loaded 2-core machine) and a few
-# minutes on one GPU; CONFIG=configs/reproduce-small.yaml is the same method small enough
-# for 2 CPU cores (about 25 minutes when they are idle, most of it caching the points).
+# (135,216 training-row passes) takes about 40 minutes of training on 2 CPU cores at ~60
+# rows/s plus its report (docs/claims/README.md has the measured times);
+# CONFIG=configs/reproduce-small.yaml is the same method small enough for a quick check
+# (measured: 9 min of training and a 5 min report on 2 shared cores).
 CONFIG ?= configs/paper-hatexplain.yaml
 REPRO_NAME = $(basename $(notdir $(CONFIG)))
 REPRO_OUT ?= models/$(REPRO_NAME)
