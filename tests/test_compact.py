@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import tiny_models
 import torch
-from test_build import fast_config, tiny_bert_dir  # noqa: F401 (fixtures)
 from test_train import HP, _rows
 
 from taskfair import cli
