@@ -9,8 +9,8 @@ PORT ?= 8501
 DEMO ?= models/demo
 VISION ?= models/demo-vision
 # `make reproduce`: a three-seed build and its claims report. The full HateXplain config
-# (135,216 training-row passes) takes about 40 minutes of training on 2 CPU cores at ~60
-# rows/s plus its report (docs/claims/README.md has the measured times);
+# (135,216 training-row passes) takes 35-50 minutes of training on 2 quiet CPU cores at
+# 45-65 rows/s plus its report (docs/claims/README.md has the measured times);
 # CONFIG=configs/reproduce-small.yaml is the same method small enough for a quick check
 # (measured: 9 min of training and a 5 min report on 2 shared cores).
 CONFIG ?= configs/paper-hatexplain.yaml
