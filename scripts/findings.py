@@ -151,7 +151,7 @@ class LogitCache:
     def __init__(self, bundle: Bundle, seed: int):
         self.dir = bundle.root / "findings"
         art = bundle.manifest["artifacts"]
-        self.stamp = json.dumps([bundle.base_fingerprint, art.get("eval.parquet"), seed])
+        self.stamp = json.dumps([bundle.base_fingerprint_of(seed), art.get("eval.parquet"), seed])
         self.files = {e.name: art.get(e.path) for e in bundle.vector_entries(seed)}
         self.groups = bundle.groups
         self.bundle, self.seed = bundle, seed
@@ -169,13 +169,13 @@ class LogitCache:
 
     def evaluator(self) -> Evaluator:
         if self._ev is None:
-            base = self.bundle.load_base()
+            base = self.bundle.load_base(seed=self.seed)
             self._ev = Evaluator(
                 base,
                 self.vectors,
                 self.bundle.eval_frame,
                 self.bundle.attribute,
-                base_fingerprint=self.bundle.base_fingerprint,
+                base_fingerprint=self.bundle.base_fingerprint_of(self.seed),
                 seed=self.seed,
             )
         return self._ev

@@ -19,7 +19,7 @@ import pandas as pd
 from taskfair.bundle_schema import check_manifest
 from taskfair.errors import BundleError
 from taskfair.io import safe_child, sha256_file
-from taskfair.models import load_base
+from taskfair.models import apply_head_, head_names, load_base, load_head
 from taskfair.vectors import TaskVector
 
 __all__ = [
@@ -185,6 +185,19 @@ class Bundle:
         return self.manifest["base"]["fingerprint"]
 
     @property
+    def seed_heads(self) -> dict[int, dict]:
+        """``{seed: {path, head_seed, fingerprint}}`` when every seed has its own
+        classification head (``seed_draws: rows+head``); empty otherwise."""
+        return {int(k): v for k, v in (self.manifest.get("heads") or {}).items()}
+
+    def base_fingerprint_of(self, seed: int | None = None) -> str:
+        """The fingerprint of seed ``seed``'s base (the base, or the base with the seed's
+        own head): what that seed's vectors record."""
+        seed = self.seeds[0] if seed is None else int(seed)
+        head = self.seed_heads.get(seed)
+        return head["fingerprint"] if head else self.base_fingerprint
+
+    @property
     def has_weights(self) -> bool:
         """False for a viewer copy shipped without model weights (sweeps only): its
         manifest says ``"weights": false`` (``python -m taskfair export-viewer --no-weights``)."""
@@ -201,13 +214,29 @@ class Bundle:
         return [e.name for e in self.vector_entries(seed)]
 
     # -- loading -------------------------------------------------------------------
-    def load_base(self, device=None, **kwargs):
+    def load_base(self, device=None, seed: int | None = None, **kwargs):
+        """The base model seed ``seed``'s vectors are relative to (default: the first
+        seed's): the stored base, with the seed's own head put on it when the bundle
+        has per-seed heads. A head file must match the sha256 the manifest recorded."""
         if not self.has_weights:
             raise BundleError(
                 f"{self.name} was shipped without model weights: only precomputed sweeps "
                 "can be shown."
             )
-        return load_base(self.root / self.manifest["base"]["path"], device=device, **kwargs)
+        handle = load_base(self.root / self.manifest["base"]["path"], device=device, **kwargs)
+        seed = self.seeds[0] if seed is None else int(seed)
+        head = self.seed_heads.get(seed)
+        if head is not None:
+            rel = head["path"]
+            path = safe_child(self.root, rel)
+            recorded = self.manifest.get("artifacts", {}).get(rel)
+            if not path.is_file() or recorded is None or sha256_file(path) != recorded:
+                raise BundleError(
+                    f"{self.name}: seed {seed}'s head {rel} is missing or does not match its "
+                    "recorded sha256. Rerun the build command on this bundle to restore it."
+                )
+            apply_head_(handle.model, load_head(path, head_names(handle.spec)))
+        return handle
 
     def load_vectors(
         self,
@@ -225,7 +254,7 @@ class Bundle:
                 out[e.name] = TaskVector.load(
                     safe_child(self.root, e.path),
                     device=device,
-                    expect_base_fingerprint=self.base_fingerprint,
+                    expect_base_fingerprint=self.base_fingerprint_of(seed),
                     dtype=dtype,
                 )
         return out

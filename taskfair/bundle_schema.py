@@ -110,6 +110,15 @@ def check_manifest(manifest: Any, name: str) -> None:
     base = c.mapping(m.get("base"), "'base'")
     c.path(base.get("path"), "'base.path'")
     c.text(base.get("fingerprint"), "'base.fingerprint'")
+    if "heads" in m:  # seed_draws: rows+head: each seed's own head
+        heads = c.mapping(m["heads"], "'heads'")
+        for key, h in heads.items():
+            where = f"'heads.{shown(key)}"
+            if not (isinstance(key, str) and key.isdigit() and int(key) in seeds):
+                raise c.fail(where + "'", "must be one of the bundle's seeds")
+            h = c.mapping(h, where + "'")
+            c.path(h.get("path"), where + ".path'")
+            c.text(h.get("fingerprint"), where + ".fingerprint'")
     ev = c.mapping(m.get("eval"), "'eval'")
     c.path(ev.get("path"), "'eval.path'")
     root = ev.get("image_root")

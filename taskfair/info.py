@@ -38,6 +38,13 @@ def run(args) -> int:
         f"bundle {b.name}: model {m['model'].get('name')} ({b.modality}), dataset "
         f"{m['dataset'].get('name')}, attribute {b.attribute} with groups "
         f"{', '.join(b.groups)}; seeds {b.seeds}"
+        + (
+            "; each seed with its own head (head seeds "
+            + ", ".join(str(h.get("head_seed")) for _, h in sorted(b.seed_heads.items()))
+            + ")"
+            if b.seed_heads
+            else ""
+        )
     )
     summary = {
         "split_sizes": m["dataset"].get("split_sizes"),

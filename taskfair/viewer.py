@@ -60,9 +60,11 @@ def _missing(bundle: Bundle, seed: int, settings: Sequence, splits: Sequence[str
 
 
 def _weight_files(bundle: Bundle) -> set[str]:
-    """Manifest artifacts that are weights: the base folder and every vector file."""
+    """Manifest artifacts that are weights: the base folder, every vector file and each
+    seed's own head (per-seed heads)."""
     base = bundle.manifest["base"]["path"].rstrip("/") + "/"
     vectors = {e.path for e in bundle.vector_entries()}
+    vectors |= {h["path"] for h in bundle.seed_heads.values()}
     vectors |= {c["path"] for c in bundle.manifest.get("controls", [])}  # control vectors
     return {
         rel

@@ -20,6 +20,7 @@ DEMO_FAMILY = {
     "demo-paper-form.yaml": {"name", "group_sampling"},
     "demo-seeds.yaml": {"name", "seeds", "seed_draws"},
     "paper-demo-size.yaml": {"name", "group_sampling", "seeds", "seed_draws", "controls"},
+    "paper-demo-size-heads.yaml": {"name", "group_sampling", "seeds", "seed_draws"},
 }
 
 
@@ -42,8 +43,8 @@ def test_the_demo_family_departs_from_the_demo_only_where_it_says(name):
 
 
 def test_the_paper_forms_are_stratified_and_the_variants_balanced():
-    for name in ("demo-paper-form.yaml", "paper-demo-size.yaml", "reproduce-small.yaml",
-                 "paper-hatexplain.yaml"):  # fmt: skip
+    for name in ("demo-paper-form.yaml", "paper-demo-size.yaml", "paper-demo-size-heads.yaml",
+                 "reproduce-small.yaml", "paper-hatexplain.yaml"):  # fmt: skip
         assert load_config(ROOT / "configs" / name).group_sampling == "stratified", name
     for name in ("demo.yaml", "demo-seeds.yaml", "demo-controls.yaml", "tiny.yaml"):
         assert load_config(ROOT / "configs" / name).group_sampling == "balanced", name

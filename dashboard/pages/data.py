@@ -42,13 +42,25 @@ def _results() -> str:
     return line + "."
 
 
+def _head_words(b, spec) -> str:
+    """Where the fine-tunes' classification head comes from: one seeded head shared by
+    every fine-tune, or each seed's own (``seed_draws: rows+head``)."""
+    heads = b.seed_heads
+    if not heads:
+        return (
+            f"two-class head initialised with seed {_s(spec.get('head_seed'))} and shared by "
+            "every fine-tune"
+        )
+    seeds = ", ".join(f"seed {s}: {h.get('head_seed')}" for s, h in sorted(heads.items()))
+    return f"two-class head drawn per seed (head seeds {seeds}): each seed's fine-tunes start from its own"
+
+
 st.subheader("In words")
 size = spec.get("max_length") and f"inputs truncated to {spec['max_length']} tokens"
 size = size or (spec.get("image_size") and f"images resized to {spec['image_size']} px")
 st.markdown(
     f"- **Model**: {_s(spec.get('name'))} ({_s(spec.get('arch'), 'architecture not recorded')}, "
-    f"{b.modality}), from {_s(spec.get('source'))}; {size or 'input size not recorded'}; two-class head "
-    f"initialised with seed {_s(spec.get('head_seed'))} and shared by every fine-tune. Base fingerprint "
+    f"{b.modality}), from {_s(spec.get('source'))}; {size or 'input size not recorded'}; {_head_words(b, spec)}. Base fingerprint "
     f"`{b.base_fingerprint[:12]}…`.\n"
     f"- **Dataset**: {_s(ds.get('name'))}"
     + (f" ({_s(ds['source'])})" if ds.get("source") else "")

@@ -54,21 +54,22 @@ def _evaluator(bundle: Bundle, seed: int, device=None):
     from taskfair.sweep.keys import bundle_max_length
     from taskfair.vectors import TaskVector
 
-    handle = bundle.load_base(device=device)
+    handle = bundle.load_base(device=device, seed=seed)
     vectors = bundle.load_vectors(seed=seed)
     for entry in bundle.manifest.get("controls", []):
         path = entry["path"]
         ours = int(entry["seed"]) == seed and path.startswith(CONTROL_DIR + "/")
         if ours and (bundle.root / path).is_file():
             vectors[entry["name"]] = TaskVector.load(
-                safe_child(bundle.root, path), expect_base_fingerprint=bundle.base_fingerprint
+                safe_child(bundle.root, path),
+                expect_base_fingerprint=bundle.base_fingerprint_of(seed),
             )
     return Evaluator(
         handle,
         vectors,
         bundle.eval_frame,
         bundle.attribute,
-        base_fingerprint=bundle.base_fingerprint,
+        base_fingerprint=bundle.base_fingerprint_of(seed),
         max_length=bundle_max_length(bundle),
         seed=seed,
     )

@@ -54,7 +54,9 @@ def from_bundle(spec: dict, content: str, sample: bool) -> Workload:
     all one label (EOD undefined).
     """
     bundle = Bundle.open(spec["path"])
-    handle = bundle.load_base(device=spec.get("device"), dtype=spec.get("dtype"))
+    handle = bundle.load_base(
+        device=spec.get("device"), dtype=spec.get("dtype"), seed=bundle.seeds[0]
+    )
     names = [g for g in bundle.groups if g in bundle.vector_names()]
     vectors = bundle.load_vectors(names=names)
     ev = bundle.eval_frame
@@ -72,4 +74,4 @@ def from_bundle(spec: dict, content: str, sample: bool) -> Workload:
             ATTR: ev[bundle.attribute],
         }
     )
-    return Workload(handle, vectors, frame, bundle.base_fingerprint)
+    return Workload(handle, vectors, frame, bundle.base_fingerprint_of(bundle.seeds[0]))

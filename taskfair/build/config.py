@@ -85,9 +85,11 @@ VARIANT_DEFAULTS: dict[str, Any] = {
     "seed_draws": "order",
 }
 #: What a seed varies: ``order`` (the data order, dropout and LoRA's initialisation; every
-#: seed trains on the same rows) or ``rows`` (that, and every seed draws its own training
-#: rows: FFT, LoRA, each subgroup's, the controls'; the eval rows stay the same).
-SEED_DRAWS = ("order", "rows")
+#: seed trains on the same rows), ``rows`` (that, and every seed draws its own training
+#: rows: FFT, LoRA, each subgroup's, the controls'; the eval rows stay the same) or
+#: ``rows+head`` (that, and every seed starts from its own classification head: seed S's
+#: base is the base with its head seeded by ``head_seed + S``, stored in ``heads/``).
+SEED_DRAWS = ("order", "rows", "rows+head")
 GROUP_SAMPLINGS = ("stratified", "balanced")
 HEAD_INITS = ("seeded", "probe")
 #: Mechanism controls a build can add (off by default; docs/FINDINGS.md, "Mechanism
@@ -197,9 +199,10 @@ class BuildConfig:
     logistic regression on the frozen base's features of the FFT training rows, before
     any fine-tune starts; every fine-tune, FFT and LoRA included, starts from it).
     ``seed_draws``: what a seed varies (:data:`SEED_DRAWS`): ``"order"`` (the paper's
-    form: data order, dropout, LoRA init) or ``"rows"`` (each seed also draws its own
-    training rows). The classification head is the base's, seeded by ``head_seed``, in
-    every seed: a bundle has one base, so a per-seed head is not built.
+    form: data order, dropout, LoRA init), ``"rows"`` (each seed also draws its own
+    training rows) or ``"rows+head"`` (each seed also starts from its own classification
+    head, seeded by ``head_seed + seed``: every vector, reference point and merge of
+    seed S is relative to that seed's base; :meth:`seed_head` gives its seed).
     ``controls``: mechanism controls (:data:`CONTROLS`) trained beside the vectors into
     ``controls/`` (:mod:`taskfair.build.controls`); not hashed, since they change nothing
     else the bundle holds.
@@ -250,6 +253,13 @@ class BuildConfig:
         ):
             check_choice(name, getattr(self, name), allowed)
         object.__setattr__(self, "controls", controls_tuple(self.controls, CONTROLS))
+        if self.seed_heads and self.head_init != "seeded":
+            raise fail(
+                "seed_draws",
+                f"'rows+head' draws a seeded head per seed, but head_init is {self.head_init!r}",
+                "Use seed_draws: rows with head_init: probe (the fitted head is the same in "
+                "every seed), or head_init: seeded.",
+            )
         check_device(self.device)
 
     def _coerce_sections(self) -> None:
@@ -305,10 +315,21 @@ class BuildConfig:
 
     def training_data_seed(self, seed: int) -> int:
         """The data seed seed ``seed``'s training rows are drawn with: ``data_seed``, or
-        with ``seed_draws: rows`` one derived from it and the seed."""
-        if self.seed_draws != "rows":
+        with ``seed_draws: rows`` (or ``rows+head``: the same rows) one derived from it
+        and the seed."""
+        if self.seed_draws == "order":
             return self.data_seed
         return zlib.crc32(f"{self.data_seed}/{seed}".encode())
+
+    @property
+    def seed_heads(self) -> bool:
+        """Whether every seed starts from its own classification head (``rows+head``)."""
+        return self.seed_draws == "rows+head"
+
+    def seed_head(self, seed: int) -> int:
+        """The head seed of seed ``seed``'s base: ``head_seed + seed`` with per-seed heads
+        (seed 0 keeps the stored base's head), else ``head_seed``."""
+        return self.head_seed + int(seed) if self.seed_heads else self.head_seed
 
     def to_dict(self) -> dict:
         """A JSON-able dict (tuples as lists) that :meth:`from_dict` reads back. The

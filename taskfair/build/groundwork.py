@@ -1,10 +1,12 @@
 """The groundwork steps every vector stands on: ``base/`` (the base model with its seeded,
-or probe-fitted, head) and ``eval.parquet`` (the rows sweeps evaluate and training
-selects epochs on). Each is built as soon as it is found missing.
+or probe-fitted, head), ``heads/`` (with ``seed_draws: rows+head``: each seed's own
+head) and ``eval.parquet`` (the rows sweeps evaluate and training selects epochs on).
+Each is built as soon as it is found missing.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -18,9 +20,20 @@ from taskfair.build.state import BuildState, Step
 from taskfair.data import EVAL_SPLITS
 from taskfair.inference import encode
 from taskfair.io import atomic_path
-from taskfair.models import load_base, load_model, save_base
+from taskfair.models import (
+    HEADS_DIR,
+    apply_head_,
+    head_names,
+    load_base,
+    load_head,
+    load_model,
+    save_base,
+    save_head,
+    seeded_head,
+    state_fingerprint,
+)
 
-__all__ = ["BaseStep", "EvalStep"]
+__all__ = ["BaseStep", "EvalStep", "HeadsStep"]
 
 
 class BaseStep(Step):
@@ -88,6 +101,63 @@ def _fit_probe(state: BuildState) -> dict:
         f"(train accuracy {info['train_accuracy']:.3f})"
     )
     return info
+
+
+class HeadsStep(Step):
+    """``heads/seed-S.safetensors`` (``seed_draws: rows+head``): each seed's own
+    classification head, seeded by ``head_seed + S``, and the fingerprint of that seed's
+    base (the base with the head put on it), which the seed's vectors record."""
+
+    key = "heads"
+
+    def _rel(self, seed: int) -> str:
+        return f"{HEADS_DIR}/seed-{seed}.safetensors"
+
+    def reuse(self, state: BuildState) -> bool:
+        recorded = state.m.get("heads") or {}
+        cfg = state.cfg
+        for seed in cfg.seeds:
+            entry = recorded.get(str(seed)) or {}
+            if not (
+                entry.get("base_fingerprint") == state.fingerprint
+                and entry.get("head_seed") == cfg.seed_head(seed)
+                and state.writer.intact(self._rel(seed))
+            ):
+                return False
+        names = head_names(state.handle.spec)
+        for seed in cfg.seeds:
+            state.heads[seed] = load_head(state.root / self._rel(seed), names)
+            state.seed_fingerprints[seed] = recorded[str(seed)]["fingerprint"]
+        return True
+
+    def run(self, state: BuildState) -> list[str]:
+        cfg, handle = state.cfg, state.handle
+        work = copy.deepcopy(handle.model)
+        heads, files = {}, []
+        for seed in cfg.seeds:
+            head = seeded_head(handle, cfg.seed_head(seed))
+            apply_head_(work, head)
+            fingerprint = state_fingerprint(work)
+            save_head(
+                state.root / self._rel(seed),
+                head,
+                {"seed": seed, "head_seed": cfg.seed_head(seed), "fingerprint": fingerprint},
+            )
+            state.heads[seed], state.seed_fingerprints[seed] = head, fingerprint
+            heads[str(seed)] = {
+                "path": self._rel(seed),
+                "head_seed": cfg.seed_head(seed),
+                "fingerprint": fingerprint,
+                "base_fingerprint": state.fingerprint,
+            }
+            files.append(self._rel(seed))
+        state.m["heads"] = heads
+        state.echo(
+            "heads: one classification head per seed (head seeds "
+            + ", ".join(str(cfg.seed_head(s)) for s in cfg.seeds)
+            + f") -> {state.root / HEADS_DIR}"
+        )
+        return files
 
 
 class EvalStep(Step):

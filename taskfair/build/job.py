@@ -23,6 +23,7 @@ from taskfair.build.rows import Rows, evaluate_rows
 from taskfair.build.train import HParams, LoraHParams, TrainResult, finetune, lora_finetune
 from taskfair.compress import CompressSpec, compress_vector, measure_fidelity
 from taskfair.io import atomic_write_bytes
+from taskfair.models import with_head
 from taskfair.progress import Progress
 from taskfair.vectors import TaskVector
 
@@ -46,7 +47,9 @@ class VectorJob:
     ``select`` (a subgroup's validation rows) picks the epoch when given, else ``val``;
     ``test`` is scored after training only. ``meta``: the vector header's fields known
     before training (base fingerprint, dataset, config hash, ...). ``compress``: a lossy
-    setting to store the vector in (None: lossless compact), measured on ``fidelity``."""
+    setting to store the vector in (None: lossless compact), measured on ``fidelity``.
+    ``head``: the seed's own classification head (``seed_draws: rows+head``): the run
+    starts from the base with it, and the vector is relative to that seed base."""
 
     name: str
     kind: str
@@ -63,6 +66,7 @@ class VectorJob:
     compress: CompressSpec | None = None
     fidelity: FidelityRows | None = None
     label: str = ""
+    head: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
@@ -107,6 +111,8 @@ def run_job(
     """Train ``job`` from a deep copy of ``base`` (which is not modified); see the module
     docstring. ``progress(done, total, message)`` advances over the run's training rows."""
     t0 = time.perf_counter()
+    if job.head is not None:
+        base = with_head(base, job.head)  # the seed's base: a copy, ``base`` is kept
     res = _train(base, job, progress)
     meta = dict(
         job.meta,

@@ -245,6 +245,7 @@ def new_manifest(
         "config_hash": cfg.config_hash(),
         "model": old.get("model", {}),
         "base": old.get("base", {"path": BASE_DIR, "fingerprint": None}),
+        **({"heads": old["heads"]} if cfg.seed_heads and old.get("heads") else {}),
         "dataset": dataset,
         "eval": old.get("eval", {"path": EVAL_FILE, "rows": {}, "image_root": None}),
         "seeds": list(cfg.seeds),

@@ -10,6 +10,8 @@ data       load the dataset and check attribute, groups, group names and sizes a
 manifest   ``manifest.json`` with ``complete: false`` and the config hash, first, so
            that a folder is never resumed or overwritten by a different config
 base       ``base/``: the base model with its seeded classification head
+heads      with ``seed_draws: rows+head``: ``heads/seed-S.safetensors``, each seed's
+           own head (seed S's base is the base with it)
 eval       ``eval.parquet``: the val and test rows the bundle is evaluated on
            (stratified, deterministic, capped by ``eval_rows``)
 seed-S/…   per seed: ``fft`` (all training rows, capped), ``lora`` (peft, merged)
@@ -63,6 +65,7 @@ from taskfair.build.steps import (
     BaseStep,
     BuildState,
     EvalStep,
+    HeadsStep,
     Inputs,
     Step,
     SweepStep,
@@ -284,7 +287,8 @@ def _build(
     cfg, m = state.cfg, state.m
     # Groundwork first, each built as soon as it is found missing: every vector is
     # relative to the base, and whether a vector on disk still holds depends on it.
-    for step in (BaseStep(), EvalStep()):
+    groundwork = [BaseStep(), *([HeadsStep()] if cfg.seed_heads else []), EvalStep()]
+    for step in groundwork:
         if not _reuse(state, step, result):
             _run(state, step)
     controls = control_steps(cfg, state.groups)
@@ -321,14 +325,14 @@ def _build(
 
 def _samples(state: BuildState, controls: bool) -> dict[str, np.ndarray]:
     """Every run's training rows by vector name (the controls' too), or, when each seed
-    draws its own rows (``seed_draws: rows``), by ``seed-S/<name>``."""
+    draws its own rows (``seed_draws: rows`` or ``rows+head``), by ``seed-S/<name>``."""
     cfg, ds, groups = state.cfg, state.ds, state.groups
 
     def draw(c: BuildConfig) -> dict[str, np.ndarray]:
         got = train_samples(ds, c, groups)
         return {**got, **(control_samples(ds, c, got, groups) if controls else {})}
 
-    if cfg.seed_draws != "rows":
+    if cfg.seed_draws == "order":
         return draw(cfg)
     out = {}
     for seed in cfg.seeds:

@@ -34,7 +34,8 @@ __all__ = ["BuildState", "Step"]
 @dataclass
 class BuildState:
     """What the steps of one build share. The first block is known when the build
-    starts; ``handle``/``fingerprint`` are set by the base step, ``eval_frame`` by the
+    starts; ``handle``/``fingerprint`` are set by the base step (``heads`` by the heads
+    step), ``eval_frame`` by the
     eval step, ``samples`` (training rows by vector name) before the vectors are planned,
     ``inputs`` before the first vector trains."""
 
@@ -48,6 +49,9 @@ class BuildState:
     progress: Progress | None = None
     handle: ModelHandle | None = None
     fingerprint: str | None = None
+    # ``seed_draws: rows+head``: each seed's head and its base's fingerprint (heads step)
+    heads: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    seed_fingerprints: dict[int, str] = field(default_factory=dict)
     eval_frame: pd.DataFrame | None = None
     samples: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: Inputs | None = None
@@ -58,6 +62,14 @@ class BuildState:
     def m(self) -> dict:
         """The manifest being written."""
         return self.writer.m
+
+    def head_of(self, seed: int) -> dict[str, torch.Tensor] | None:
+        """Seed ``seed``'s own head (``seed_draws: rows+head``), or None: the base's."""
+        return self.heads.get(int(seed))
+
+    def fingerprint_of(self, seed: int) -> str | None:
+        """The fingerprint of the base seed ``seed``'s runs start from."""
+        return self.seed_fingerprints.get(int(seed), self.fingerprint)
 
     def rows_of(self, step: VectorStep) -> np.ndarray:
         """A run's training rows: ``samples`` holds them by vector name, or by

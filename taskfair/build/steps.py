@@ -8,13 +8,13 @@ Steps share one :class:`BuildState`; :mod:`taskfair.build.pipeline` runs them in
 and records each one's files and time as soon as it finishes.
 
 The steps live in rooms of their own, gathered here: :mod:`taskfair.build.state`
-(:class:`BuildState`, :class:`Step`), :mod:`taskfair.build.groundwork` (base, eval
-rows), :mod:`taskfair.build.vector_step` (:class:`Inputs`, each vector) and
+(:class:`BuildState`, :class:`Step`), :mod:`taskfair.build.groundwork` (base, heads,
+eval rows), :mod:`taskfair.build.vector_step` (:class:`Inputs`, each vector) and
 :mod:`taskfair.build.sweep_step` (the sweep cache). A new kind of artifact is a new
 step class and one entry in the pipeline's list.
 """
 
-from taskfair.build.groundwork import BaseStep, EvalStep
+from taskfair.build.groundwork import BaseStep, EvalStep, HeadsStep
 from taskfair.build.state import BuildState, Step
 from taskfair.build.sweep_step import SweepStep
 from taskfair.build.vector_step import Inputs, VectorStep, vector_steps
@@ -25,6 +25,7 @@ __all__ = [
     "Step",
     "BaseStep",
     "EvalStep",
+    "HeadsStep",
     "VectorStep",
     "SweepStep",
     "vector_steps",

@@ -156,10 +156,9 @@ class VectorStep(Step):
             meta = read_header(vec)
         except ValueError:
             return False
-        ours = (
-            meta.get("config_hash") == state.cfg.config_hash()
-            and meta.get("base_fingerprint") == state.fingerprint
-        )
+        ours = meta.get("config_hash") == state.cfg.config_hash() and meta.get(
+            "base_fingerprint"
+        ) == state.fingerprint_of(self.seed)
         if ours:
             w.adopt([self.vector_path, self.log_path])
         return ours
@@ -197,6 +196,7 @@ class VectorStep(Step):
             compress=compress,
             fidelity=inputs.fidelity_rows() if compress is not None else None,
             label=f"seed {self.seed} · {self.name}",
+            head=state.head_of(self.seed),
         )
 
     def run(self, state: BuildState) -> list[str]:
@@ -233,7 +233,7 @@ class VectorStep(Step):
         from, on and with (the run adds its chosen epoch and hyper-parameters)."""
         cfg, ds = state.cfg, state.ds
         return {
-            "base_fingerprint": state.fingerprint,
+            "base_fingerprint": state.fingerprint_of(self.seed),
             "name": self.name,
             "kind": self.kind,
             "group": self.group,

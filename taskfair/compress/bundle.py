@@ -51,7 +51,7 @@ class _Setup:
 
     def __init__(self, bundle: Bundle, seed: int, device=None):
         self.bundle, self.seed = bundle, seed
-        self.handle = bundle.load_base(device=device)
+        self.handle = bundle.load_base(device=device, seed=seed)
         self.vectors = bundle.load_vectors(seed=seed, device=self.handle.device)
         frame = bundle.eval_frame
         frame = frame[frame["split"].isin(EVAL_SPLITS)].reset_index(drop=True)

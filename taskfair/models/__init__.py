@@ -21,7 +21,8 @@ Modules, each importing only modules listed before it:
   ``flops``: FLOPs per image; ``pixels``: a bundle's decoded evaluation images on disk;
 * ``weights``: EfficientNet-Lite0's packaged pickle → safetensors, and its files;
 * ``huggingface``: Hugging Face text and image classifiers and their processors;
-* ``loading``: :func:`load_model`, :func:`save_base`, :func:`load_base`.
+* ``loading``: :func:`load_model`, :func:`save_base`, :func:`load_base`;
+* ``heads``: a seed's own classification head, put on the base (``seed_draws: rows+head``).
 
 Import from here (``from taskfair.models import load_base``), not from the modules.
 """
@@ -45,6 +46,15 @@ from taskfair.models.loading import (
     load_base,
     load_model,
     save_base,
+)
+from taskfair.models.heads import (
+    HEADS_DIR,
+    apply_head_,
+    head_names,
+    load_head,
+    save_head,
+    seeded_head,
+    with_head,
 )
 from taskfair.models.pixels import (
     PIXELS_FILE,
@@ -84,6 +94,14 @@ __all__ = [
     "load_model",
     "load_processor",
     "save_base",
+    # per-seed classification heads
+    "HEADS_DIR",
+    "apply_head_",
+    "head_names",
+    "load_head",
+    "save_head",
+    "seeded_head",
+    "with_head",
     # EfficientNet-Lite0 and its weights
     "EfficientNetLite0",
     "convert_pretrained",

@@ -132,6 +132,7 @@ def load_model(
         "modality": modality,
         "num_labels": num_labels,
         "head_seed": head_seed,
+        "head": _head_params(model, missing),
         "arch": model.config.model_type,
         "dtype": str(dt).removeprefix("torch."),
     }
@@ -141,6 +142,12 @@ def load_model(
         # A transformers image processor resizes to its own size: record that one.
         spec["image_size"] = getattr(proc, "image_size", None) or image_size
     return ModelHandle(model=model, processor=proc, modality=modality, spec=spec)
+
+
+def _head_params(model: torch.nn.Module, missing: list[str]) -> list[str]:
+    """The parameter names of the new head (the modules the checkpoint did not provide)."""
+    prefixes = {k.rsplit(".", 1)[0] for k in missing}
+    return sorted(n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in prefixes)
 
 
 def save_base(handle: ModelHandle, out_dir: str | os.PathLike) -> str:

@@ -235,6 +235,7 @@ def load_pretrained_efficientnet(
         "modality": "image",
         "num_labels": int(num_labels),
         "head_seed": int(head_seed),
+        "head": ["_fc.bias", "_fc.weight"],
         "image_size": int(image_size),
     }
     return ModelHandle(

@@ -70,11 +70,18 @@ def _vector_checksums(bundle: Bundle, seed: int, names) -> dict[str, dict]:
     return out
 
 
-def _base_checksums(bundle: Bundle) -> dict:
+def _base_checksums(bundle: Bundle, seed: int) -> dict:
+    """The base the card's seed merges onto: its files (and the seed's own head file when
+    the bundle has per-seed heads) and that seed base's fingerprint."""
     base = bundle.manifest["base"]["path"].rstrip("/") + "/"
-    files = {k: v for k, v in bundle.manifest.get("artifacts", {}).items() if k.startswith(base)}
-    return {"path": bundle.manifest["base"]["path"], "fingerprint": bundle.base_fingerprint,
-            "files": files}  # fmt: skip
+    head = bundle.seed_heads.get(seed, {}).get("path")
+    files = {
+        k: v
+        for k, v in bundle.manifest.get("artifacts", {}).items()
+        if k.startswith(base) or k == head
+    }
+    return {"path": bundle.manifest["base"]["path"],
+            "fingerprint": bundle.base_fingerprint_of(seed), "files": files}  # fmt: skip
 
 
 def merge_card(result, bundle: Bundle, index: int | None = None, seed: int | None = None) -> dict:
@@ -111,7 +118,7 @@ def merge_card(result, bundle: Bundle, index: int | None = None, seed: int | Non
             "setting": cand["setting"],
             "label": cand["label"],
         },
-        "base": _base_checksums(bundle),
+        "base": _base_checksums(bundle, seed),
         "vectors": _vector_checksums(bundle, seed, names),
         "dataset": {
             **{k: v for k, v in bundle.manifest["dataset"].items() if k != "options"},
@@ -304,12 +311,13 @@ def rebuild_model(bundle_path, card: Mapping, device=None) -> ModelHandle:
     from the card's: the card describes another build.
     """
     bundle = Bundle.open(bundle_path, verify=True)
-    if bundle.base_fingerprint != card["base"]["fingerprint"]:
+    seed = int(card["bundle"]["seed"])
+    fingerprint = bundle.base_fingerprint_of(seed) if seed in bundle.seeds else None
+    if fingerprint != card["base"]["fingerprint"]:
         raise BundleError(
-            f"{bundle.name}'s base is not the card's (fingerprint {bundle.base_fingerprint[:12]} "
+            f"{bundle.name}'s base is not the card's (fingerprint {str(fingerprint)[:12]} "
             f"!= {card['base']['fingerprint'][:12]}): use the bundle the card was made from."
         )
-    seed = int(card["bundle"]["seed"])
     have = _vector_checksums(bundle, seed, card["vectors"])
     for name, want in card["vectors"].items():
         got = have.get(name, {}).get("sha256")
@@ -319,9 +327,9 @@ def rebuild_model(bundle_path, card: Mapping, device=None) -> ModelHandle:
                 f"{str(got)[:12]} != {str(want['sha256'])[:12]}): use the bundle the card was made from."
             )
     setting = Setting(**card["merge"]["setting"])
-    handle = bundle.load_base(device=device)
+    handle = bundle.load_base(device=device, seed=seed)
     vectors = bundle.load_vectors(seed=seed, names=list(card["vectors"]))
-    merger = Merger(handle.model, vectors, base_fingerprint=bundle.base_fingerprint)
+    merger = Merger(handle.model, vectors, base_fingerprint=fingerprint)
     transformed = None
     method = get_method(setting.method) if setting.method in method_names() else None
     if method is not None and method.transform is not None:

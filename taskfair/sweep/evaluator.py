@@ -167,7 +167,7 @@ class Evaluator:
         """An evaluator over a bundle's base, one seed's vectors and its eval rows."""
         seed = bundle.seeds[0] if seed is None else int(seed)
         handle = bundle.load_base(
-            device=device, dtype=dtype, attn_implementation=attn_implementation
+            device=device, dtype=dtype, attn_implementation=attn_implementation, seed=seed
         )
         # Straight onto the model's device in its dtype: the merger then keeps these very
         # tensors (and compact forms) instead of a second copy.
@@ -179,7 +179,7 @@ class Evaluator:
             bundle.eval_frame,
             bundle.attribute,
             batch_size=batch_size,
-            base_fingerprint=bundle.base_fingerprint,
+            base_fingerprint=bundle.base_fingerprint_of(seed),
             max_length=bundle_max_length(bundle),
             token_budget=token_budget,
             seed=seed,

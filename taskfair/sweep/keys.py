@@ -149,7 +149,7 @@ def bundle_keys(bundle, seed: int, dtype=None) -> PointKeys:
 
     splits = [s for s in SPLITS if (frame["split"] == s).any()]
     return PointKeys(
-        base_fingerprint=bundle.base_fingerprint,
+        base_fingerprint=bundle.base_fingerprint_of(seed),
         vector_fingerprint=vector_fingerprint,
         split_fingerprints={
             s: split_fingerprint(
