@@ -9,8 +9,8 @@ PORT ?= 8501
 DEMO ?= models/demo
 VISION ?= models/demo-vision
 # `make reproduce`: a three-seed build and its claims report. The full HateXplain config
-# (135,216 training-row passes) takes 35-50 minutes of training on 2 quiet CPU cores at
-# 45-65 rows/s plus its report (docs/claims/README.md has the measured times);
+# (135,216 training-row passes) took 56 minutes of training on 2 CPU cores with tests
+# running beside it part of the time, and a 26 minute report (docs/claims/README.md);
 # CONFIG=configs/reproduce-small.yaml is the same method small enough for a quick check
 # (measured: 9 min of training and a 5 min report on 2 shared cores).
 CONFIG ?= configs/paper-hatexplain.yaml
